@@ -1,0 +1,23 @@
+"""Exception hierarchy: every failure a user can cause has its own class and a one-line message."""
+
+from __future__ import annotations
+
+
+class MicrosimError(Exception):
+    """Base class of all errors microsim raises on purpose."""
+
+
+class ConfigError(MicrosimError):
+    """Invalid configuration: the message names the field, the value and what is allowed."""
+
+
+class GeometryError(MicrosimError):
+    """A geometry that cannot be built (unreachable fraction, bad particle file, no contact...)."""
+
+
+class ConvergenceError(MicrosimError):
+    """The nonlinear or linear solver failed."""
+
+
+class SolutionError(MicrosimError):
+    """A solution that must not be written (NaN/Inf, violated bounds)."""
