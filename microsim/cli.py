@@ -1,0 +1,247 @@
+"""Command line: ``microsim check|defaults|mesh|run|demo``.
+
+``check`` and ``defaults`` are pure Python (no DOLFINx, no MPI). ``mesh``, ``run`` and ``demo`` import the
+solver stack lazily, after the configuration has been validated, so a bad configuration fails fast and
+identically on every rank before any MPI collective call.
+
+Exit codes: 0 success; 2 a :class:`~microsim.errors.MicrosimError` (printed once as ``microsim: error: ...``,
+no traceback) or a usage error; 1 an unexpected exception (with more than one MPI rank the traceback is
+printed and ``MPI_Abort`` is called, so that the other ranks do not hang).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from microsim import config as config_mod
+from microsim.config import Config
+from microsim.errors import MicrosimError
+
+PROG = "microsim"
+
+#: The bundled cases (``geometries/`` beside the package).
+GEOMETRIES_DIR = Path(__file__).resolve().parents[1] / "geometries"
+DEFAULT_CASE = GEOMETRIES_DIR / "default-2d.toml"
+
+# Rank variables set by common MPI launchers (used only to print errors once before MPI is imported).
+_LAUNCHER_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MPI_LOCALRANKID", "SLURM_PROCID")
+
+
+def _rank() -> int:
+    """This process's rank: from mpi4py when it is loaded, else from the launcher's environment, else 0."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None:
+        return int(mpi.COMM_WORLD.rank)  # type: ignore[attr-defined]
+    for var in _LAUNCHER_RANK_VARS:
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def _world_size() -> int:
+    mpi = sys.modules.get("mpi4py.MPI")
+    return int(mpi.COMM_WORLD.size) if mpi is not None else 1  # type: ignore[attr-defined]
+
+
+def _comm() -> Any:
+    """Import the solver stack and return ``MPI.COMM_WORLD``.
+
+    Raises:
+        MicrosimError: The solver stack is not installed.
+    """
+    try:
+        # dolfinx_solver must come first: it loads the MPI library that mpi4py, petsc4py and dolfinx link to.
+        import dolfinx_solver  # noqa: F401
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise MicrosimError(
+            f"the solver stack is not installed ({exc}); install it with: pip install 'microsim[fenics]'"
+        ) from None
+    return MPI.COMM_WORLD
+
+
+def summary(cfg: Config) -> str:
+    """Return a one-paragraph description of a configuration and its key parameters at the run temperature."""
+    from microsim.parameters import resolve
+
+    p = resolve(cfg)
+    g, e, s = cfg.geometry, cfg.electrolyte, cfg.study
+    if g.kind == "planar":
+        cathode = f"planar LiFePO4 slab {g.cathode_thickness_um:g} µm"
+    else:
+        particles = (
+            f"particles from {g.particles_file}"
+            if g.kind == "particles-file"
+            else f"packing of radius {g.radius_mean_um:g} ± {g.radius_std_um:g} µm, active fraction "
+            f"{g.active_fraction:g}, seed {g.seed}"
+        )
+        contact = f" (spot radius {g.contact_radius_um:g} µm)" if g.interface == "point-contact" else ""
+        cathode = f"cathode {g.cathode_thickness_um:g} µm, {particles}, {g.interface} interface{contact}"
+    if s.mode == "potentiostatic":
+        drive = f"potentiostatic at {s.voltage_V:g} V"
+    elif s.current_density_A_m2 is not None:
+        drive = f"galvanostatic at {s.current_density_A_m2:g} A/m²"
+    elif s.c_rate is not None:
+        drive = f"galvanostatic at {s.c_rate:g}C"
+    else:
+        drive = "galvanostatic at the study's default current"
+    overrides = f"; overrides: {', '.join(sorted(cfg.parameters))}" if cfg.parameters else ""
+    return (
+        f"{g.dim}D {g.kind} cell, {g.width_um:g} µm wide: {cathode}; {e.name} membrane "
+        f"{g.membrane_thickness_um:g} µm ({e.model}); mesh {g.mesh_size_um:g} µm "
+        f"(interfaces {g.interface_mesh_size_um:g} µm). {cfg.conditions.temperature_C:g} °C, θ0 = "
+        f"{cfg.conditions.initial_stoichiometry:g}; study {s.kind}, {drive}. At this temperature: "
+        f"κ = {p.electrolyte.conductivity_S_m:.3g} S/m, D = {p.electrolyte.diffusivity_m2_s:.3g} m²/s, "
+        f"t+ = {p.electrolyte.transference_number:g}, c0 = {p.electrolyte.concentration_mol_m3:g} mol/m³, "
+        f"i0(LFP) = {p.lfp.exchange_current_A_m2:.3g} A/m², i0(Li) = {p.li.exchange_current_A_m2:.3g} A/m², "
+        f"D_s = {p.lfp.diffusivity_m2_s:.3g} m²/s, OCP {p.lfp.ocp.name}{overrides}."
+    )
+
+
+def _print_result(title: str, result: Any, out_dir: Path) -> None:
+    if _rank() != 0:
+        return
+    print(f"{PROG} {title}: outputs in {out_dir}")
+    if isinstance(result, dict):
+        for key, value in result.items():
+            if isinstance(value, int | float | str | bool):
+                print(f"  {key}: {value}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Subcommands
+# ----------------------------------------------------------------------------------------------------
+def _cmd_check(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.config, args.set)
+    print(f"{args.config}: ok")
+    print(summary(cfg))
+    return 0
+
+
+def _cmd_defaults(args: argparse.Namespace) -> int:
+    sys.stdout.write(config_mod.dumps(config_mod.default()))
+    return 0
+
+
+def _cmd_mesh(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.config, args.set)  # validated before any MPI work
+    comm = _comm()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from microsim.studies import build_mesh_only  # DOLFINx: only after _comm() loaded the MPI stack
+
+    result = build_mesh_only(cfg, out_dir, comm)
+    _print_result("mesh", result, out_dir)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.config, args.set)
+    comm = _comm()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from microsim.studies import run_study
+
+    result = run_study(cfg, out_dir, comm)
+    _print_result("run", result, out_dir)
+    return 0
+
+
+def demo_configs() -> list[Config]:
+    """Return the demo cases: the bundled default case, filled and point-contact."""
+    base = config_mod.load(DEFAULT_CASE) if DEFAULT_CASE.is_file() else config_mod.default()
+    return [base, config_mod.replace(base, **{"geometry.interface": "point-contact"})]
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    configs = demo_configs()
+    comm = _comm()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from microsim.studies import run_demo
+
+    run_demo(out_dir, comm, configs)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``microsim``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Particle-scale finite-element simulation of LiFePO4 | PEO-based SPE | Li metal cells.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", type=Path, metavar="CONFIG", help="TOML configuration file")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="SECTION.KEY=VALUE",
+            help="override one configuration value (repeatable), e.g. --set geometry.width_um=20",
+        )
+
+    p = sub.add_parser("check", help="validate a configuration and summarise it (no solver needed)")
+    add_config(p)
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("defaults", help="print the full default configuration as TOML")
+    p.set_defaults(func=_cmd_defaults)
+
+    p = sub.add_parser("mesh", help="build and write the mesh only")
+    add_config(p)
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    p.set_defaults(func=_cmd_mesh)
+
+    p = sub.add_parser("run", help="run the study of a configuration")
+    add_config(p)
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("demo", help="run the bundled default case with both interfaces and print the table")
+    p.add_argument("--out", type=Path, default=Path("results/demo"), metavar="DIR", help="output directory")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 success, 2 user error (bad configuration, usage), 1 unexpected failure.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse reports usage errors (2) and --help (0) by exiting
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except MicrosimError as exc:
+        if _rank() == 0:
+            message = " ".join(str(exc).split("\n"))
+            print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+        return 2
+    except Exception:
+        if _world_size() > 1:
+            # One rank failing alone would leave the others waiting in a collective call forever.
+            traceback.print_exc()
+            sys.stderr.flush()
+            sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(1)  # type: ignore[attr-defined]
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,775 @@
+"""Run configuration: TOML -> one frozen, validated :class:`Config`.
+
+A configuration file has the sections ``[geometry]``, ``[electrolyte]``, ``[conditions]``, ``[parameters]``,
+``[study]``, ``[solver]`` and ``[output]``; every key has a default (``microsim defaults`` prints them all).
+
+Validation happens here, entirely in Python and before any MPI collective work. It is deterministic, so every
+rank raises the same :class:`~microsim.errors.ConfigError`. Each message is one line naming the field
+(``section.key``), the value and what is allowed, e.g.
+``geometry.active_fraction = 0.95: must be in (0, 0.9)``. Every section dataclass validates itself in
+``__post_init__``, so no invalid ``Config`` can exist.
+
+Example:
+    >>> cfg = load("geometries/default-2d.toml", overrides=["geometry.width_um=20"])
+    >>> point = replace(cfg, **{"geometry.interface": "point-contact"})
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+from microsim.errors import ConfigError
+from microsim.parameters import OVERRIDES, named_values
+from microsim.parameters.ocp import AFSHAR2017, TABLE_PREFIX, Afshar2017, make_ocp
+
+# Allowed values, one tuple each, so later work extends them in one place.
+GEOMETRY_KINDS = ("packing", "planar", "particles-file")
+INTERFACES = ("filled", "point-contact")
+ELECTROLYTE_NAMES = ("PAL", "PPAL")
+ELECTROLYTE_MODELS = ("binary", "single-ion")
+STUDY_KINDS = ("resistance",)
+STUDY_MODES = ("galvanostatic", "potentiostatic")
+LINEAR_SOLVERS = ("mumps", "superlu_dist")
+
+ABSOLUTE_ZERO_C = -273.15
+MAX_TEMPERATURE_C = 200.0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Field specifications
+# ----------------------------------------------------------------------------------------------------
+def _spec(
+    default: Any,
+    *,
+    kind: type | None = None,
+    choices: tuple[Any, ...] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = True,
+    high_open: bool = True,
+    unit: str = "",
+    doc: str = "",
+    unset: str = "",
+    note: str = "",
+) -> Any:
+    """Declare a config field: its default, type and allowed values (kept in the dataclass field metadata).
+
+    Args:
+        default: Default value; ``None`` means "unset" (then ``kind`` is required and ``unset`` says what
+            happens).
+        kind: ``float``, ``int``, ``str`` or ``bool``; inferred from ``default`` when omitted.
+        choices: Allowed values.
+        low: Lower bound of numbers.
+        high: Upper bound of numbers.
+        low_open: Whether ``low`` itself is excluded.
+        high_open: Whether ``high`` itself is excluded.
+        unit: Unit, for comments.
+        doc: One-line description, for comments.
+        unset: What an unset (``None``) value means.
+        note: Appended to range errors (why the bound exists).
+    """
+    meta = {
+        "kind": kind if kind is not None else type(default),
+        "choices": choices,
+        "low": low,
+        "high": high,
+        "low_open": low_open,
+        "high_open": high_open,
+        "unit": unit,
+        "doc": doc,
+        "unset": unset,
+        "note": note,
+    }
+    return field(default=default, metadata=meta)
+
+
+_KIND_NAMES = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+
+
+def _show(value: Any) -> str:
+    """Render a value for a message the way it would appear in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value)  # keeps 1.0 distinct from 1 in "must be an integer" messages
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return repr(value)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _allowed(meta: Mapping[str, Any]) -> str:
+    """Describe the allowed values of a field."""
+    if meta["choices"] is not None:
+        return "one of " + ", ".join(_show(c) for c in meta["choices"])
+    low, high = meta["low"], meta["high"]
+    if low is not None and high is not None:
+        left = "(" if meta["low_open"] else "["
+        right = ")" if meta["high_open"] else "]"
+        return f"in {left}{_fmt(low)}, {_fmt(high)}{right}"
+    if low is not None:
+        return f"{'>' if meta['low_open'] else '>='} {_fmt(low)}"
+    if high is not None:
+        return f"{'<' if meta['high_open'] else '<='} {_fmt(high)}"
+    return _KIND_NAMES[meta["kind"]]
+
+
+def _check_value(name: str, value: Any, meta: Mapping[str, Any]) -> Any:
+    """Check one value against its spec; return it normalised (ints given for floats become floats).
+
+    Raises:
+        ConfigError: Wrong type, not finite, out of range or not one of the choices.
+    """
+    kind = meta["kind"]
+    given = value  # shown in messages as the user wrote it (0, not 0.0)
+    if kind is float:
+        # bool is a subclass of int in Python but never a number in a config file.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name} = {_show(value)}: must be a number ({_allowed(meta)})")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} = {_show(value)}: must be a finite number ({_allowed(meta)})")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} = {_show(value)}: must be an integer ({_allowed(meta)})")
+    elif not isinstance(value, kind):
+        raise ConfigError(f"{name} = {_show(value)}: must be {_KIND_NAMES[kind]}")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        hint = difflib.get_close_matches(str(value), [str(c) for c in meta["choices"]], n=1)
+        did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(f"{name} = {_show(value)}: must be {_allowed(meta)}{did_you_mean}")
+    low, high = meta["low"], meta["high"]
+    if kind in (float, int):
+        too_low = low is not None and (value <= low if meta["low_open"] else value < low)
+        too_high = high is not None and (value >= high if meta["high_open"] else value > high)
+        if too_low or too_high:
+            note = f" ({meta['note']})" if meta["note"] else ""
+            raise ConfigError(f"{name} = {_show(given)}: must be {_allowed(meta)}{note}")
+    return value
+
+
+class _Section:
+    """Mixin of the section dataclasses: field checks in ``__post_init__``, then section cross-checks."""
+
+    SECTION: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is None and f.default is None:
+                continue
+            object.__setattr__(self, f.name, _check_value(f"{self.SECTION}.{f.name}", value, f.metadata))
+        self._cross_check()
+
+    def _cross_check(self) -> None:
+        """Checks that involve more than one key of the section."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sections
+# ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GeometryConfig(_Section):
+    """``[geometry]``: the cell, its particles and its mesh. Lengths in µm.
+
+    ``interface_mesh_size_um`` is stored resolved: when not given it is ``mesh_size_um / 2``.
+    """
+
+    SECTION: ClassVar[str] = "geometry"
+
+    kind: str = _spec("packing", choices=GEOMETRY_KINDS, doc="cathode description")
+    dim: int = _spec(2, choices=(2, 3), doc="spatial dimension")
+    interface: str = _spec(
+        "filled",
+        choices=INTERFACES,
+        doc="filled: SPE fills the pores; point-contact: membrane on the top particles",
+    )
+    width_um: float = _spec(10.0, low=0.0, unit="µm", doc="lateral size W (2D) or W x W (3D)")
+    cathode_thickness_um: float = _spec(11.2, low=0.0, unit="µm", doc="cathode layer thickness L_c")
+    membrane_thickness_um: float = _spec(9.5, low=0.0, unit="µm", doc="electrolyte membrane thickness L_m")
+    active_fraction: float = _spec(
+        0.45, low=0.0, high=0.9, unit="1", doc="target LiFePO4 volume fraction of the cathode layer"
+    )
+    radius_mean_um: float = _spec(0.5, low=0.0, unit="µm", doc="mean particle radius (paired with the LFP D_s)")
+    radius_std_um: float = _spec(0.1, low=0.0, low_open=False, unit="µm", doc="particle radius standard deviation")
+    contact_radius_um: float = _spec(0.1, low=0.0, unit="µm", doc="contact-spot radius a (point-contact)")
+    particles_file: str = _spec(
+        "", doc="particle list (centres, radii) for kind = particles-file; relative to the config file"
+    )
+    seed: int = _spec(1, low=0, low_open=False, doc="random seed of the packing")
+    mesh_size_um: float = _spec(0.2, low=0.0, unit="µm", doc="bulk mesh size")
+    interface_mesh_size_um: float | None = _spec(
+        None, kind=float, low=0.0, unit="µm", doc="mesh size at interfaces", unset="mesh_size_um / 2"
+    )
+    overlap_fraction: float = _spec(
+        0.05,
+        low=0.0,
+        high=0.3,
+        low_open=False,
+        unit="1",
+        doc="particle overlap, fraction of the smaller radius",
+    )
+    min_gap_fraction: float = _spec(
+        0.1,
+        low=0.0,
+        high=1.0,
+        unit="1",
+        doc="smallest gap kept between non-touching particles, fraction of radius",
+    )
+
+    def _cross_check(self) -> None:
+        if self.interface_mesh_size_um is None:
+            object.__setattr__(self, "interface_mesh_size_um", self.mesh_size_um / 2.0)
+        if self.kind == "packing" and 2.0 * self.radius_mean_um >= self.cathode_thickness_um:
+            raise ConfigError(
+                f"geometry.radius_mean_um = {_show(self.radius_mean_um)}: 2*radius_mean_um must be < "
+                f"geometry.cathode_thickness_um = {_show(self.cathode_thickness_um)}"
+            )
+        if self.kind != "planar" and self.interface == "point-contact":
+            if self.contact_radius_um >= self.radius_mean_um:
+                raise ConfigError(
+                    f"geometry.contact_radius_um = {_show(self.contact_radius_um)}: must be < "
+                    f"geometry.radius_mean_um = {_show(self.radius_mean_um)} (a spot is a cap of a particle)"
+                )
+        smallest = min(self.width_um, self.cathode_thickness_um, self.membrane_thickness_um)
+        if self.mesh_size_um >= smallest:
+            raise ConfigError(
+                f"geometry.mesh_size_um = {_show(self.mesh_size_um)}: must be < {_fmt(smallest)} "
+                "(the smallest of width_um, cathode_thickness_um, membrane_thickness_um)"
+            )
+        if self.kind == "particles-file":
+            if not self.particles_file:
+                raise ConfigError(
+                    "geometry.particles_file = '': required when geometry.kind = 'particles-file' "
+                    "(a file of particle centres and radii)"
+                )
+            if not Path(self.particles_file).is_file():
+                raise ConfigError(
+                    f"geometry.particles_file = {self.particles_file!r}: file not found "
+                    "(required when geometry.kind = 'particles-file')"
+                )
+
+
+@dataclass(frozen=True)
+class ElectrolyteConfig(_Section):
+    """``[electrolyte]``: the named SPE; explicit values here replace the named set's (highest precedence)."""
+
+    SECTION: ClassVar[str] = "electrolyte"
+
+    name: str = _spec("PPAL", choices=ELECTROLYTE_NAMES, doc="named parameter set (PARAMETERS.md §7)")
+    model: str = _spec("binary", choices=ELECTROLYTE_MODELS, doc="binary salt, or single-ion conductor (t+ = 1)")
+    conductivity_S_m: float | None = _spec(
+        None,
+        kind=float,
+        low=0.0,
+        unit="S/m",
+        doc="ionic conductivity",
+        unset="the named set at the run temperature",
+    )
+    diffusivity_m2_s: float | None = _spec(
+        None,
+        kind=float,
+        low=0.0,
+        unit="m²/s",
+        doc="salt diffusivity",
+        unset="the named set at the run temperature",
+    )
+    transference_number: float | None = _spec(
+        None, kind=float, low=-1.0, high=1.0, high_open=False, unit="1", doc="cation transference number t+",
+        unset="the named set (0.2; 1 for single-ion)",
+    )  # fmt: skip
+    concentration_mol_m3: float | None = _spec(
+        None, kind=float, low=0.0, unit="mol/m³", doc="salt concentration c0", unset="the named set (1100)"
+    )
+
+    def _cross_check(self) -> None:
+        if self.model == "single-ion" and self.transference_number not in (None, 1.0):
+            raise ConfigError(
+                f"electrolyte.transference_number = {_show(self.transference_number)}: must be 1 (or unset) "
+                "when electrolyte.model = 'single-ion'"
+            )
+
+
+@dataclass(frozen=True)
+class ConditionsConfig(_Section):
+    """``[conditions]``: operating temperature and initial state."""
+
+    SECTION: ClassVar[str] = "conditions"
+
+    temperature_C: float = _spec(
+        30.0, low=ABSOLUTE_ZERO_C, high=MAX_TEMPERATURE_C, unit="°C", doc="cell temperature (isothermal)",
+        note="°C; the upper bound is a sanity limit: Li melts at 180.5 °C",
+    )  # fmt: skip
+    initial_stoichiometry: float = _spec(
+        0.5, low=0.0, high=1.0, unit="1", doc="initial Li fraction θ0 = c_s/c_max of the particles"
+    )
+
+
+@dataclass(frozen=True)
+class StudyConfig(_Section):
+    """``[study]``: what to compute. Give at most one of ``current_density_A_m2`` and ``c_rate``."""
+
+    SECTION: ClassVar[str] = "study"
+
+    kind: str = _spec("resistance", choices=STUDY_KINDS, doc="study to run")
+    current_density_A_m2: float | None = _spec(
+        None, kind=float, low=0.0, unit="A/m²", doc="applied current density, geometric area (discharge > 0)",
+        unset="chosen by the study (small, linear regime)",
+    )  # fmt: skip
+    c_rate: float | None = _spec(
+        None, kind=float, low=0.0, unit="1/h", doc="applied current as a C-rate (1C: 170 mAh/g in one hour)",
+        unset="see current_density_A_m2",
+    )  # fmt: skip
+    mode: str = _spec("galvanostatic", choices=STUDY_MODES, doc="control mode")
+    voltage_V: float | None = _spec(
+        None, kind=float, low=2.0, high=4.5, unit="V", doc="cell voltage (required iff potentiostatic)",
+        unset="galvanostatic",
+    )  # fmt: skip
+
+    def _cross_check(self) -> None:
+        if self.current_density_A_m2 is not None and self.c_rate is not None:
+            raise ConfigError(
+                f"study.c_rate = {_show(self.c_rate)}: give either study.current_density_A_m2 "
+                f"(= {_show(self.current_density_A_m2)}) or study.c_rate, not both"
+            )
+        if self.mode == "potentiostatic":
+            if self.voltage_V is None:
+                raise ConfigError(
+                    "study.voltage_V: required when study.mode = 'potentiostatic' (must be in (2, 4.5) V)"
+                )
+            given = "current_density_A_m2" if self.current_density_A_m2 is not None else "c_rate"
+            if self.current_density_A_m2 is not None or self.c_rate is not None:
+                raise ConfigError(
+                    f"study.{given} = {_show(getattr(self, given))}: not allowed when "
+                    "study.mode = 'potentiostatic' (the voltage is imposed)"
+                )
+        elif self.voltage_V is not None:
+            raise ConfigError(
+                f"study.voltage_V = {_show(self.voltage_V)}: only allowed when study.mode = 'potentiostatic' "
+                f"(study.mode = {self.mode!r})"
+            )
+
+
+@dataclass(frozen=True)
+class SolverConfig(_Section):
+    """``[solver]``: linear and nonlinear solver settings."""
+
+    SECTION: ClassVar[str] = "solver"
+
+    linear_solver: str = _spec("mumps", choices=LINEAR_SOLVERS, doc="direct solver (PETSc)")
+    newton_max_iterations: int = _spec(30, low=1, low_open=False, doc="Newton iteration limit")
+    newton_tolerance: float = _spec(
+        1e-10,
+        low=0.0,
+        high=1e-3,
+        high_open=False,
+        unit="1",
+        doc="absolute tolerance on the scaled Newton update",
+    )
+
+
+@dataclass(frozen=True)
+class OutputConfig(_Section):
+    """``[output]``: what to write besides the summary."""
+
+    SECTION: ClassVar[str] = "output"
+
+    xdmf: bool = _spec(True, doc="write fields as XDMF")
+    png: bool = _spec(True, doc="write PNG figures")
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "geometry": GeometryConfig,
+    "electrolyte": ElectrolyteConfig,
+    "conditions": ConditionsConfig,
+    "parameters": dict,  # type: ignore[dict-item]  # a flat table of named overrides, checked by Config
+    "study": StudyConfig,
+    "solver": SolverConfig,
+    "output": OutputConfig,
+}
+SECTION_NAMES = tuple(_SECTIONS)
+
+
+# ----------------------------------------------------------------------------------------------------
+# [parameters]
+# ----------------------------------------------------------------------------------------------------
+def _flatten_parameters(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested tables (``[parameters.lfp]``) into dotted names; quoted dotted keys pass through.
+
+    Raises:
+        ConfigError: The same name given twice (e.g. nested and quoted).
+    """
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        items = _flatten_parameters(value, name + ".") if isinstance(value, Mapping) else {name: value}
+        for sub, val in items.items():
+            if sub in flat:
+                raise ConfigError(f"parameters.{sub}: given twice (as a nested table and as a dotted key)")
+            flat[sub] = val
+    return flat
+
+
+def _absolute_table(spec: Any, base_dir: Path | None) -> Any:
+    """Make the path of a ``table:PATH`` OCP spec absolute (relative to ``base_dir``)."""
+    if isinstance(spec, str) and spec.strip().startswith(TABLE_PREFIX):
+        path = Path(spec.strip()[len(TABLE_PREFIX) :].strip()).expanduser()
+        if not path.is_absolute():
+            path = Path(base_dir or Path.cwd()) / path
+        return TABLE_PREFIX + str(path.resolve())
+    return spec
+
+
+def _check_parameters(table: Mapping[str, Any]) -> dict[str, float | str]:
+    """Check ``[parameters]`` overrides: known names, types and ranges. Returns the normalised flat dict."""
+    out: dict[str, float | str] = {}
+    for name, value in _flatten_parameters(table).items():
+        spec = OVERRIDES.get(name)
+        if spec is None:
+            hint = difflib.get_close_matches(name, list(OVERRIDES), n=1)
+            did_you_mean = f" (did you mean 'parameters.{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"unknown key 'parameters.{name}'{did_you_mean}")
+        if spec.kind == "ocp":
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"parameters.{name} = {_show(value)}: must be a string: '{AFSHAR2017}', "
+                    f"'{TABLE_PREFIX}PATH' or a formula in x"
+                )
+            ocp = make_ocp(value, field=f"parameters.{name}")
+            # Canonical text, so that equal configurations compare and hash equal.
+            out[name] = AFSHAR2017 if isinstance(ocp, Afshar2017) else ocp.name
+        else:
+            meta = {
+                "kind": float,
+                "choices": None,
+                "low": spec.low,
+                "high": spec.high,
+                "low_open": spec.low_open,
+                "high_open": spec.high_open,
+                "note": "",
+            }
+            out[name] = _check_value(f"parameters.{name}", value, meta)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Config
+# ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Config:
+    """A complete, validated run configuration.
+
+    Attributes:
+        geometry: ``[geometry]``.
+        electrolyte: ``[electrolyte]``.
+        conditions: ``[conditions]``.
+        parameters: ``[parameters]`` overrides, flat dotted names -> value (a private copy; do not mutate).
+        study: ``[study]``.
+        solver: ``[solver]``.
+        output: ``[output]``.
+        source: The file it was loaded from, or ``None`` (not part of equality).
+    """
+
+    geometry: GeometryConfig = field(default_factory=GeometryConfig)
+    electrolyte: ElectrolyteConfig = field(default_factory=ElectrolyteConfig)
+    conditions: ConditionsConfig = field(default_factory=ConditionsConfig)
+    parameters: dict[str, float | str] = field(default_factory=dict)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    source: Path | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, cls in _SECTIONS.items():
+            if name != "parameters" and not isinstance(getattr(self, name), cls):
+                raise ConfigError(f"section '[{name}]' must be a {cls.__name__}")
+        if not isinstance(self.parameters, Mapping):
+            raise ConfigError(f"section '[parameters]' = {_show(self.parameters)}: must be a table")
+        object.__setattr__(self, "parameters", _check_parameters(self.parameters))
+        t_plus = self.parameters.get("electrolyte.transference_number")
+        if self.electrolyte.model == "single-ion" and t_plus not in (None, 1.0):
+            raise ConfigError(
+                f"parameters.electrolyte.transference_number = {_show(t_plus)}: must be 1 (or unset) "
+                "when electrolyte.model = 'single-ion'"
+            )
+
+    def __hash__(self) -> int:
+        # The parameters dict is unhashable; hash the canonical content instead (same as equality).
+        return hash(json.dumps(to_dict(self), sort_keys=True))
+
+
+def default() -> Config:
+    """Return the default configuration (PPAL, 30 °C, 2D packing, filled interface, resistance study)."""
+    return Config()
+
+
+def from_dict(d: Mapping[str, Any], base_dir: str | Path | None = None, source: str | Path | None = None) -> Config:
+    """Build and validate a configuration from a nested dict (as ``tomllib`` returns it).
+
+    Args:
+        d: ``{section: {key: value}}``; missing sections and keys take their defaults.
+        base_dir: Directory that relative file paths (``geometry.particles_file``, ``table:`` OCPs) resolve
+            against; default: the directory of ``source``, else the working directory.
+        source: The file the dict came from, recorded as ``Config.source``.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: Unknown section or key, wrong type, out-of-range or inconsistent value.
+    """
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"configuration = {_show(d)}: must be a table of sections")
+    source_path = Path(source).resolve() if source is not None else None
+    if base_dir is None:
+        base_dir = source_path.parent if source_path is not None else Path.cwd()
+    base = Path(base_dir)
+    sections: dict[str, Any] = {}
+    for name, table in d.items():
+        if name not in _SECTIONS:
+            hint = difflib.get_close_matches(name, SECTION_NAMES, n=1)
+            did_you_mean = f" (did you mean '[{hint[0]}]'?)" if hint else ""
+            raise ConfigError(f"unknown section '[{name}]'{did_you_mean}; sections are " + ", ".join(SECTION_NAMES))
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{name} = {_show(table)}: must be a table ([{name}])")
+        if name == "parameters":
+            flat = _flatten_parameters(table)
+            if "lfp.ocp" in flat:
+                flat["lfp.ocp"] = _absolute_table(flat["lfp.ocp"], base)
+            sections[name] = flat
+            continue
+        cls = _SECTIONS[name]
+        known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        for key in table:
+            if key not in known:
+                hint = difflib.get_close_matches(key, known, n=1)
+                did_you_mean = f" (did you mean '{name}.{hint[0]}'?)" if hint else ""
+                raise ConfigError(f"unknown key '{name}.{key}'{did_you_mean}")
+        values = dict(table)
+        if name == "geometry" and isinstance(values.get("particles_file"), str) and values["particles_file"]:
+            path = Path(values["particles_file"]).expanduser()
+            values["particles_file"] = str(path if path.is_absolute() else (base / path).resolve())
+        sections[name] = cls(**values)
+    return Config(**sections, source=source_path)
+
+
+def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
+    """Return the configuration as a nested dict of plain values; ``None`` values are omitted.
+
+    ``geometry.interface_mesh_size_um`` is omitted when it equals ``mesh_size_um / 2`` (its unset meaning), so
+    that changing the mesh size later also changes it.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name in SECTION_NAMES:
+        section = getattr(cfg, name)
+        if name == "parameters":
+            out[name] = dict(section)
+            continue
+        table = {f.name: getattr(section, f.name) for f in fields(section) if getattr(section, f.name) is not None}
+        if name == "geometry" and math.isclose(table["interface_mesh_size_um"], table["mesh_size_um"] / 2.0):
+            del table["interface_mesh_size_um"]
+        out[name] = table
+    return out
+
+
+def replace(cfg: Config, **changes: Any) -> Config:
+    """Return a validated copy of ``cfg`` with dotted fields changed.
+
+    Args:
+        cfg: The configuration to start from.
+        **changes: ``"section.key": value`` (``"parameters.lfp.ocp": "..."`` for overrides); ``None`` restores
+            the default. Pass them as ``**{"geometry.interface": "point-contact"}``.
+
+    Raises:
+        ConfigError: Unknown or invalid field.
+    """
+    d = to_dict(cfg)
+    for dotted, value in changes.items():
+        section, key = _split_dotted(dotted, what=f"replace({dotted}=...)")
+        table = d.setdefault(section, {})
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    return from_dict(d, source=cfg.source)
+
+
+def _split_dotted(dotted: str, what: str) -> tuple[str, str]:
+    section, _, key = dotted.strip().partition(".")
+    if not section or not key:
+        raise ConfigError(f"{what}: the name must be SECTION.KEY, e.g. geometry.width_um")
+    return section, key
+
+
+def _parse_value(text: str) -> Any:
+    """Parse an override value as a TOML value; fall back to the bare string (``point-contact``, formulas)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(d: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``--set SECTION.KEY=VALUE`` overrides to a config dict (returns a new dict).
+
+    The value is parsed as a TOML value (``20``, ``1e-8``, ``true``, ``"text"``), falling back to the bare
+    string.
+    ``--set parameters.lfp.exchange_current_A_m2=0.1`` sets a named parameter override.
+
+    Raises:
+        ConfigError: An override without ``=`` or without ``SECTION.KEY``.
+    """
+    out = copy.deepcopy(dict(d))
+    for item in overrides:
+        name, eq, text = item.partition("=")
+        if not eq:
+            raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. --set geometry.width_um=20")
+        section, key = _split_dotted(name, what=f"--set {item!r}")
+        table = out.setdefault(section, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{section} = {_show(table)}: must be a table ([{section}])")
+        table = dict(table)
+        if section == "parameters":
+            table = _flatten_parameters(table)
+        table[key] = _parse_value(text.strip())
+        out[section] = table
+    return out
+
+
+def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read a TOML configuration file, apply ``--set`` overrides and validate.
+
+    Args:
+        path: The TOML file; relative paths inside it resolve against its directory.
+        overrides: ``SECTION.KEY=VALUE`` strings.
+
+    Raises:
+        ConfigError: Missing or unreadable file, TOML syntax error, or any validation error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        with path.open("rb") as handle:
+            d = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return from_dict(apply_overrides(d, overrides), source=path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# TOML output
+# ----------------------------------------------------------------------------------------------------
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # shortest round-tripping form; 'inf'/'nan' cannot occur (validated finite)
+    if isinstance(value, str):
+        # JSON string escapes are a subset of TOML basic-string escapes (non-ASCII kept literally).
+        # DEL is the one control character JSON leaves raw and TOML forbids.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007F")
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _comment(meta: Mapping[str, Any]) -> str:
+    parts = [meta["doc"]] if meta["doc"] else []
+    if meta["unit"] and meta["unit"] != "1":
+        parts.append(f"[{meta['unit']}]")
+    parts.append(f"allowed: {_allowed(meta)}")
+    return "# " + "; ".join(parts)
+
+
+def dumps(cfg: Config) -> str:
+    """Return the configuration as TOML text, one comment line per key (meaning, unit, allowed values).
+
+    ``load`` of the written text gives back an equal ``Config``. Unset keys are written as comments; the
+    ``[parameters]`` section lists every overridable name, commented, with its value at the run temperature.
+    """
+    d = to_dict(cfg)
+    lines = ["# microsim configuration (TOML). Every key is optional; the values shown are in effect."]
+    for name in SECTION_NAMES:
+        lines += ["", f"[{name}]"]
+        if name == "parameters":
+            lines += _dump_parameters(cfg)
+            continue
+        for f in fields(getattr(cfg, name)):
+            lines.append(_comment(f.metadata))
+            if f.name in d[name]:
+                lines.append(f"{f.name} = {_toml_value(d[name][f.name])}")
+            else:
+                lines.append(f"# {f.name} =   (unset: {f.metadata['unset'] or 'default'})")
+    return "\n".join(lines) + "\n"
+
+
+def _dump_parameters(cfg: Config) -> list[str]:
+    lines = [
+        "# Overrides of named parameters, at the run temperature (no Arrhenius scaling applied to them).",
+        "# Precedence: explicit [electrolyte] values > these > the named sets. Uncomment to override;",
+        "# lfp.ocp takes 'afshar2017', a formula in x (exp, log, tanh, sqrt, atan, pi)",
+        "# or 'table:PATH' (a CSV file with columns x,U_V).",
+    ]
+    for name, value in cfg.parameters.items():
+        lines.append(f"{_toml_key(name)} = {_toml_value(value)}")
+    named = named_values(cfg.electrolyte.name, cfg.conditions.temperature_C - ABSOLUTE_ZERO_C)
+    for name, spec in OVERRIDES.items():
+        if name in cfg.parameters:
+            continue
+        value = named[name]
+        shown = _toml_value(float(f"{value:.4g}")) if isinstance(value, float) else _toml_value(value)
+        unit = f"  # [{spec.unit}]" if spec.unit and spec.unit != "1" else ""
+        lines.append(f"# {_toml_key(name)} = {shown}{unit}")
+    return lines
+
+
+__all__ = [
+    "ELECTROLYTE_MODELS",
+    "ELECTROLYTE_NAMES",
+    "GEOMETRY_KINDS",
+    "INTERFACES",
+    "LINEAR_SOLVERS",
+    "SECTION_NAMES",
+    "STUDY_KINDS",
+    "STUDY_MODES",
+    "ConditionsConfig",
+    "Config",
+    "ElectrolyteConfig",
+    "GeometryConfig",
+    "OutputConfig",
+    "SolverConfig",
+    "StudyConfig",
+    "apply_overrides",
+    "default",
+    "dumps",
+    "from_dict",
+    "load",
+    "replace",
+    "to_dict",
+]

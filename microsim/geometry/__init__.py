@@ -1,0 +1,44 @@
+"""Geometry stage: particle packings, archetype descriptions and the tagged Gmsh model.
+
+``packing`` and ``archetypes`` need NumPy only; ``build_model`` imports gmsh when called.
+"""
+
+from __future__ import annotations
+
+from microsim.geometry.archetypes import CONTACT_TOLERANCE_RADII, GeometryDescription, describe
+from microsim.geometry.gmsh_model import build_model
+from microsim.geometry.packing import (
+    DiskUnionMeasures,
+    PackingResult,
+    Particles,
+    area_fraction_2d,
+    check_gaps,
+    cluster_labels,
+    deposit_disks,
+    disk_union_measures,
+    pack,
+    pack_disks,
+    read_particles_csv,
+    touches_collector,
+    write_particles_csv,
+)
+
+__all__ = [
+    "CONTACT_TOLERANCE_RADII",
+    "DiskUnionMeasures",
+    "GeometryDescription",
+    "PackingResult",
+    "Particles",
+    "area_fraction_2d",
+    "build_model",
+    "check_gaps",
+    "cluster_labels",
+    "deposit_disks",
+    "describe",
+    "disk_union_measures",
+    "pack",
+    "pack_disks",
+    "read_particles_csv",
+    "touches_collector",
+    "write_particles_csv",
+]

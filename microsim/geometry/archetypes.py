@@ -1,0 +1,475 @@
+"""Geometry configuration -> :class:`GeometryDescription` (pure NumPy), and the statistics of geometry.json.
+
+The three archetypes (MODEL.md §1):
+
+* ``filled``: the electrolyte fills the cathode pores and forms the membrane; Γ = every particle surface
+  facing the pores. Particles stay below ``z = L_c - gap``.
+* ``point-contact``: the electrolyte is the membrane only; its flat lower face ``z = L_c`` rests on the
+  highest particles. Every particle whose top is within ``contact_tolerance`` of ``L_c`` is grown about its
+  fixed centre (so its existing contacts stay) until it cuts ``z = L_c`` with a chord of half-width ``a =
+  contact_radius_um``: ``R'^2 = (L_c - z_c)^2 + a^2``. The particle is ``disk ∩ {z <= L_c}``, Γ = the flat
+  chords. Clusters not connected to the collector are removed (electronically dead and, with void pores,
+  ionically isolated).
+* ``planar``: a dense LiFePO4 slab ``0 < z < L_c`` under the membrane; Γ = the plane ``z = L_c``.
+
+Particle-based geometries come from a seeded packing (:mod:`microsim.geometry.packing`) or a particle CSV
+file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from microsim.errors import GeometryError
+from microsim.geometry.packing import (
+    Particles,
+    check_gaps,
+    cluster_labels,
+    disk_union_measures,
+    pack,
+    read_particles_csv,
+    touches_collector,
+)
+
+__all__ = ["CONTACT_TOLERANCE_RADII", "GeometryDescription", "describe"]
+
+# A particle whose top is within this many mean radii of z = L_c touches the membrane in point-contact.
+CONTACT_TOLERANCE_RADII = 0.25
+
+_KINDS = ("packing", "planar", "particles-file")
+_INTERFACES = ("filled", "point-contact")
+
+_EMPTY2 = np.zeros((0, 2))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class GeometryDescription:
+    """Everything the Gmsh builder and the reports need to know about one geometry (µm).
+
+    Attributes:
+        kind: ``"packing"``, ``"planar"`` or ``"particles-file"``.
+        interface: ``"filled"``, ``"point-contact"`` or ``"planar"``.
+        dim: 2 or 3.
+        width_um: Lateral size W (3D: W x W).
+        cathode_thickness_um: L_c.
+        membrane_thickness_um: L_m.
+        centers: ``(N, dim)`` particle centres (last coordinate through the thickness).
+        radii: ``(N,)`` radii after the point-contact growth.
+        original_radii: ``(N,)`` radii before the growth.
+        particle_ids: ``(N,)`` index of each particle in the packing / file it came from.
+        touches_collector: ``(N,)`` particles cutting ``z = 0``.
+        reaches_membrane: ``(N,)`` point-contact particles cut by ``z = L_c`` (all False otherwise).
+        cluster: ``(N,)`` cluster label (particles connected through overlaps share one).
+        dead_particle_ids: Source indices of the particles not connected to the collector.
+        dead_removed: Whether those were removed (point-contact) or kept (filled).
+        blocked_contact_ids: Source indices of point-contact particles within the tolerance that were not
+            grown (growth would have made a near-tangent neck or crossed a wall; see ``_grow_to_contact``).
+        mesh_size_um: Element size far from Γ.
+        interface_mesh_size_um: Element size on Γ and on the collector.
+        contact_radius_um: Chord half-width ``a`` of the point-contact spots.
+        contact_tolerance_um: Distance below ``L_c`` within which a particle top is grown to touch the
+            membrane.
+        overlap_fraction: Overlap of touching particles.
+        min_gap_um: Minimum gap of non-touching particles.
+        seed: Packing seed.
+        target_active_fraction: Fraction asked for (packings only).
+        packing_info: Extra figures of the packing search (p_stick, trials, time).
+    """
+
+    kind: str
+    interface: str
+    dim: int
+    width_um: float
+    cathode_thickness_um: float
+    membrane_thickness_um: float
+    centers: np.ndarray = field(default_factory=lambda: _EMPTY2)
+    radii: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    original_radii: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    particle_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    touches_collector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    reaches_membrane: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    cluster: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    dead_particle_ids: tuple[int, ...] = ()
+    dead_removed: bool = False
+    blocked_contact_ids: tuple[int, ...] = ()
+    mesh_size_um: float = 0.2
+    interface_mesh_size_um: float = 0.1
+    contact_radius_um: float = 0.0
+    contact_tolerance_um: float = 0.0
+    overlap_fraction: float = 0.05
+    min_gap_um: float = 0.05
+    seed: int = 0
+    target_active_fraction: float | None = None
+    packing_info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "centers",
+            "radii",
+            "original_radii",
+            "particle_ids",
+            "touches_collector",
+            "reaches_membrane",
+            "cluster",
+        ):
+            object.__setattr__(self, name, _readonly(getattr(self, name)))
+
+    # ---- convenience ---------------------------------------------------------------------------------------
+    @property
+    def n_particles(self) -> int:
+        """Number of particles in the geometry."""
+        return int(self.radii.shape[0])
+
+    @property
+    def particles(self) -> Particles:
+        """The particles (after growth and removal) as a :class:`Particles`."""
+        return Particles(self.centers.reshape(-1, self.dim), self.radii)
+
+    @property
+    def total_thickness_um(self) -> float:
+        """L_c + L_m: the z of the Li metal."""
+        return self.cathode_thickness_um + self.membrane_thickness_um
+
+    def contact_spots(self) -> list[tuple[float, ...]]:
+        """Lateral centres of the point-contact spots, one per particle reaching the membrane."""
+        return [tuple(float(v) for v in c[:-1]) for c in self.centers[self.reaches_membrane]]
+
+    # ---- statistics ----------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Statistics for geometry.json (unit-tagged keys; None where not computed analytically).
+
+        2D lengths are exact (arcs of the disk union, see :func:`disk_union_measures`); areas per unit depth
+        (1 µm). In 3D with particles the interface measures come from the Gmsh model (``build_model`` info).
+        """
+        w, lc = self.width_um, self.cathode_thickness_um
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "interface": self.interface,
+            "dim": self.dim,
+            "width_um": w,
+            "cathode_thickness_um": lc,
+            "membrane_thickness_um": self.membrane_thickness_um,
+            "n_particles": self.n_particles,
+            "active_fraction": None,
+            "target_active_fraction": self.target_active_fraction,
+            "interface_length_um": None,
+            "interface_area_um2": None,
+            "specific_interface_area_m2_m3": None,
+            "contact_area_fraction": None,
+            "collector_contact_length_um": None,
+            "n_particles_not_connected_to_collector": len(self.dead_particle_ids),
+            "particles_not_connected_to_collector": [int(i) for i in self.dead_particle_ids],
+            "dead_particles_removed": self.dead_removed,
+            "n_blocked_contacts": len(self.blocked_contact_ids) if self.interface == "point-contact" else None,
+            "n_particles_touching_collector": int(self.touches_collector.sum()),
+            "n_contact_spots": None,
+            "contact_radius_um": self.contact_radius_um if self.interface == "point-contact" else None,
+            "particles": self._particle_records(),
+            "seed": self.seed if self.kind == "packing" else None,
+        }
+        if self.packing_info:
+            out["packing"] = dict(self.packing_info)
+        layer_volume = w * lc * (w if self.dim == 3 else 1.0)  # µm³ (2D: per µm of depth)
+        if self.interface == "planar":
+            area = w * w if self.dim == 3 else w
+            out.update(
+                active_fraction=1.0,
+                interface_area_um2=area,
+                contact_area_fraction=1.0,
+                n_contact_spots=None,
+            )
+            if self.dim == 2:
+                out["interface_length_um"] = w
+                out["collector_contact_length_um"] = w
+            out["specific_interface_area_m2_m3"] = area / layer_volume * 1.0e6
+            return out
+        if self.dim == 3:
+            # Spot areas are analytic (flat disks of radius a unless two spots merge); the rest comes from
+            # Gmsh.
+            if self.interface == "point-contact":
+                n_spots = int(self.reaches_membrane.sum())
+                out["n_contact_spots"] = n_spots
+                out["contact_area_fraction"] = n_spots * math.pi * self.contact_radius_um**2 / (w * w)
+            else:
+                out["n_contact_spots"] = 0
+            return out
+        m = disk_union_measures(self.centers, self.radii, 0.0, lc)
+        out["active_fraction"] = m.area / (w * lc)
+        out["collector_contact_length_um"] = m.bottom_length
+        if self.interface == "filled":
+            gamma = m.arc_length
+            out["n_contact_spots"] = 0
+        else:
+            gamma = m.top_length
+            out["contact_area_fraction"] = gamma / w
+            out["n_contact_spots"] = _count_spots(self.centers, self.radii, lc)
+        out["interface_length_um"] = gamma
+        out["interface_area_um2"] = gamma * 1.0
+        out["specific_interface_area_m2_m3"] = gamma * 1.0 / layer_volume * 1.0e6
+        return out
+
+    def _particle_records(self) -> list[dict[str, float]]:
+        names = ("x_um", "y_um") if self.dim == 2 else ("x_um", "y_um", "z_um")
+        return [
+            {**{n: float(v) for n, v in zip(names, c, strict=True)}, "r_um": float(r)}
+            for c, r in zip(self.centers, self.radii, strict=True)
+        ]
+
+
+def _count_spots(centers: np.ndarray, radii: np.ndarray, z: float) -> int:
+    """Number of separate pieces of the union's trace on the line z (merged chords count once)."""
+    dz = centers[:, -1] - z
+    cut = np.abs(dz) < radii
+    half = np.sqrt(radii[cut] ** 2 - dz[cut] ** 2)
+    order = np.argsort(centers[cut, 0] - half)
+    lo, hi = (centers[cut, 0] - half)[order], (centers[cut, 0] + half)[order]
+    count, end = 0, -math.inf
+    for a, b in zip(lo, hi, strict=True):
+        if a > end:
+            count += 1
+        end = max(end, b)
+    return count
+
+
+def _get(geo: Any, name: str, default: Any) -> Any:
+    """Optional config attribute (older configs may lack the packing-rule fields)."""
+    value = getattr(geo, name, default)
+    return default if value is None else value
+
+
+def describe(geo: Any) -> GeometryDescription:
+    """Turn a geometry config into a :class:`GeometryDescription`.
+
+    Args:
+        geo: The geometry config (attributes ``kind``, ``dim``, ``interface``, ``width_um``,
+            ``cathode_thickness_um``, ``membrane_thickness_um``, ``active_fraction``, ``radius_mean_um``,
+            ``radius_std_um``, ``contact_radius_um``, ``particles_file``, ``seed``, ``mesh_size_um``,
+            ``interface_mesh_size_um``, ``overlap_fraction``, ``min_gap_fraction``).
+
+    Returns:
+        The description.
+
+    Raises:
+        GeometryError: Unreachable packing, bad particle file, particles breaking the contact rules, no
+            particle reaching the membrane (point-contact), contact radius larger than a particle.
+    """
+    kind, dim, interface = geo.kind, int(geo.dim), geo.interface
+    if kind not in _KINDS:
+        raise GeometryError(f"geometry.kind = {kind!r}: expected one of {', '.join(_KINDS)}")
+    if dim not in (2, 3):
+        raise GeometryError(f"geometry.dim = {dim!r}: expected 2 or 3")
+    w, lc, lm = float(geo.width_um), float(geo.cathode_thickness_um), float(geo.membrane_thickness_um)
+    h = float(geo.mesh_size_um)
+    h_gamma = float(geo.interface_mesh_size_um) if geo.interface_mesh_size_um is not None else 0.5 * h
+    overlap = float(_get(geo, "overlap_fraction", 0.05))
+    r_mean = float(geo.radius_mean_um)
+    gap = float(_get(geo, "min_gap_fraction", 0.1)) * r_mean
+    common = dict(
+        dim=dim,
+        width_um=w,
+        cathode_thickness_um=lc,
+        membrane_thickness_um=lm,
+        mesh_size_um=h,
+        interface_mesh_size_um=h_gamma,
+        overlap_fraction=overlap,
+        min_gap_um=gap,
+        seed=int(geo.seed),
+    )
+    if kind == "planar":
+        return GeometryDescription(kind=kind, interface="planar", centers=np.zeros((0, dim)), **common)
+    if interface not in _INTERFACES:
+        raise GeometryError(f"geometry.interface = {interface!r}: expected one of {', '.join(_INTERFACES)}")
+
+    packing_info: dict[str, Any] = {}
+    target = None
+    if kind == "packing":
+        result = pack(
+            dim,
+            w,
+            lc,
+            float(geo.active_fraction),
+            r_mean,
+            float(geo.radius_std_um),
+            int(geo.seed),
+            overlap_fraction=overlap,
+            min_gap_fraction=float(_get(geo, "min_gap_fraction", 0.1)),
+        )
+        particles = result.particles
+        target = float(geo.active_fraction)
+        packing_info = {
+            "achieved_fraction": result.achieved_fraction,
+            "p_stick": result.p_stick,
+            "capture_um": result.capture_um,
+            "n_trials": result.n_trials,
+            "elapsed_s": result.elapsed_s,
+        }
+        source = f"packing (seed {geo.seed})"
+    else:
+        if not geo.particles_file:
+            raise GeometryError("geometry.particles_file is empty but geometry.kind = 'particles-file'")
+        particles = read_particles_csv(geo.particles_file, dim, box=(w, lc))
+        source = f"particles file {geo.particles_file}"
+    if len(particles) == 0:
+        raise GeometryError(f"{source}: no particles")
+
+    centers, radii = particles.centers, particles.radii
+    ids = np.arange(len(particles))
+    tolerance = CONTACT_TOLERANCE_RADII * r_mean
+    a = float(geo.contact_radius_um)
+
+    if interface == "filled":
+        problems = check_gaps(particles, w, lc, overlap, gap)
+        if problems:
+            raise GeometryError(f"{source}: particles break the filled-geometry rules: " + "; ".join(problems))
+        new_radii = radii
+        reaches = np.zeros(len(particles), dtype=bool)
+        blocked = np.zeros(len(particles), dtype=bool)
+    else:
+        tops = centers[:, -1] + radii
+        reaches = tops >= lc - tolerance
+        if not reaches.any():
+            raise GeometryError(
+                f"point-contact: no particle reaches the membrane plane z = L_c = {lc:g} µm within the "
+                f"contact tolerance {tolerance:.3g} µm (highest particle top at {tops.max():.4g} µm)"
+            )
+        problems = check_gaps(particles, w, lc, overlap, gap, exempt_top=reaches)
+        if problems:
+            raise GeometryError(f"{source}: particles break the point-contact rules: " + "; ".join(problems))
+        new_radii, blocked = _grow_to_contact(centers, radii, reaches, lc, a, w, overlap, 0.25 * h_gamma)
+        reaches = reaches & ~blocked
+        if not reaches.any():
+            raise GeometryError(
+                f"point-contact: no particle reaches the membrane plane z = L_c = {lc:g} µm: the "
+                f"{int(blocked.sum())} particle(s) within the contact tolerance cannot be grown to a contact "
+                f"half-width a = {a:g} µm without a near-tangent contact with a neighbour or crossing a side "
+                "wall"
+            )
+    labels = cluster_labels(Particles(centers, new_radii))
+    collector = touches_collector(Particles(centers, new_radii))
+    live_clusters = np.unique(labels[collector])
+    dead = ~np.isin(labels, live_clusters)
+    dead_ids = tuple(int(i) for i in ids[dead])
+    dead_removed = False
+    keep = np.ones(len(particles), dtype=bool)
+    if interface == "point-contact" and dead.any():
+        keep = ~dead
+        dead_removed = True
+        if not (reaches & keep).any():
+            raise GeometryError(
+                "point-contact: no particle connected to the collector reaches the membrane plane z = L_c = "
+                f"{lc:g} µm (the {int(reaches.sum())} reaching it belong to clusters not connected to the "
+                "collector)"
+            )
+    centers_k, radii_k = centers[keep], new_radii[keep]
+    kept = Particles(centers_k, radii_k)
+    labels_k = cluster_labels(kept)
+    return GeometryDescription(
+        kind=kind,
+        interface=interface,
+        centers=centers_k,
+        radii=radii_k,
+        original_radii=radii[keep],
+        particle_ids=ids[keep],
+        touches_collector=touches_collector(kept),
+        reaches_membrane=reaches[keep],
+        cluster=labels_k,
+        dead_particle_ids=dead_ids,
+        dead_removed=dead_removed,
+        blocked_contact_ids=tuple(int(i) for i in ids[blocked]),
+        contact_radius_um=a if interface == "point-contact" else 0.0,
+        contact_tolerance_um=tolerance if interface == "point-contact" else 0.0,
+        target_active_fraction=target,
+        packing_info=packing_info,
+        **common,
+    )
+
+
+def _grow_to_contact(
+    centers: np.ndarray,
+    radii: np.ndarray,
+    reaches: np.ndarray,
+    lc: float,
+    a: float,
+    width: float,
+    overlap: float,
+    min_feature_um: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grow the particles that reach ``z = L_c`` to a chord of half-width ``a`` about their fixed centres.
+
+    A particle whose growth would make a *shallow* overlap with another particle (a neck narrower than the
+    nominal sintered one: ``r_i + r_j > d > (1 - overlap/2)(r_i + r_j)``, which would need sliver elements in
+    the particle) or push it through a side wall is left as it was (it then keeps a void gap under the
+    membrane) and reported as blocked. This departs from "grow every particle within the tolerance",
+    deliberately: otherwise about a third of the seeds fail. Near-tangent pairs *without* overlap are harmless
+    here: the pores are void.
+
+    Returns:
+        The new radii and the mask of blocked particles.
+
+    Raises:
+        GeometryError: ``a <= 0``, or ``a`` not smaller than the radius of a particle that reaches the plane,
+            or a (file) particle already crossing the plane with a wider chord.
+    """
+    if a <= 0.0:
+        raise GeometryError(f"geometry.contact_radius_um = {a:g}: must be > 0 for point-contact")
+    new = radii.copy()
+    for i in np.flatnonzero(reaches):
+        r, zc = radii[i], centers[i, -1]
+        if a >= r:
+            raise GeometryError(
+                f"point-contact: geometry.contact_radius_um = {a:g} µm is not smaller than the radius "
+                f"{r:.4g} µm of particle {i} (centre z = {zc:.4g} µm) that reaches the membrane: the contact "
+                "spot would be wider than the particle"
+            )
+        grown = math.hypot(lc - zc, a)
+        if a > grown:  # cannot happen with R'^2 = h^2 + a^2; kept as the documented guard
+            raise GeometryError(f"point-contact: contact half-width {a:g} µm > grown radius {grown:.4g} µm")
+        if grown < r * (1.0 - 1.0e-9):
+            raise GeometryError(
+                f"point-contact: particle {i} already crosses z = L_c = {lc:g} µm with a chord half-width "
+                f"{math.sqrt(max(r * r - (lc - zc) ** 2, 0.0)):.4g} µm > contact_radius_um = {a:g} µm"
+            )
+        new[i] = max(grown, r)
+    # Accept the growths one at a time (deterministic order) against the radii accepted so far.
+    grown_radii, new = new, radii.copy()
+    blocked = np.zeros(radii.shape[0], dtype=bool)
+    lateral = centers[:, :-1]
+    dist = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1))
+    arcs_now = _min_arcs(centers, new, lc)
+    for i in np.flatnonzero(grown_radii > radii):
+        trial = new.copy()
+        trial[i] = grown_radii[i]
+        r = trial[i]
+        crosses_wall = bool(np.any(lateral[i] - r < 0.0) or np.any(lateral[i] + r > width))
+        rsum = trial + r
+        shallow = (dist[i] < rsum) & (dist[i] > (1.0 - overlap / 2.0) * rsum)
+        shallow[i] = False
+        ok = not crosses_wall and not shallow.any()
+        if ok and arcs_now is not None:
+            arcs = _min_arcs(centers, trial, lc)
+            # A boundary arc shorter than min_feature_um that the growth created (or shortened) is a sliver.
+            ok = not np.any((arcs < min_feature_um) & (arcs < arcs_now - 1e-12))
+            if ok:
+                arcs_now = arcs
+        if ok:
+            new = trial
+        else:
+            blocked[i] = True
+    return new, blocked
+
+
+def _min_arcs(centers: np.ndarray, radii: np.ndarray, lc: float) -> np.ndarray | None:
+    """Shortest boundary arc of each particle of the clipped union (2D); None in 3D (not computed)."""
+    if centers.shape[1] != 2:
+        return None
+    return disk_union_measures(centers, radii, 0.0, lc).min_arc_per_particle

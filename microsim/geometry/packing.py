@@ -1,0 +1,906 @@
+"""Seeded particle packings, exact 2D disk-union measures, connectivity and particle CSV I/O.
+
+NumPy only (no gmsh, no MPI), so packings can be built and tested anywhere.
+
+Conventions (µm everywhere): ``x`` lateral in ``[0, W]``; the last coordinate (``y`` in 2D, ``z`` in 3D) runs
+through the thickness, ``0`` being the aluminium collector and ``H = L_c`` the top of the cathode layer.
+
+Contact rules shared by every generator and validator here (see :func:`check_gaps`):
+
+* two particles *touch* when they overlap by at least half the nominal overlap; a generated packing puts
+  touching particles exactly at centre distance ``(1 - overlap_fraction)(r_i + r_j)``: a sintered neck, so the
+  solid is one conducting body and Gmsh never sees tangent circles;
+* every other pair keeps a gap ``>= min_gap_fraction * radius_mean`` (no sliver elements);
+* a particle on the collector sits at ``z_c = r (1 - overlap_fraction)`` (it cuts ``z = 0`` with a finite
+  chord), any other keeps the gap to ``z = 0``; every particle keeps the gap to the side walls.
+
+Only 2D (disks) is generated for now; the public entry points take ``dim`` so that spheres can be added
+without changing callers.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from microsim.errors import GeometryError
+
+__all__ = [
+    "DiskUnionMeasures",
+    "PackingResult",
+    "Particles",
+    "area_fraction_2d",
+    "check_gaps",
+    "cluster_labels",
+    "deposit_disks",
+    "disk_union_measures",
+    "looseness_to_deposition",
+    "pack",
+    "pack_disks",
+    "read_particles_csv",
+    "touches_collector",
+    "write_particles_csv",
+]
+
+# Relative tolerance used to recognise "exactly touching" pairs produced by the deposition (floating point).
+_TOUCH_RTOL = 1.0e-9
+
+
+@dataclass(frozen=True, eq=False)
+class Particles:
+    """Particle centres and radii in µm.
+
+    Attributes:
+        centers: ``(N, dim)`` array; the last column is the through-thickness coordinate.
+        radii: ``(N,)`` array of radii.
+    """
+
+    centers: np.ndarray
+    radii: np.ndarray
+
+    def __post_init__(self) -> None:
+        centers = np.array(self.centers, dtype=float, copy=True)
+        radii = np.array(self.radii, dtype=float, copy=True).reshape(-1)
+        if centers.size == 0:
+            centers = centers.reshape(0, centers.shape[1] if centers.ndim == 2 else 2)
+        if centers.ndim != 2 or centers.shape[1] not in (2, 3) or centers.shape[0] != radii.shape[0]:
+            raise ValueError(f"Particles: centers must be (N, 2|3) and radii (N,), got {centers.shape}, {radii.shape}")
+        # Read-only arrays: a frozen description must not be changed behind its back.
+        centers.setflags(write=False)
+        radii.setflags(write=False)
+        object.__setattr__(self, "centers", centers)
+        object.__setattr__(self, "radii", radii)
+
+    @property
+    def dim(self) -> int:
+        """Spatial dimension (2 or 3)."""
+        return int(self.centers.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.radii.shape[0])
+
+    def subset(self, keep: np.ndarray) -> Particles:
+        """Return the particles selected by a boolean mask or an index array."""
+        return Particles(self.centers[keep], self.radii[keep])
+
+    def with_radii(self, radii: np.ndarray) -> Particles:
+        """Return the same centres with new radii."""
+        return Particles(self.centers, radii)
+
+
+@dataclass(frozen=True, eq=False)
+class PackingResult:
+    """A generated packing and how it was obtained.
+
+    Attributes:
+        particles: The packed particles.
+        achieved_fraction: Area (volume) of the particle union inside the cathode box / box area.
+        target_fraction: The fraction asked for.
+        p_stick: The sticking probability of the accepted deposit.
+        capture_um: The capture distance of the accepted deposit.
+        attempt: Index of the RNG sub-stream that produced it (0 unless the first stream missed the
+            tolerance).
+        n_trials: Number of deposits computed in total.
+        elapsed_s: Wall time of the whole search.
+        trials: ``(attempt, looseness, fraction)`` of every deposit tried (for diagnostics).
+    """
+
+    particles: Particles
+    achieved_fraction: float
+    target_fraction: float
+    p_stick: float
+    capture_um: float
+    attempt: int
+    n_trials: int
+    elapsed_s: float
+    trials: tuple[tuple[int, float, float], ...] = field(default=())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Exact measures of a union of disks clipped to a horizontal strip
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DiskUnionMeasures:
+    """Exact measures of ``(union of disks) ∩ {z_min <= z <= z_max}`` in 2D.
+
+    Attributes:
+        area: Area of the clipped union (µm²).
+        arc_length: Length of the circle arcs on its boundary, i.e. the union boundary strictly inside the
+            strip (µm). In the filled archetype this is Γ.
+        bottom_length: Length of the union's trace on ``z = z_min`` (collector contact, µm).
+        top_length: Length of the union's trace on ``z = z_max`` (point-contact spots, µm).
+        arc_length_per_particle: Boundary arc length owned by each disk (µm).
+        min_arc_per_particle: Shortest separate boundary arc of each disk (µm; ``inf`` if its whole circle
+            is exposed or covered). A tiny arc is a tiny feature: it forces tiny, badly shaped elements.
+        seam_angle_per_particle: Middle of the longest covered arc of each disk (rad; 0 if none). Gmsh's OCC
+            circles carry a vertex (the seam) at angle 0; turning each disk so its seam is there hides the
+            seam inside the union, instead of leaving a vertex that may fall next to an intersection point.
+    """
+
+    area: float
+    arc_length: float
+    bottom_length: float
+    top_length: float
+    arc_length_per_particle: np.ndarray
+    min_arc_per_particle: np.ndarray
+    seam_angle_per_particle: np.ndarray
+
+
+def _merge_intervals(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Merge overlapping intervals of the real line."""
+    if not intervals:
+        return []
+    intervals = sorted(intervals)
+    merged = [intervals[0]]
+    for lo, hi in intervals[1:]:
+        if lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _add_angular(covered: list[tuple[float, float]], lo: float, hi: float) -> None:
+    """Add the angular interval [lo, hi] (hi - lo <= 2π) to ``covered``, split into pieces of [0, 2π)."""
+    two_pi = 2.0 * math.pi
+    if hi - lo >= two_pi:
+        covered.append((0.0, two_pi))
+        return
+    width = max(hi - lo, 0.0)
+    lo = lo % two_pi
+    if lo + width <= two_pi:
+        covered.append((lo, lo + width))
+    else:
+        covered.append((lo, two_pi))
+        covered.append((0.0, lo + width - two_pi))
+
+
+def _union_trace_on_line(centers: np.ndarray, radii: np.ndarray, z: float) -> float:
+    """Length of the union of the chords the disks cut on the line ``z``."""
+    dz = centers[:, 1] - z
+    cut = np.abs(dz) < radii
+    half = np.sqrt(np.maximum(radii[cut] ** 2 - dz[cut] ** 2, 0.0))
+    xs = centers[cut, 0]
+    merged = _merge_intervals(list(zip((xs - half).tolist(), (xs + half).tolist(), strict=True)))
+    return float(sum(hi - lo for lo, hi in merged))
+
+
+def disk_union_measures(
+    centers: np.ndarray, radii: np.ndarray, z_min: float = 0.0, z_max: float = math.inf
+) -> DiskUnionMeasures:
+    """Exact area and boundary lengths of a union of disks clipped to the strip ``z_min <= z <= z_max``.
+
+    The boundary of the clipped union is made of the arcs of each circle not covered by another disk nor lying
+    outside the strip, plus its traces on the two lines. The area follows from Green's theorem
+    ``A = ½ ∮ (x dz − z dx)`` over that boundary, which is exact whatever the number of mutual overlaps (no
+    inclusion-exclusion truncation). Side walls are not clipped: every validated particle keeps a gap to them.
+
+    Args:
+        centers: ``(N, 2)`` centres (x, z).
+        radii: ``(N,)`` radii.
+        z_min: Lower clipping line (the collector).
+        z_max: Upper clipping line (``inf``: none).
+
+    Returns:
+        The measures.
+    """
+    centers = np.asarray(centers, dtype=float).reshape(-1, 2)
+    radii = np.asarray(radii, dtype=float).reshape(-1)
+    n = radii.shape[0]
+    per_particle = np.zeros(n)
+    min_arc = np.full(n, math.inf)
+    seam = np.zeros(n)
+    if n == 0:
+        return DiskUnionMeasures(0.0, 0.0, 0.0, 0.0, per_particle, min_arc, seam)
+    two_pi = 2.0 * math.pi
+    diff = centers[None, :, :] - centers[:, None, :]  # diff[i, j] = c_j - c_i
+    dist = np.hypot(diff[..., 0], diff[..., 1])
+    rsum = radii[:, None] + radii[None, :]
+    overlapping = (dist < rsum) & ~np.eye(n, dtype=bool)
+    area_twice = 0.0
+    for i in range(n):
+        cx, cz = centers[i]
+        r = radii[i]
+        covered: list[tuple[float, float]] = []
+        for j in np.flatnonzero(overlapping[i]):
+            d = dist[i, j]
+            if d + r <= radii[j]:  # i inside j: nothing of i's circle is boundary
+                covered.append((0.0, two_pi))
+                break
+            if d + radii[j] <= r:  # j inside i: covers none of i's circle
+                continue
+            phi = math.atan2(diff[i, j, 1], diff[i, j, 0])
+            cos_alpha = (r * r + d * d - radii[j] ** 2) / (2.0 * r * d)
+            alpha = math.acos(min(1.0, max(-1.0, cos_alpha)))
+            _add_angular(covered, phi - alpha, phi + alpha)
+        # Below z_min: sin θ < s.
+        s = (z_min - cz) / r
+        if s >= 1.0:
+            covered.append((0.0, two_pi))
+        elif s > -1.0:
+            b = math.asin(s)
+            _add_angular(covered, math.pi - b, two_pi + b)
+        # Above z_max: sin θ > t.
+        if math.isfinite(z_max):
+            t = (z_max - cz) / r
+            if t <= -1.0:
+                covered.append((0.0, two_pi))
+            elif t < 1.0:
+                b = math.asin(t)
+                _add_angular(covered, b, math.pi - b)
+        merged = _merge_intervals(covered)
+        # Complement of the covered set in [0, 2π): the exposed arcs.
+        exposed = []
+        start = 0.0
+        for lo, hi in merged:
+            if lo > start:
+                exposed.append((start, lo))
+            start = max(start, hi)
+        if start < two_pi:
+            exposed.append((start, two_pi))
+        pieces = [r * (t2 - t1) for t1, t2 in exposed]
+        if len(pieces) > 1 and exposed[0][0] == 0.0 and exposed[-1][1] == two_pi:
+            pieces = [pieces[0] + pieces[-1], *pieces[1:-1]]  # one arc across θ = 0, not two
+        if merged:  # a piece with end points (not a whole free circle)
+            min_arc[i] = min(pieces, default=math.inf)
+            covered_pieces = [(hi - lo, lo) for lo, hi in merged]
+            if len(merged) > 1 and merged[0][0] == 0.0 and merged[-1][1] == two_pi:
+                lo = merged[-1][0]
+                covered_pieces = [(two_pi - lo + merged[0][1], lo), *covered_pieces[1:-1]]
+            width, lo = max(covered_pieces)
+            seam[i] = (lo + 0.5 * width) % two_pi
+        for t1, t2 in exposed:
+            per_particle[i] += r * (t2 - t1)
+            # ∫ (x dz - z dx) along the CCW arc from t1 to t2.
+            area_twice += (
+                r * r * (t2 - t1) + r * cx * (math.sin(t2) - math.sin(t1)) - r * cz * (math.cos(t2) - math.cos(t1))
+            )
+    bottom = _union_trace_on_line(centers, radii, z_min)
+    top = _union_trace_on_line(centers, radii, z_max) if math.isfinite(z_max) else 0.0
+    # Boundary segments: on z = z_min traversed in +x (contributes -z_min * length), on z = z_max in -x.
+    area_twice -= z_min * bottom
+    if math.isfinite(z_max):
+        area_twice += z_max * top
+    return DiskUnionMeasures(
+        area=0.5 * area_twice,
+        arc_length=float(per_particle.sum()),
+        bottom_length=bottom,
+        top_length=top,
+        arc_length_per_particle=per_particle,
+        min_arc_per_particle=min_arc,
+        seam_angle_per_particle=seam,
+    )
+
+
+def area_fraction_2d(particles: Particles, width_um: float, height_um: float) -> float:
+    """Area of the disk union clipped to the box ``[0, W] x [0, H]``, divided by ``W H``."""
+    m = disk_union_measures(particles.centers, particles.radii, 0.0, height_um)
+    return m.area / (width_um * height_um)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Contact rules and connectivity
+# ----------------------------------------------------------------------------------------------------------
+def _pair_geometry(particles: Particles) -> tuple[np.ndarray, np.ndarray]:
+    c = particles.centers
+    dist = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(-1))
+    rsum = particles.radii[:, None] + particles.radii[None, :]
+    return dist, rsum
+
+
+def cluster_labels(particles: Particles) -> np.ndarray:
+    """Label the connected clusters of overlapping particles (0, 1, ... in order of first member)."""
+    n = len(particles)
+    labels = np.full(n, -1, dtype=int)
+    if n == 0:
+        return labels
+    dist, rsum = _pair_geometry(particles)
+    adjacency = (dist < rsum) & ~np.eye(n, dtype=bool)
+    current = 0
+    for start in range(n):
+        if labels[start] >= 0:
+            continue
+        labels[start] = current
+        stack = [start]
+        while stack:
+            i = stack.pop()
+            for j in np.flatnonzero(adjacency[i] & (labels < 0)):
+                labels[j] = current
+                stack.append(int(j))
+        current += 1
+    return labels
+
+
+def touches_collector(particles: Particles) -> np.ndarray:
+    """Particles that cut the collector plane (through-thickness coordinate 0)."""
+    return particles.centers[:, -1] - particles.radii < 0.0
+
+
+def check_gaps(
+    particles: Particles,
+    width_um: float,
+    height_um: float | None,
+    overlap_fraction: float,
+    min_gap_um: float,
+    *,
+    exempt_top: np.ndarray | None = None,
+    max_report: int = 5,
+) -> list[str]:
+    """Check the contact rules; return human-readable violations (empty list: the particles are valid).
+
+    A pair is valid when it overlaps by at least half the nominal overlap
+    (``d <= (1 - overlap_fraction / 2)(r_i + r_j)``) or keeps the gap (``d >= r_i + r_j + gap``). A particle
+    is valid against the collector when it cuts ``z = 0`` by at least half the nominal depth or keeps the gap;
+    against the side walls when it keeps the gap (lateral walls are insulating, never crossed); against the
+    top plane ``z = height_um`` (if given) when it keeps the gap, unless exempted (point-contact particles
+    crossing it).
+
+    Args:
+        particles: The particles.
+        width_um: Lateral size (3D: both lateral directions).
+        height_um: Plane the particles must stay under with the gap (None: not checked).
+        overlap_fraction: Nominal overlap of touching particles.
+        min_gap_um: The minimum gap.
+        exempt_top: Boolean mask of particles allowed to cross the top plane.
+        max_report: Stop after this many violations.
+
+    Returns:
+        The violations, each naming the particle indices (0-based) and the distances.
+    """
+    problems: list[str] = []
+    n = len(particles)
+    if n == 0:
+        return problems
+    c, r = particles.centers, particles.radii
+    lateral = c[:, :-1]
+    for i in range(n):
+        for k in range(lateral.shape[1]):
+            lo, hi = lateral[i, k] - r[i], width_um - lateral[i, k] - r[i]
+            if min(lo, hi) < min_gap_um * (1 - 1e-9):
+                problems.append(
+                    f"particle {i} is {min(lo, hi):.4g} µm from a side wall (minimum gap {min_gap_um:.4g} µm)"
+                )
+        bottom = c[i, -1] - r[i]
+        if -overlap_fraction * r[i] / 2 < bottom < min_gap_um * (1 - 1e-9):
+            problems.append(
+                f"particle {i} bottom at z = {bottom:.4g} µm: it must cut the collector by at least "
+                f"{overlap_fraction * r[i] / 2:.3g} µm or keep a gap of {min_gap_um:.4g} µm"
+            )
+        if height_um is not None and not (exempt_top is not None and exempt_top[i]):
+            top = c[i, -1] + r[i]
+            if top > height_um - min_gap_um * (1 - 1e-9):
+                problems.append(
+                    f"particle {i} top at z = {top:.4g} µm is closer than {min_gap_um:.4g} µm to z = {height_um:.4g}"
+                )
+        if len(problems) >= max_report:
+            return problems
+    dist, rsum = _pair_geometry(particles)
+    bad = (dist > (1.0 - overlap_fraction / 2.0) * rsum) & (dist < rsum + min_gap_um * (1 - 1e-9))
+    for i, j in zip(*np.nonzero(np.triu(bad, 1)), strict=True):
+        problems.append(
+            f"particles {i} and {j} are near-tangent: centre distance {dist[i, j]:.5g} µm, radii sum "
+            f"{rsum[i, j]:.5g} µm (they must overlap by >= {overlap_fraction / 2:.3g} of the radii sum or "
+            f"keep a gap >= {min_gap_um:.4g} µm)"
+        )
+        if len(problems) >= max_report:
+            break
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 2D deposition
+# ----------------------------------------------------------------------------------------------------------
+def _lognormal_params(mean: float, std: float) -> tuple[float, float]:
+    sigma2 = math.log1p((std / mean) ** 2)
+    return math.log(mean) - 0.5 * sigma2, math.sqrt(sigma2)
+
+
+class _Deposit:
+    """Sequential 2D deposition of disks in the box ``[0, W] x [0, H]`` (internal)."""
+
+    def __init__(self, width: float, height: float, overlap: float, gap: float, capacity: int) -> None:
+        self.w, self.h, self.o, self.g = width, height, overlap, gap
+        self.x = np.empty(capacity)
+        self.z = np.empty(capacity)
+        self.r = np.empty(capacity)
+        self.n = 0
+
+    # ---- one drop ----------------------------------------------------------------------------------------
+    def drop(self, x0: float, r: float, stick: bool, capture: float = 0.0) -> tuple[float, float]:
+        """Let a disk of radius ``r`` fall at ``x0``; return its resting centre.
+
+        ``capture`` (sticking disks only) is a capture distance: a sticking disk that passes within
+        ``contact + capture`` of a deposited disk is pulled onto it (snapped radially to the contact
+        distance). It grows lateral branches, hence looser deposits than plain ballistic deposition.
+        """
+        x, z = x0, math.inf
+        support = -1
+        first = True
+        floor_z = r * (1.0 - self.o)
+        for _ in range(10 * self.n + 10):  # each stage lowers the disk: bounded
+            n = self.n
+            dx = x - self.x[:n]
+            contact = (1.0 - self.o) * (r + self.r[:n])
+            reach = contact + (capture if (stick and first) else 0.0)
+            hit = np.abs(dx) < reach * (1 - 1e-12)
+            zc = np.full(n, -math.inf)
+            zc[hit] = self.z[:n][hit] + np.sqrt(reach[hit] ** 2 - dx[hit] ** 2)
+            if support >= 0:
+                zc[support] = -math.inf
+            zc[zc > z + 1e-12] = -math.inf  # disks above the current position are not in the way down
+            j = int(np.argmax(zc)) if n else -1
+            if n == 0 or zc[j] <= floor_z:
+                return x, floor_z
+            z = float(zc[j])
+            if stick and first:
+                if capture > 0.0:
+                    vx, vz = x - self.x[j], z - self.z[j]
+                    scale = contact[j] / math.hypot(vx, vz)
+                    return float(self.x[j] + vx * scale), float(self.z[j] + vz * scale)
+                return x, z
+            first = False
+            result = self._roll(j, x, z, r)
+            if result[0] == "rest":
+                return result[1], result[2]
+            _, x, z, support = result
+        return x, z  # pragma: no cover - defensive
+
+    def _roll(self, j: int, x: float, z: float, r: float) -> tuple:
+        """Roll the disk over support ``j`` (and the supports it meets) until it rests or falls off."""
+        o, g = self.o, self.g
+        previous = -1
+        for _ in range(4 * self.n + 4):
+            xj, zj = self.x[j], self.z[j]
+            dj = (1.0 - o) * (r + self.r[j])
+            s = 1.0 if x >= xj else -1.0
+            phi0 = math.atan2(s * (x - xj), z - zj)
+            if phi0 >= math.pi / 2 - 1e-12:
+                # Touching j at or below its equator: nothing to roll on. Accept the position (it is a valid
+                # contact); such wedged configurations are rare and harmless for a geometry generator.
+                return ("rest", x, z)
+            best_phi, event, other = math.pi / 2, "off", -1
+            # Floor.
+            cf = (r * (1.0 - o) - zj) / dj
+            if 0.0 <= cf < 1.0:
+                phi_f = math.acos(cf)
+                if phi0 < phi_f < best_phi:
+                    best_phi, event = phi_f, "floor"
+            # Side wall on the rolling side.
+            xw = self.w - g - r if s > 0 else g + r
+            sw = s * (xw - xj) / dj
+            if 0.0 <= sw <= 1.0:
+                phi_w = math.asin(sw)
+                if phi0 - 1e-12 <= phi_w < best_phi:
+                    best_phi, event = max(phi_w, phi0), "wall"
+            # Other disks: intersections of the circle (c_j, d_j) with the circles (c_k, d_k).
+            n = self.n
+            dxk = self.x[:n] - xj
+            dzk = self.z[:n] - zj
+            dk = (1.0 - o) * (r + self.r[:n])
+            dd = np.hypot(dxk, dzk)
+            cand = (dd < dj + dk) & (dd > np.abs(dj - dk)) & (dd > 0)
+            cand[j] = False
+            if previous >= 0:
+                cand[previous] = False
+            for k in np.flatnonzero(cand):
+                a = (dj * dj - dk[k] ** 2 + dd[k] ** 2) / (2.0 * dd[k])
+                hh = math.sqrt(max(dj * dj - a * a, 0.0))
+                ux, uz = dxk[k] / dd[k], dzk[k] / dd[k]
+                for sign in (1.0, -1.0):
+                    px = a * ux - sign * hh * uz
+                    pz = a * uz + sign * hh * ux
+                    phi = math.atan2(s * px, pz)
+                    if phi0 + 1e-10 < phi < best_phi:
+                        best_phi, event, other = phi, "disk", int(k)
+            px = xj + s * dj * math.sin(best_phi)
+            pz = zj + dj * math.cos(best_phi)
+            if event in ("floor", "wall"):
+                return ("rest", px, pz)
+            if event == "off":
+                return ("fall", px, pz, j)
+            xk = self.x[other]
+            if (px - xj) * (px - xk) < 0.0:  # cradled between two supports
+                return ("rest", px, pz)
+            previous, j, x, z = j, other, px, pz
+        return ("rest", x, z)  # pragma: no cover - defensive
+
+    def valid(self, x: float, z: float, r: float) -> bool:
+        """Does a disk at (x, z) obey the gap rules against the deposit, the floor and the top?"""
+        o, g = self.o, self.g
+        if z + r > self.h - g or x - r < g * (1 - 1e-9) or x + r > self.w - g * (1 - 1e-9):
+            return False
+        floor_z = r * (1.0 - o)
+        if abs(z - floor_z) > _TOUCH_RTOL * r and z - r < g:
+            return False
+        n = self.n
+        d = np.hypot(self.x[:n] - x, self.z[:n] - z)
+        contact = (1.0 - o) * (r + self.r[:n])
+        touching = np.abs(d - contact) <= _TOUCH_RTOL * contact
+        return bool(np.all(touching | (d >= r + self.r[:n] + g)))
+
+    def add(self, x: float, z: float, r: float) -> None:
+        self.x[self.n], self.z[self.n], self.r[self.n] = x, z, r
+        self.n += 1
+
+
+def deposit_disks(
+    width_um: float,
+    height_um: float,
+    radius_mean_um: float,
+    radius_std_um: float,
+    p_stick: float,
+    rng_seed: int | tuple[int, ...],
+    *,
+    overlap_fraction: float = 0.05,
+    min_gap_um: float | None = None,
+    max_consecutive_rejections: int = 60,
+    capture_um: float = 0.0,
+) -> Particles:
+    """One deposit: disks dropped at random x fall until they touch the floor or a deposited disk.
+
+    With probability ``p_stick`` a disk sticks where it first touches (ballistic: porous); otherwise it rolls
+    over its supports until it is cradled by two of them, the floor or a wall (dense). Every disk therefore
+    touches the floor or an earlier disk: every cluster of the deposit stands on the collector. A disk whose
+    resting place would break the gap rules (near-tangent neighbour, wall, top within the gap of ``H``) is
+    rejected; a disk too tall for the remaining space is first retried once, shrunk to fit (this fills the
+    top layer, so the point-contact archetype finds particles near the membrane). Deposition stops after
+    ``max_consecutive_rejections`` rejections in a row.
+
+    The random stream consumes the same numbers per drop whatever ``p_stick`` is, so deposits of one seed
+    differ only by the stick decisions: the fraction varies smoothly enough with ``p_stick`` to be bisected.
+
+    Args:
+        width_um: Box width W.
+        height_um: Box height H (= L_c).
+        radius_mean_um: Mean of the lognormal radius distribution.
+        radius_std_um: Standard deviation of the lognormal radius distribution (0: monodisperse).
+        p_stick: Sticking probability in [0, 1].
+        rng_seed: Seed (or seed sequence entropy) of ``numpy.random.default_rng``.
+        overlap_fraction: Touching disks sit at centre distance ``(1 - overlap_fraction)(r_i + r_j)``.
+        min_gap_um: Minimum gap (default ``0.1 * radius_mean_um``).
+        max_consecutive_rejections: Stopping criterion K.
+        capture_um: Capture distance of sticking disks (see ``_Deposit.drop``); 0: plain ballistic sticking.
+
+    Returns:
+        The deposited disks, in deposition order.
+    """
+    gap = 0.1 * radius_mean_um if min_gap_um is None else min_gap_um
+    rmin, rmax = _radius_bounds(width_um, height_um, radius_mean_um, overlap_fraction, gap)
+    mu, sigma = _lognormal_params(radius_mean_um, radius_std_um)
+    rng = np.random.default_rng(rng_seed)
+    capacity = int(4.0 * width_um * height_um / (math.pi * rmin * rmin)) + 16
+    dep = _Deposit(width_um, height_um, overlap_fraction, gap, capacity)
+    rejections = 0
+    max_drops = 50 * capacity
+    for _ in range(max_drops):
+        if rejections >= max_consecutive_rejections or dep.n >= capacity:
+            break
+        # Always draw the same three numbers per drop (see docstring).
+        r = float(np.clip(rng.lognormal(mu, sigma), rmin, rmax))
+        u_x, u_stick = rng.random(2)
+        stick = bool(u_stick < p_stick)
+        x0 = gap + r + u_x * (width_um - 2.0 * (gap + r))
+        x, z = dep.drop(x0, r, stick, capture_um)
+        excess = z + r - (height_um - gap)
+        if excess > 0.0 and r - excess - 0.02 * radius_mean_um >= rmin:
+            r2 = r - excess - 0.02 * radius_mean_um
+            x0 = min(max(x0, gap + r2), width_um - gap - r2)
+            x, z = dep.drop(x0, r2, stick, capture_um)
+            r = r2
+        if dep.valid(x, z, r):
+            dep.add(x, z, r)
+            rejections = 0
+        else:
+            rejections += 1
+    n = dep.n
+    return Particles(np.column_stack([dep.x[:n], dep.z[:n]]), dep.r[:n].copy())
+
+
+def _radius_bounds(
+    width_um: float, height_um: float, radius_mean_um: float, overlap: float, gap: float
+) -> tuple[float, float]:
+    """Clip range of the radii: [0.4, 2] x mean, and small enough to fit the layer (and the width)."""
+    rmin = 0.4 * radius_mean_um
+    # A disk on the floor has its top at r (2 - overlap); it must stay below H - gap, and fit between the
+    # walls.
+    rmax = min(2.0 * radius_mean_um, (height_um - gap) / (2.0 - overlap), height_um / 2.0, 0.5 * width_um - gap)
+    rmax *= 1.0 - 1e-9
+    if rmax < rmin:
+        raise GeometryError(
+            f"geometry: particles of mean radius {radius_mean_um:g} µm do not fit a {width_um:g} x "
+            f"{height_um:g} µm cathode box (largest radius allowed {rmax:.3g} µm < smallest drawn "
+            f"{rmin:.3g} µm)"
+        )
+    return rmin, rmax
+
+
+def looseness_to_deposition(looseness: float, radius_mean_um: float) -> tuple[float, float]:
+    """Map the scalar looseness ``s`` in [0, 2] to ``(p_stick, capture_um)``.
+
+    ``s`` in [0, 1]: ``p_stick = s`` without capture (rolling -> ballistic); ``s`` in [1, 2]: ballistic with a
+    capture distance growing to 1.5 mean radii (ballistic -> branched). The fraction decreases with ``s`` (on
+    average), from about 0.8 to about 0.22 for the default 2D box.
+    """
+    s = min(max(looseness, 0.0), 2.0)
+    return min(s, 1.0), max(s - 1.0, 0.0) * _CAPTURE_MAX_RADII * radius_mean_um
+
+
+_CAPTURE_MAX_RADII = 1.5
+_LOOSENESS_MAX = 2.0
+
+
+def pack_disks(
+    width_um: float,
+    height_um: float,
+    active_fraction: float,
+    radius_mean_um: float,
+    radius_std_um: float,
+    seed: int,
+    *,
+    overlap_fraction: float = 0.05,
+    min_gap_fraction: float = 0.1,
+    tolerance: float = 0.02,
+    max_attempts: int = 4,
+    max_bisections: int = 14,
+) -> PackingResult:
+    """Deterministic 2D packing reaching ``active_fraction`` of ``[0, W] x [0, H]`` within ``tolerance``.
+
+    Bisects the looseness of :func:`deposit_disks` (see :func:`looseness_to_deposition`; one fixed RNG stream
+    per attempt): looseness 0 gives the densest deposit (rolling), 1 ballistic deposition, 2 ballistic with
+    lateral capture (the loosest). If a stream misses the tolerance (the fraction is a noisy function of the
+    looseness), the next sub-stream ``(seed, attempt)`` is tried. Every deposit is one body per tree, each
+    tree standing on the collector.
+
+    Args:
+        width_um: W.
+        height_um: H = L_c.
+        active_fraction: Target area fraction.
+        radius_mean_um: Mean radius.
+        radius_std_um: Radius standard deviation.
+        seed: Seed; the same seed gives the same packing.
+        overlap_fraction: Overlap of touching disks.
+        min_gap_fraction: Minimum gap as a fraction of the mean radius.
+        tolerance: Absolute tolerance on the fraction.
+        max_attempts: Number of RNG sub-streams tried.
+        max_bisections: Bisection steps per stream.
+
+    Returns:
+        The packing.
+
+    Raises:
+        GeometryError: The fraction cannot be reached (the message names ``geometry.active_fraction``, the
+            value asked, the best reached and why).
+    """
+    t0 = time.perf_counter()
+    gap = min_gap_fraction * radius_mean_um
+    trials: list[tuple[int, float, float]] = []
+    best: tuple[float, Particles, float, float, int] | None = None  # (|error|, particles, fraction, s, attempt)
+    lo_all, hi_all = math.inf, -math.inf
+
+    def run(attempt: int, looseness: float) -> float:
+        nonlocal best, lo_all, hi_all
+        p_stick, capture = looseness_to_deposition(looseness, radius_mean_um)
+        parts = deposit_disks(
+            width_um,
+            height_um,
+            radius_mean_um,
+            radius_std_um,
+            p_stick,
+            (int(seed), attempt),
+            overlap_fraction=overlap_fraction,
+            min_gap_um=gap,
+            capture_um=capture,
+        )
+        f = area_fraction_2d(parts, width_um, height_um)
+        trials.append((attempt, looseness, f))
+        lo_all, hi_all = min(lo_all, f), max(hi_all, f)
+        err = abs(f - active_fraction)
+        if best is None or err < best[0]:
+            best = (err, parts, f, looseness, attempt)
+        return f
+
+    # Aim well inside the tolerance; accept the best deposit if it is inside it at the end.
+    aim = 0.25 * tolerance
+    for attempt in range(max_attempts):
+        f_dense = run(attempt, 0.0)
+        f_loose = run(attempt, _LOOSENESS_MAX)
+        if best[0] <= aim:
+            break
+        out_of_range = active_fraction > f_dense + tolerance or active_fraction < f_loose - tolerance
+        if out_of_range and attempt >= 1:
+            break  # two streams agree that the target is out of reach: no need to try more
+        lo, hi = 0.0, _LOOSENESS_MAX  # f(lo) > target > f(hi) on average
+        for _ in range(max_bisections):
+            mid = 0.5 * (lo + hi)
+            f = run(attempt, mid)
+            if abs(f - active_fraction) <= aim:
+                break
+            if f > active_fraction:
+                lo = mid
+            else:
+                hi = mid
+        if best[0] <= aim:
+            break
+    assert best is not None
+    err, parts, f, looseness, attempt = best
+    if err > tolerance:
+        if active_fraction > hi_all:
+            why = f"jammed: the densest deposit reaches {hi_all:.3f}"
+        elif active_fraction < lo_all:
+            why = f"too porous: the loosest (branched ballistic) deposit reaches {lo_all:.3f}"
+        else:
+            why = f"the deposits found jump over the target (range {lo_all:.3f} to {hi_all:.3f})"
+        raise GeometryError(
+            f"geometry.active_fraction = {active_fraction:g} cannot be reached within ±{tolerance:g}: best "
+            f"reached {f:.3f} ({why}; W = {width_um:g} µm, L_c = {height_um:g} µm, radius "
+            f"{radius_mean_um:g} ± {radius_std_um:g} µm)"
+        )
+    p_stick, capture = looseness_to_deposition(looseness, radius_mean_um)
+    return PackingResult(
+        particles=parts,
+        achieved_fraction=f,
+        target_fraction=active_fraction,
+        p_stick=p_stick,
+        capture_um=capture,
+        attempt=attempt,
+        n_trials=len(trials),
+        elapsed_s=time.perf_counter() - t0,
+        trials=tuple(trials),
+    )
+
+
+def pack(
+    dim: int,
+    width_um: float,
+    height_um: float,
+    active_fraction: float,
+    radius_mean_um: float,
+    radius_std_um: float,
+    seed: int,
+    *,
+    overlap_fraction: float = 0.05,
+    min_gap_fraction: float = 0.1,
+    tolerance: float = 0.02,
+) -> PackingResult:
+    """Dimension-dispatching packing entry point (2D disks now; 3D spheres to come).
+
+    Raises:
+        GeometryError: 3D packings are not implemented yet, or the fraction cannot be reached.
+    """
+    if dim == 2:
+        return pack_disks(
+            width_um,
+            height_um,
+            active_fraction,
+            radius_mean_um,
+            radius_std_um,
+            seed,
+            overlap_fraction=overlap_fraction,
+            min_gap_fraction=min_gap_fraction,
+            tolerance=tolerance,
+        )
+    raise GeometryError(
+        f"geometry.kind = 'packing' with geometry.dim = {dim}: only 2D packings are generated for now; "
+        "use geometry.kind = 'particles-file' (e.g. a discrete-element packing) or 'planar' in 3D"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CSV I/O
+# ----------------------------------------------------------------------------------------------------------
+def _columns(dim: int) -> tuple[str, ...]:
+    return ("x_um", "y_um", "r_um") if dim == 2 else ("x_um", "y_um", "z_um", "r_um")
+
+
+def read_particles_csv(path: str | Path, dim: int, box: tuple[float, float] | None = None) -> Particles:
+    """Read particles from a CSV file with a header ``x_um,y_um[,z_um],r_um`` (extra columns are ignored).
+
+    Args:
+        path: The file.
+        dim: 2 (columns x_um, y_um, r_um; y through the thickness) or 3 (x_um, y_um, z_um, r_um; z through
+            it).
+        box: ``(W, L_c)``: if given, every centre must lie in the cathode box and every particle between the
+            side walls.
+
+    Returns:
+        The particles, in file order.
+
+    Raises:
+        GeometryError: Missing file, missing column, non-numeric value, ``r <= 0``, particle outside the box;
+            the message names the file, the line and the problem.
+    """
+    path = Path(path)
+    if dim not in (2, 3):
+        raise GeometryError(f"particles file {path}: dim must be 2 or 3, got {dim}")
+    if not path.is_file():
+        raise GeometryError(f"particles file {path}: no such file")
+    cols = _columns(dim)
+    rows: list[list[float]] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header: list[str] | None = None
+        index: list[int] = []
+        for line_no, row in enumerate(reader, start=1):
+            if not row or all(not cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
+                continue
+            if header is None:
+                header = [cell.strip() for cell in row]
+                missing = [c for c in cols if c not in header]
+                if missing:
+                    raise GeometryError(
+                        f"particles file {path}, line {line_no}: missing column(s) {', '.join(missing)} in "
+                        f"header {','.join(header)} (a {dim}D file needs {','.join(cols)})"
+                    )
+                index = [header.index(c) for c in cols]
+                continue
+            values = []
+            for col, k in zip(cols, index, strict=True):
+                cell = row[k].strip() if k < len(row) else ""
+                try:
+                    v = float(cell)
+                except ValueError:
+                    raise GeometryError(
+                        f"particles file {path}, line {line_no}: column {col} = {cell!r} is not a number"
+                    ) from None
+                if not math.isfinite(v):
+                    raise GeometryError(f"particles file {path}, line {line_no}: column {col} = {cell!r} is not finite")
+                values.append(v)
+            r = values[-1]
+            if r <= 0.0:
+                raise GeometryError(f"particles file {path}, line {line_no}: r_um = {r:g} must be > 0")
+            if box is not None:
+                width, height = box
+                centre = values[:-1]
+                for k, c in enumerate(centre[:-1]):
+                    if c - r < 0.0 or c + r > width:
+                        raise GeometryError(
+                            f"particles file {path}, line {line_no}: particle outside the box: "
+                            f"{cols[k]} = {c:g} with r = {r:g} crosses a side wall "
+                            f"(0 <= {cols[k]} ± r <= {width:g} µm)"
+                        )
+                zc = centre[-1]
+                if not 0.0 <= zc <= height:
+                    raise GeometryError(
+                        f"particles file {path}, line {line_no}: particle outside the box: "
+                        f"{cols[dim - 1]} = {zc:g} not in the cathode layer [0, {height:g}] µm"
+                    )
+            rows.append(values)
+    if header is None:
+        raise GeometryError(f"particles file {path}: empty file (a header {','.join(cols)} is required)")
+    data = np.array(rows, dtype=float).reshape(-1, dim + 1)
+    return Particles(data[:, :dim], data[:, dim])
+
+
+def write_particles_csv(path: str | Path, particles: Particles) -> None:
+    """Write particles as CSV (header ``x_um,y_um[,z_um],r_um``) with round-trip exact floats."""
+    path = Path(path)
+    cols = _columns(particles.dim)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        fh.write(",".join(cols) + "\n")
+        for c, r in zip(particles.centers, particles.radii, strict=True):
+            fh.write(",".join(repr(float(v)) for v in (*c, r)) + "\n")

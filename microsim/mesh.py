@@ -1,0 +1,195 @@
+"""Distributed mesh, phase submeshes and interface integration data.
+
+Gmsh runs on rank 0 only; :func:`dolfinx.io.gmsh.model_to_mesh` distributes the mesh with shared-facet ghosting,
+which interior-facet (dS) integrals over the particle|electrolyte interface need on every rank. Every integral of
+the model is written on the parent mesh; the unknowns live on the particle and electrolyte submeshes and the forms
+receive the two entity maps (DOLFINx 0.11 mixed-domain assembly).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dolfinx
+import dolfinx_solver  # noqa: F401  (must precede dolfinx: loads the MPI library the wheel was built with)
+import numpy as np
+import ufl
+from mpi4py import MPI
+
+from microsim import tags
+from microsim.errors import GeometryError
+
+#: Quadrature degree of every interface and boundary integral. Residual, constraint and dissipation functionals
+#: must use the same rule, so that the discrete power balance (MODEL.md §3) holds to solver precision.
+FACET_QUADRATURE_DEGREE = 4
+
+
+@dataclass
+class Phase:
+    """One phase (particles or electrolyte) as a submesh of the parent mesh."""
+
+    mesh: dolfinx.mesh.Mesh
+    entity_map: Any  # dolfinx.mesh.EntityMap: submesh cell -> parent cell
+    parent_cells: np.ndarray  # parent cell index of every local submesh cell (owned + ghost)
+
+
+@dataclass
+class CellMesh:
+    """The meshed cell: parent mesh, tags, phase submeshes and interface integration data.
+
+    Coordinates are in micrometres (``constants.MICRON`` metres per unit).
+    """
+
+    comm: MPI.Comm
+    mesh: dolfinx.mesh.Mesh
+    cell_tags: dolfinx.mesh.MeshTags
+    facet_tags: dolfinx.mesh.MeshTags
+    particle: Phase
+    electrolyte: Phase
+    interface_entities: np.ndarray  # (n, 4): cell_P, local facet_P, cell_E, local facet_E (owned facets only)
+    geometric_area_um: float  # W (2D, per µm of depth) or W^2 (3D): the area in µm^(d-1)
+    top_um: float  # z of the Li metal
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        """Topological (= geometric) dimension."""
+        return self.mesh.topology.dim
+
+    @property
+    def entity_maps(self) -> list[Any]:
+        """Entity maps to hand to every form."""
+        return [self.particle.entity_map, self.electrolyte.entity_map]
+
+    def measures(self) -> dict[str, ufl.Measure]:
+        """Integration measures on the parent mesh: ``dx`` (cell tags), ``ds`` (facet tags), ``dS`` (Γ)."""
+        md = {"quadrature_degree": FACET_QUADRATURE_DEGREE}
+        return {
+            "dx": ufl.Measure("dx", domain=self.mesh, subdomain_data=self.cell_tags),
+            "ds": ufl.Measure("ds", domain=self.mesh, subdomain_data=self.facet_tags, metadata=md),
+            "dS": ufl.Measure(
+                "dS",
+                domain=self.mesh,
+                subdomain_data=[(tags.INTERFACE, self.interface_entities.ravel())],
+                metadata=md,
+            ),
+        }
+
+    def count_cells(self) -> dict[str, int]:
+        """Global number of cells per phase and in total."""
+        imap = self.mesh.topology.index_map(self.dim)
+        out = {"total": imap.size_global}
+        for name, ph in (("particle", self.particle), ("electrolyte", self.electrolyte)):
+            out[name] = ph.mesh.topology.index_map(self.dim).size_global
+        return out
+
+
+def _phase(msh: dolfinx.mesh.Mesh, cells: np.ndarray) -> Phase:
+    tdim = msh.topology.dim
+    sub, emap, _, _ = dolfinx.mesh.create_submesh(msh, tdim, cells)
+    n_sub = sub.topology.index_map(tdim).size_local + sub.topology.index_map(tdim).num_ghosts
+    parent = emap.sub_topology_to_topology(np.arange(n_sub, dtype=np.int32), inverse=False)
+    return Phase(mesh=sub, entity_map=emap, parent_cells=np.asarray(parent, dtype=np.int32))
+
+
+def from_tagged_mesh(
+    msh: dolfinx.mesh.Mesh,
+    cell_tags: dolfinx.mesh.MeshTags,
+    facet_tags: dolfinx.mesh.MeshTags,
+    geometric_area_um: float,
+    top_um: float,
+    info: dict[str, Any] | None = None,
+) -> CellMesh:
+    """Build phase submeshes and oriented interface data from a tagged parent mesh.
+
+    The parent mesh must ghost shared facets when run on more than one rank.
+
+    Raises:
+        GeometryError: if a phase or the interface is empty on all ranks.
+    """
+    comm = msh.comm
+    tdim = msh.topology.dim
+    msh.topology.create_connectivity(tdim - 1, tdim)
+    msh.topology.create_connectivity(tdim, tdim - 1)
+    cells_p = cell_tags.find(tags.PARTICLE)
+    cells_e = np.sort(np.concatenate([cell_tags.find(t) for t in tags.ELECTROLYTE_CELLS]))
+    for name, cells in (("particle", cells_p), ("electrolyte", cells_e)):
+        if comm.allreduce(len(cells), op=MPI.SUM) == 0:
+            raise GeometryError(f"the mesh has no {name} cells")
+    particle = _phase(msh, cells_p)
+    electrolyte = _phase(msh, cells_e)
+
+    n_cells = msh.topology.index_map(tdim).size_local + msh.topology.index_map(tdim).num_ghosts
+    is_particle = np.zeros(n_cells, dtype=bool)
+    is_particle[particle.parent_cells] = True
+    facets = facet_tags.find(tags.INTERFACE)
+    ents = dolfinx.fem.compute_integration_domains(
+        dolfinx.fem.IntegralType.interior_facet, msh.topology, facets
+    ).reshape(-1, 4)
+    # Orientation is silent in DOLFINx: make "+" (columns 0, 1) the particle side of every interface facet.
+    swap = ~is_particle[ents[:, 0]]
+    ents[swap] = ents[swap][:, [2, 3, 0, 1]]
+    if not np.all(is_particle[ents[:, 0]] & ~is_particle[ents[:, 2]]):
+        raise GeometryError("an interface facet does not separate a particle cell from an electrolyte cell")
+    if comm.allreduce(len(ents), op=MPI.SUM) == 0:
+        raise GeometryError("the particle|electrolyte interface is empty")
+    return CellMesh(
+        comm=comm,
+        mesh=msh,
+        cell_tags=cell_tags,
+        facet_tags=facet_tags,
+        particle=particle,
+        electrolyte=electrolyte,
+        interface_entities=np.ascontiguousarray(ents, dtype=np.int32),
+        geometric_area_um=geometric_area_um,
+        top_um=top_um,
+        info=dict(info or {}),
+    )
+
+
+def from_gmsh(
+    comm: MPI.Comm,
+    build: Callable[[], dict[str, Any]],
+    dim: int,
+    geometric_area_um: float,
+    top_um: float,
+) -> CellMesh:
+    """Run ``build`` (which creates and meshes the Gmsh model) on rank 0 and distribute the mesh.
+
+    A failure on rank 0 is broadcast, so every rank raises the same :class:`GeometryError` instead of hanging.
+    """
+    import gmsh
+
+    info: dict[str, Any] | None = None
+    error: str | None = None
+    t0 = time.perf_counter()
+    if comm.rank == 0:
+        gmsh.initialize(interruptible=False)
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.option.setNumber("General.NumThreads", 1)  # more threads: cell counts not deterministic
+        try:
+            info = build()
+        except GeometryError as exc:
+            error = str(exc)
+        except Exception as exc:  # a Gmsh failure must not leave the other ranks waiting
+            error = f"gmsh failed to build the geometry: {exc}"
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        if comm.rank == 0:
+            gmsh.finalize()
+        raise GeometryError(error)
+    info = comm.bcast(info, root=0)
+    t_gmsh = time.perf_counter() - t0
+    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+    data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim, partitioner=partitioner)
+    if comm.rank == 0:
+        gmsh.finalize()
+    info = dict(info or {})
+    info["time_gmsh_s"] = t_gmsh
+    info["time_distribute_s"] = time.perf_counter() - t0 - t_gmsh
+    if data.cell_tags is None or data.facet_tags is None:
+        raise GeometryError("the Gmsh model has no cell or facet physical groups")
+    return from_tagged_mesh(data.mesh, data.cell_tags, data.facet_tags, geometric_area_um, top_um, info)

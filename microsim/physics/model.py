@@ -1,0 +1,212 @@
+"""Residual blocks of the coupled cell model (MODEL.md §2) on the phase submeshes.
+
+Unknowns (scaled so that Newton sees O(1) numbers), in this fixed order when present:
+
+=========  =========================  ===========  =================================================
+name       meaning                    space        scaling
+=========  =========================  ===========  =================================================
+``c``      salt concentration         electrolyte  c / c0 (binary model only)
+``phi_e``  electrolyte potential      electrolyte  volts vs Li metal
+``theta``  lithiation of LiFePO4      particles    c_s / c_max (transient runs only)
+``phi_s``  solid potential minus V    particles    volts; the collector is at the cell voltage V
+=========  =========================  ===========  =================================================
+
+The solid potential is written ``φ_s = V + φ̃_s`` with ``φ̃_s = 0`` on the collector: the cell voltage ``V`` is a
+global unknown (a :class:`dolfinx.fem.Constant`) closed by the galvanostatic constraint ``∫_Γ i_n dA = −I A_geo``
+(discharge current ``I > 0`` enters the particles). Lengths are in µm (``ℓ = 1e-6`` m); each block is divided by
+its own transport coefficient so that its stiffness part has unit coefficients. In steady runs ``θ`` is frozen at
+its initial value and the salt is relaxed by pseudo-transient steps (backward Euler with a step of many diffusion
+times), which keeps the total salt exactly conserved and removes the pure-Neumann singularity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dolfinx
+import dolfinx_solver  # noqa: F401
+import numpy as np
+import ufl
+from mpi4py import MPI
+
+from microsim import tags
+from microsim.constants import FARADAY, MICRON, thermal_voltage
+from microsim.errors import GeometryError
+from microsim.mesh import CellMesh
+from microsim.physics.kinetics import butler_volmer, exchange_current_lfp
+
+#: The fixed order of the unknowns (those present in a run keep this order).
+FIELD_ORDER = ("c", "phi_e", "theta", "phi_s")
+
+_C_FLOOR = 1.0e-8  # lower bound of c/c0 inside logarithms and powers, so a Newton iterate never produces NaN
+
+
+@dataclass
+class ModelOptions:
+    """Which equations are active."""
+
+    binary: bool = True  # binary salt (c, φ_e); False: single-ion conductor (c = c0 uniform, t+ = 1)
+    transient: bool = False  # solve θ in time; False: θ frozen (steady DC problems)
+
+
+class CellModel:
+    """UFL residuals, the galvanostatic constraint and the physical expressions of one cell.
+
+    Attributes:
+        fields: the unknown functions by name (only the active ones), in :data:`FIELD_ORDER`.
+        residuals: residual forms, one per unknown, same order.
+        constraint: scalar form ``G`` of the galvanostatic constraint (zero when satisfied).
+        V: the cell voltage (V), a constant updated by the solver.
+        current_density: applied current density ``I`` (A/m², positive on discharge).
+    """
+
+    def __init__(self, cm: CellMesh, params: Any, options: ModelOptions | None = None) -> None:
+        self.cm = cm
+        self.params = params
+        self.options = options or ModelOptions()
+        opts = self.options
+        msh = cm.mesh
+        el, lfp, li = params.electrolyte, params.lfp, params.li
+        self.f = 1.0 / thermal_voltage(params.temperature_K)  # F/RT [1/V]
+        m = cm.measures()
+        dx, ds = m["dx"], m["ds"]
+        dS = m["dS"](tags.INTERFACE)  # Γ only: a bare dS would integrate over every interior facet
+        dx_e = dx(tags.ELECTROLYTE_PORE) + dx(tags.ELECTROLYTE_MEMBRANE)
+        dx_p = dx(tags.PARTICLE)
+        self.dx, self.ds, self.dS, self.dx_e, self.dx_p = dx, ds, dS, dx_e, dx_p
+
+        V_e = dolfinx.fem.functionspace(cm.electrolyte.mesh, ("Lagrange", 1))
+        V_p = dolfinx.fem.functionspace(cm.particle.mesh, ("Lagrange", 1))
+        self.V_e, self.V_p = V_e, V_p
+
+        def const(value: float) -> dolfinx.fem.Constant:
+            return dolfinx.fem.Constant(msh, dolfinx.default_scalar_type(value))
+
+        theta0 = float(params.initial_stoichiometry)
+        self.V = const(float(lfp.ocp.numpy(np.array(theta0))))
+        self.current_density = const(0.0)
+        self.dt = const(1.0)  # s (transient step, or the pseudo-transient salt step in steady runs)
+        self.current_ref = const(1.0)  # A/m², scale of the constraint
+        self.area_hat = float(cm.geometric_area_um)
+
+        # --- unknowns and previous-step values ---
+        fields: dict[str, dolfinx.fem.Function] = {}
+        if opts.binary:
+            fields["c"] = dolfinx.fem.Function(V_e, name="c")
+            fields["c"].x.array[:] = 1.0
+        fields["phi_e"] = dolfinx.fem.Function(V_e, name="phi_e")
+        theta = dolfinx.fem.Function(V_p, name="theta")
+        theta.x.array[:] = theta0
+        if opts.transient:
+            fields["theta"] = theta
+        fields["phi_s"] = dolfinx.fem.Function(V_p, name="phi_s_tilde")
+        self.fields = fields
+        self.theta = theta
+        self.theta_old = dolfinx.fem.Function(V_p, name="theta_old")
+        self.theta_old.x.array[:] = theta0
+        self.c_old = dolfinx.fem.Function(V_e, name="c_old")
+        self.c_old.x.array[:] = 1.0
+        self.ones_p = dolfinx.fem.Function(V_p)
+        self.ones_p.x.array[:] = 1.0
+
+        c_rel = fields["c"] if opts.binary else const(1.0)
+        self.c_rel = c_rel
+        phi_e, phit = fields["phi_e"], fields["phi_s"]
+        self.phi_s = self.V + phit
+
+        # --- electrolyte transport ---
+        kappa = el.conductivity_S_m
+        t_plus = el.transference_number if opts.binary else 1.0
+        beta = 2.0 * thermal_voltage(params.temperature_K) * (1.0 - t_plus) * el.thermodynamic_factor
+        self.kappa, self.beta, self.t_plus = kappa, beta if opts.binary else 0.0, t_plus
+        c_pos = ufl.max_value(c_rel, _C_FLOOR) if opts.binary else c_rel
+        self.grad_ln_c = ufl.grad(c_rel) / c_pos if opts.binary else ufl.as_vector([0.0] * cm.dim)
+        # hat-scaled driving force g, with i_e = −(κ/ℓ) g  [A/m²]
+        self.g_e = ufl.grad(phi_e) - self.beta * self.grad_ln_c
+
+        # --- kinetics on Γ (particle side "+", electrolyte side "−") and at the Li metal ---
+        ocp = lfp.ocp
+        th_p = theta("+")
+        self.U = ocp.ufl(th_p)
+        self.eta = self.phi_s("+") - phi_e("-") - self.U
+        i0 = exchange_current_lfp(
+            lfp.exchange_current_A_m2, c_pos("-") if opts.binary else 1.0, th_p, lfp.alpha_a, lfp.alpha_c
+        )
+        self.i_n = butler_volmer(i0, self.eta, lfp.alpha_a, lfp.alpha_c, self.f, exp=ufl.exp)
+        self.eta_li = -phi_e
+        self.i_li = butler_volmer(li.exchange_current_A_m2, self.eta_li, li.alpha, 1.0 - li.alpha, self.f, exp=ufl.exp)
+        ds_li = ds(tags.ANODE)
+        self.ds_li = ds_li
+
+        # --- residuals, in FIELD_ORDER ---
+        ell = MICRON
+        res: dict[str, ufl.Form] = {}
+        if opts.binary:
+            q = ufl.TestFunction(V_e)
+            D = el.diffusivity_m2_s
+            k_c = (1.0 - t_plus) * ell / (FARADAY * el.concentration_mol_m3 * D)
+            mass = ell**2 / D / self.dt
+            res["c"] = (
+                mass * (c_rel - self.c_old) * q * dx_e
+                + ufl.inner(ufl.grad(c_rel), ufl.grad(q)) * dx_e
+                - k_c * self.i_n * q("-") * dS
+                - k_c * self.i_li * q * ds_li
+            )
+        v_e = ufl.TestFunction(V_e)
+        res["phi_e"] = (
+            ufl.inner(self.g_e, ufl.grad(v_e)) * dx_e
+            - (ell / kappa) * self.i_n * v_e("-") * dS
+            - (ell / kappa) * self.i_li * v_e * ds_li
+        )
+        if opts.transient:
+            w = ufl.TestFunction(V_p)
+            Ds = lfp.diffusivity_m2_s
+            res["theta"] = (
+                ell**2 / Ds / self.dt * (theta - self.theta_old) * w * dx_p
+                + ufl.inner(ufl.grad(theta), ufl.grad(w)) * dx_p
+                + ell / (FARADAY * lfp.c_max_mol_m3 * Ds) * self.i_n * w("+") * dS
+            )
+        v_s = ufl.TestFunction(V_p)
+        sigma = lfp.conductivity_S_m
+        self.sigma = sigma
+        res["phi_s"] = ufl.inner(ufl.grad(phit), ufl.grad(v_s)) * dx_p + (ell / sigma) * self.i_n * v_s("+") * dS
+        self.residuals_by_name = res
+        # G = ∫_Γ i_n dÂ / (I_ref Â) + I / I_ref: zero when the interface carries the applied current. The form
+        # holds the field-dependent part; the solver adds the constant I / I_ref.
+        self.constraint = (self.i_n / (self.current_ref * self.area_hat)) * dS
+
+        # φ̃_s = 0 on the collector (z = 0)
+        fdim = cm.dim - 1
+        zero_facets = dolfinx.mesh.locate_entities_boundary(
+            cm.particle.mesh, fdim, lambda x: np.isclose(x[cm.dim - 1], 0.0, atol=1e-9)
+        )
+        dofs = dolfinx.fem.locate_dofs_topological(V_p, fdim, zero_facets)
+        self.bcs = [dolfinx.fem.dirichletbc(dolfinx.default_scalar_type(0.0), dofs, V_p)]
+        if cm.comm.allreduce(len(dofs), op=MPI.SUM) == 0:
+            raise GeometryError("no particle touches the current collector (z = 0)")
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the active unknowns, in order."""
+        return list(self.fields)
+
+    @property
+    def unknowns(self) -> list[dolfinx.fem.Function]:
+        """Active unknown functions, in order."""
+        return list(self.fields.values())
+
+    @property
+    def residuals(self) -> list[ufl.Form]:
+        """Residual forms, in the order of :attr:`unknowns`."""
+        return [self.residuals_by_name[n] for n in self.fields]
+
+    def add_terms(self, name: str, form: ufl.Form) -> None:
+        """Add terms to one residual block before compilation (sources of manufactured solutions)."""
+        self.residuals_by_name[name] = self.residuals_by_name[name] + form
+
+    def commit_step(self) -> None:
+        """Accept the current state as the previous-step state."""
+        if "c" in self.fields:
+            self.c_old.x.array[:] = self.fields["c"].x.array
+        self.theta_old.x.array[:] = self.theta.x.array

@@ -1,0 +1,261 @@
+"""Pictures of written fields: read ``fields/*.xdmf`` with meshio, render off-screen with pyvista.
+
+No DOLFINx here: this works on a laptop from the files of a cluster run. ``pyvista.read`` of XDMF crashed
+with the PyPI VTK (SOLVER-NOTES, Output), so the files are read by meshio (which needs h5py) and handed to
+pyvista as an ``UnstructuredGrid``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PANELS", "Panel", "read_xdmf_fields", "render_fields_png"]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One picture panel: which array of which field file, and how to label it.
+
+    Attributes:
+        group: file stem in ``fields/`` (``electrolyte`` -> ``fields/electrolyte.xdmf``).
+        pattern: regular expression matched against the array names (first match is shown).
+        title: panel title.
+        label: scalar-bar title, with units.
+        cmap: colour map.
+    """
+
+    group: str
+    pattern: str
+    title: str
+    label: str
+    cmap: str = "viridis"
+
+
+#: The standard panels, in display order (names as the solver writes them: unit-tagged, e.g. ``phi_e_V``).
+PANELS: tuple[Panel, ...] = (
+    Panel("electrolyte", r"^phi_e", "electrolyte potential", "phi_e [V]", "coolwarm"),
+    Panel("electrolyte", r"^c(_mol_m3)?$|^c_e|^c_salt", "salt concentration", "c [mol/m^3]", "viridis"),
+    Panel("particles", r"^phi_s", "particle potential", "phi_s [V]", "coolwarm"),
+    Panel("particles", r"^theta|^x_Li|^lithiation", "particle lithiation", "theta = c_s/c_s,max [-]", "magma"),
+    Panel("particles", r"^c_s", "particle Li concentration", "c_s [mol/m^3]", "magma"),
+)
+
+
+def _unit_label(name: str) -> str:
+    """A scalar-bar label from a unit-tagged array name (``phi_e_V`` -> ``phi_e [V]``)."""
+    suffixes = {"_mol_m3": "mol/m^3", "_V": "V", "_A_m2": "A/m^2", "_K": "K", "_S_m": "S/m"}
+    for suffix, unit in suffixes.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return f"{name[: -len(suffix)]} [{unit}]"
+    return name
+
+
+def _meshio_to_pyvista(points: np.ndarray, cells: Any, point_data: dict[str, np.ndarray]) -> Any:
+    """Build a pyvista grid from meshio points/cells, padding 2D points to 3D (VTK needs xyz)."""
+    import meshio
+    import pyvista
+
+    points = np.asarray(points, dtype=float)
+    if points.ndim == 2 and points.shape[1] < 3:
+        points = np.hstack([points, np.zeros((points.shape[0], 3 - points.shape[1]))])
+    mesh = meshio.Mesh(points, cells, point_data=point_data)
+    grid = pyvista.from_meshio(mesh)
+    return grid
+
+
+def read_xdmf_fields(path: str | os.PathLike[str]) -> Any:
+    """Read an XDMF file (DOLFINx ``XDMFFile`` or meshio layout) into a ``pyvista.UnstructuredGrid``.
+
+    DOLFINx writes one mesh grid and one temporal collection per function; meshio's plain reader accepts
+    a single grid only, so those files go through ``meshio.xdmf.TimeSeriesReader`` and each collection's
+    last step is read. Point data of all functions end up on the one grid, under the function names.
+
+    Args:
+        path: the ``.xdmf`` file (its ``.h5`` beside it).
+
+    Returns:
+        A ``pyvista.UnstructuredGrid`` with 3D points (z = 0 for 2D meshes) and the point arrays.
+    """
+    import xml.etree.ElementTree as ET
+
+    import meshio
+
+    path = Path(path)
+    root = ET.parse(path).getroot()
+    domain = root.find("Domain")
+    grids = [] if domain is None else domain.findall("Grid")
+    collections = [g for g in grids if g.get("GridType") == "Collection"]
+    if not collections:
+        mesh = meshio.read(path)
+        return _meshio_to_pyvista(mesh.points, mesh.cells, dict(mesh.point_data))
+
+    point_data: dict[str, np.ndarray] = {}
+    with meshio.xdmf.TimeSeriesReader(path) as reader:
+        points, cells = reader.read_points_cells()
+        for collection in collections:
+            # TimeSeriesReader reads its `collection` attribute: point it at each function in turn.
+            reader.collection = list(collection)
+            reader.num_steps = len(reader.collection)
+            if reader.num_steps == 0:
+                continue
+            _, step_point_data, _ = reader.read_data(reader.num_steps - 1)
+            point_data.update(step_point_data)
+    return _meshio_to_pyvista(points, cells, point_data)
+
+
+def _is_planar(grid: Any) -> bool:
+    """True for a 2D mesh (all z equal): viewed from +z in the xy plane."""
+    z = np.asarray(grid.points)[:, 2]
+    extent = float(np.ptp(np.asarray(grid.points), axis=0).max()) if grid.n_points else 0.0
+    return bool(z.size == 0 or np.ptp(z) <= 1e-12 * max(extent, 1e-300))
+
+
+def _plan_panels(fields_dir: Path) -> list[tuple[Panel, Any, str]]:
+    """Panels to draw: the standard ones that exist, then any other arrays (label from its name)."""
+    grids: dict[str, Any] = {}
+    for xdmf in sorted(fields_dir.glob("*.xdmf")):
+        grids[xdmf.stem] = read_xdmf_fields(xdmf)
+
+    planned: list[tuple[Panel, Any, str]] = []
+    used: set[tuple[str, str]] = set()
+    for panel in PANELS:
+        grid = grids.get(panel.group)
+        if grid is None:
+            continue
+        for name in grid.point_data.keys():
+            if re.search(panel.pattern, name) and (panel.group, name) not in used:
+                planned.append((panel, grid, name))
+                used.add((panel.group, name))
+                break
+    # Whatever else was written still gets a panel, so new fields show up without touching this table.
+    for group, grid in grids.items():
+        for name in grid.point_data.keys():
+            if (group, name) in used:
+                continue
+            data = np.asarray(grid.point_data[name])
+            if data.ndim > 1 and data.shape[1] > 1:
+                title = f"{group}: |{name}|"
+            else:
+                title = f"{group}: {name}"
+            planned.append((Panel(group, re.escape(name), title, _unit_label(name)), grid, name))
+            used.add((group, name))
+    return planned
+
+
+def render_fields_png(
+    fields_dir: str | os.PathLike[str],
+    png_path: str | os.PathLike[str],
+    title: str = "",
+    window_size: tuple[int, int] | None = None,
+) -> Path:
+    """Render the fields of a run into one PNG, off-screen.
+
+    Panels (those whose data exist): electrolyte potential, salt concentration (on the electrolyte mesh),
+    particle potential, particle lithiation (on the particle mesh), then any other written array. 2D
+    meshes are viewed in the xy plane, 3D meshes isometrically; each panel has a scalar bar with units.
+
+    Args:
+        fields_dir: a run's ``fields/`` folder (``<group>.xdmf`` + ``.h5``).
+        png_path: the PNG to write (parent folders are created).
+        title: optional figure title (a row above the panels).
+        window_size: image size in pixels; default 700 x 560 per panel.
+
+    Returns:
+        The PNG path.
+
+    Raises:
+        FileNotFoundError: if ``fields_dir`` has no ``.xdmf`` file or no point data to show.
+    """
+    import pyvista
+
+    fields_dir = Path(fields_dir)
+    png_path = Path(png_path)
+    if not any(fields_dir.glob("*.xdmf")):
+        raise FileNotFoundError(f"no .xdmf files in {fields_dir}")
+    planned = _plan_panels(fields_dir)
+    if not planned:
+        raise FileNotFoundError(f"no point data to render in {fields_dir}")
+
+    pyvista.OFF_SCREEN = True
+    n = len(planned)
+    ncols = min(n, 2)
+    nrows = math.ceil(n / ncols)
+    size = window_size or (700 * ncols, 560 * nrows + (80 if title else 0))
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _draw() -> None:
+        if title:
+            # One title row over all columns, a fraction of a panel's height.
+            plotter = pyvista.Plotter(
+                off_screen=True,
+                shape=(nrows + 1, ncols),
+                row_weights=[0.15] + [1.0] * nrows,
+                groups=[(0, np.s_[:])],
+                window_size=size,
+                border=False,
+            )
+            plotter.subplot(0, 0)
+            plotter.add_text(title, position="upper_edge", font_size=14, color="black")
+            offset = 1
+        else:
+            plotter = pyvista.Plotter(off_screen=True, shape=(nrows, ncols), window_size=size, border=False)
+            offset = 0
+        plotter.set_background("white")
+        for k, (panel, grid, name) in enumerate(planned):
+            plotter.subplot(offset + k // ncols, k % ncols)
+            data = np.asarray(grid.point_data[name])
+            mesh = grid.copy(deep=False)
+            if data.ndim > 1 and data.shape[1] > 1:
+                scalars = np.linalg.norm(data, axis=1)  # vectors: show the magnitude
+            else:
+                scalars = data.reshape(-1)
+            mesh.point_data["_shown"] = scalars
+            plotter.add_text(panel.title, position="upper_edge", font_size=11, color="black")
+            bar_title = f"{panel.label} " + " " * k
+            plotter.add_mesh(
+                mesh,
+                scalars="_shown",
+                cmap=panel.cmap,
+                show_edges=False,
+                # Titles must differ between panels, or pyvista shares one bar (and one range) among them.
+                scalar_bar_args={
+                    "title": bar_title,
+                    "color": "black",
+                    "vertical": False,
+                    "position_x": 0.2,
+                    "position_y": 0.02,
+                    "height": 0.12,
+                    "width": 0.6,
+                    # min and max only: VTK centres the title over the labels, a middle label would collide
+                    "n_labels": 2,
+                    "fmt": "%.4g",
+                    "title_font_size": 16,
+                    "label_font_size": 14,
+                },
+            )
+            if _is_planar(grid):
+                plotter.view_xy()
+            else:
+                plotter.view_isometric()
+            plotter.reset_camera()
+            plotter.camera.zoom(0.85)  # leave room for the title above and the scalar bar below
+        plotter.screenshot(str(png_path))
+        plotter.close()
+
+    # VTK first tries X11 and, without a display, falls back to EGL and logs a warning: silence it.
+    with pyvista.vtk_verbosity("off"):
+        try:
+            _draw()
+        except Exception:  # no usable off-screen context: try a virtual X server once, if there is one
+            if os.environ.get("DISPLAY"):
+                raise
+            pyvista.start_xvfb()
+            _draw()
+    return png_path

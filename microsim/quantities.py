@@ -1,0 +1,98 @@
+"""Integrals of the solution reduced over ranks: currents, lithium inventory and the dissipation breakdown.
+
+The DC breakdown (MODEL.md §3) splits the electrical power ``I (V_eq − V) A_geo`` exactly into Joule heating in
+the membrane, in the cathode pores and in the solid, the salt-diffusion (concentration) term
+``−∫ β i_e·∇ln c`` and ``∫ i_n η`` on Γ and at the Li metal. The split is exact for the discrete Galerkin
+solution (test the charge equations with the potentials themselves) provided the facet integrals use the
+residual's quadrature rule, which :meth:`CellMesh.measures` fixes, and ``U`` is uniform (θ frozen).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dolfinx
+import dolfinx_solver  # noqa: F401
+import ufl
+from mpi4py import MPI
+
+from microsim import tags
+from microsim.constants import FARADAY, MICRON
+from microsim.physics.model import CellModel
+
+#: Resistance parts in output order (keys of ``summary.json["resistance_ohm_cm2"]``).
+PARTS = (
+    "membrane",
+    "cathode_electrolyte",
+    "solid",
+    "concentration",
+    "charge_transfer_cathode",
+    "charge_transfer_anode",
+)
+
+
+class Quantities:
+    """Compiled functionals of a :class:`CellModel` (compiled once, evaluated after every solve)."""
+
+    def __init__(self, model: CellModel) -> None:
+        self.model = model
+        m = model
+        cm = m.cm
+        emaps = cm.entity_maps
+        dx = m.dx
+        ell = MICRON
+        a_hat = m.area_hat
+        # Powers per geometric area [W/m²]; hat coordinates: ∫ dV = ℓ^d ∫ dV̂, A_geo = ℓ^(d−1) Â.
+        k = m.kappa / ell / a_hat
+        g = m.g_e
+        forms: dict[str, Any] = {
+            "membrane": k * ufl.inner(g, g) * dx(tags.ELECTROLYTE_MEMBRANE),
+            "cathode_electrolyte": k * ufl.inner(g, g) * dx(tags.ELECTROLYTE_PORE),
+            "solid": m.sigma
+            / ell
+            / a_hat
+            * ufl.inner(ufl.grad(m.fields["phi_s"]), ufl.grad(m.fields["phi_s"]))
+            * m.dx_p,
+            "charge_transfer_cathode": m.i_n * m.eta / a_hat * m.dS,
+            "charge_transfer_anode": m.i_li * m.eta_li / a_hat * m.ds_li,
+            "current_interface": m.i_n / a_hat * m.dS,
+            "current_anode": m.i_li / a_hat * m.ds_li,
+            "interface_area": 1.0 / a_hat * m.dS,
+            "eta_squared": ufl.inner(m.eta, m.eta) / a_hat * m.dS,
+            # lithium inventory per geometric area [mol/m²]
+            "lithium_solid": m.params.lfp.c_max_mol_m3 * ell / a_hat * m.theta * m.dx_p,
+            "volume_particle": ell / a_hat * m.dx_p,
+            "volume_electrolyte": ell / a_hat * m.dx_e,
+        }
+        if m.options.binary:
+            forms["concentration"] = k * m.beta * ufl.inner(g, m.grad_ln_c) * m.dx_e
+            forms["lithium_electrolyte"] = (
+                m.params.electrolyte.concentration_mol_m3 * ell / a_hat * m.fields["c"] * m.dx_e
+            )
+        self._forms = {n: dolfinx.fem.form(f, entity_maps=emaps) for n, f in forms.items()}
+
+    def evaluate(self) -> dict[str, float]:
+        """All functionals, summed over ranks (SI, per geometric area)."""
+        comm = self.model.cm.comm
+        out = {n: comm.allreduce(dolfinx.fem.assemble_scalar(f), op=MPI.SUM) for n, f in self._forms.items()}
+        out.setdefault("concentration", 0.0)
+        if "lithium_electrolyte" not in out:
+            # single-ion: Li⁺ concentration is uniform c0 and does not change
+            out["lithium_electrolyte"] = self.model.params.electrolyte.concentration_mol_m3 * out["volume_electrolyte"]
+        return out
+
+    def breakdown(self, equilibrium_voltage_V: float) -> dict[str, float]:
+        """Resistance parts [Ω·cm²] from the dissipation; ``total`` from ``(V_eq − V)/I``."""
+        m = self.model
+        q = self.evaluate()
+        current = float(m.current_density.value)
+        scale = 1.0e4 / current**2  # W/m² → Ω·m² (÷ I²) → Ω·cm²
+        parts = {p: q[p] * scale for p in PARTS}
+        parts["total"] = (equilibrium_voltage_V - float(m.V.value)) / current * 1.0e4
+        parts["sum_of_parts"] = sum(parts[p] for p in PARTS)
+        return parts
+
+
+def faraday_charge(inventory_change_mol_m2: float) -> float:
+    """Charge per area [C/m²] carried by a lithium inventory change."""
+    return FARADAY * inventory_change_mol_m2

@@ -1,0 +1,207 @@
+"""Bordered Newton solver for the coupled blocks plus the global cell voltage.
+
+PETSc SNES cannot carry the one global unknown ``V`` of the galvanostatic constraint next to the DOLFINx blocks
+(the wheel has no real-space support: no scifem), so each Newton step solves the block Jacobian ``J`` twice with
+one factorisation and eliminates ``δV`` from the linearised constraint (a bordered, or "Schur complement on one
+scalar", step):
+
+    J x₁ = −R,   J x₂ = ∂R/∂V,   δV = −(G + g·x₁) / (g_V − g·x₂),   δu = x₁ − δV x₂
+
+with ``g = ∂G/∂u`` and ``g_V = ∂G/∂V``. In potentiostatic mode ``δV = 0``. Forms are compiled once; everything
+that changes between solves is a :class:`dolfinx.fem.Constant` or a :class:`dolfinx.fem.Function`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import dolfinx
+import dolfinx.fem.petsc as fpetsc
+import dolfinx_solver  # noqa: F401
+import numpy as np
+import ufl
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from microsim.errors import ConvergenceError, SolutionError
+from microsim.physics.model import CellModel
+
+
+@dataclass
+class NewtonReport:
+    """What one nonlinear solve did."""
+
+    iterations: int
+    converged: bool
+    last_update: float
+    history: list[float] = field(default_factory=list)
+    time_assemble_s: float = 0.0
+    time_solve_s: float = 0.0
+
+
+def _nonempty(form: ufl.Form) -> ufl.Form | None:
+    f = ufl.algorithms.expand_derivatives(form)
+    return None if f.empty() else form
+
+
+def _ghost_add(vec: PETSc.Vec) -> None:
+    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+
+
+def _ghost_fwd(vec: PETSc.Vec) -> None:
+    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+
+
+class BorderedNewton:
+    """Newton's method for ``R(u, V) = 0`` and, galvanostatically, ``G(u) = −I/I_ref``.
+
+    Args:
+        model: the cell model (forms are compiled here, once).
+        linear_solver: ``"mumps"`` or ``"superlu_dist"`` (direct LU of the monolithic block matrix).
+        max_iterations: Newton iteration limit.
+        tolerance: convergence threshold on the max-norm of the scaled update (and of δV in volts).
+        prefix: PETSc options prefix, unique per solver object.
+    """
+
+    _count = 0
+
+    def __init__(
+        self,
+        model: CellModel,
+        linear_solver: str = "mumps",
+        max_iterations: int = 30,
+        tolerance: float = 1e-10,
+        prefix: str | None = None,
+    ) -> None:
+        self.model = model
+        self.comm: MPI.Comm = model.cm.comm
+        self.max_iterations = max_iterations
+        self.tolerance = tolerance
+        emaps = model.cm.entity_maps
+        u = model.unknowns
+        R = model.residuals
+        du = [ufl.TrialFunction(f.function_space) for f in u]
+        J = [[_nonempty(ufl.derivative(Ri, uj, duj)) for uj, duj in zip(u, du, strict=True)] for Ri in R]
+        phit = model.fields["phi_s"]
+        dRdV = [_nonempty(ufl.derivative(Ri, phit, model.ones_p)) for Ri in R]
+        G = model.constraint
+        g = [_nonempty(ufl.derivative(G, uj, ufl.TestFunction(uj.function_space))) for uj in u]
+        gV = ufl.derivative(G, phit, model.ones_p)
+        t0 = time.perf_counter()
+        self.R = dolfinx.fem.form(R, entity_maps=emaps)
+        self.J = dolfinx.fem.form(J, entity_maps=emaps)
+        self.dRdV = [None if f is None else dolfinx.fem.form(f, entity_maps=emaps) for f in dRdV]
+        self.G = dolfinx.fem.form(G, entity_maps=emaps)
+        self.g = [None if f is None else dolfinx.fem.form(f, entity_maps=emaps) for f in g]
+        self.gV = dolfinx.fem.form(gV, entity_maps=emaps)
+        self.time_compile_s = time.perf_counter() - t0
+
+        self.u = u
+        self.bcs = model.bcs
+        spaces = [f.function_space for f in u]
+        self.A = fpetsc.create_matrix(self.J, kind="mpi")
+        self.b = fpetsc.create_vector(spaces, kind="mpi")
+        self.x = fpetsc.create_vector(spaces, kind="mpi")
+        self.rV = fpetsc.create_vector(spaces, kind="mpi")
+        self.gvec = fpetsc.create_vector(spaces, kind="mpi")
+        self.x1 = fpetsc.create_vector(spaces, kind="mpi")
+        self.x2 = fpetsc.create_vector(spaces, kind="mpi")
+        self._blocks = self.b.getAttr("_blocks")
+        self._bcs0 = dolfinx.fem.bcs_by_block(dolfinx.fem.extract_function_spaces(self.R), self.bcs)
+
+        BorderedNewton._count += 1
+        self.prefix = prefix or f"microsim_newton{BorderedNewton._count}_"
+        ksp = PETSc.KSP().create(self.comm)
+        ksp.setOptionsPrefix(self.prefix)
+        ksp.setOperators(self.A)
+        ksp.setType("preonly")
+        pc = ksp.getPC()
+        pc.setType("lu")
+        pc.setFactorSolverType(linear_solver)
+        ksp.setFromOptions()
+        if linear_solver == "mumps":
+            # more MUMPS workspace: interface rows are nearly dense (SOLVER-NOTES pitfall 6)
+            pc.setFactorSetUpSolverType()
+            pc.getFactorMatrix().setMumpsIcntl(14, 80)
+        self.ksp = ksp
+
+    # --- assembly helpers -------------------------------------------------------------------------------------
+    def _assemble_linear(self, vec: PETSc.Vec, forms: list[Any]) -> None:
+        with vec.localForm() as loc:
+            loc.set(0.0)
+        fpetsc.assemble_vector(vec, forms)
+        _ghost_add(vec)
+        # Dirichlet rows carry no V- or constraint-dependence
+        fpetsc.set_bc(vec, self._bcs0, alpha=0.0)
+
+    def _scalar(self, form: Any) -> float:
+        return self.comm.allreduce(dolfinx.fem.assemble_scalar(form), op=MPI.SUM)
+
+    def constraint_value(self) -> float:
+        """``G`` including the constant ``I/I_ref`` part."""
+        m = self.model
+        return self._scalar(self.G) + float(m.current_density.value) / float(m.current_ref.value)
+
+    def solve(self, galvanostatic: bool = True) -> NewtonReport:
+        """Run Newton from the current state of the model's functions and ``V``.
+
+        Raises:
+            ConvergenceError: no convergence within the iteration limit, or a non-finite iterate.
+        """
+        m = self.model
+        fpetsc.assign(self.u, self.x)
+        _ghost_fwd(self.x)
+        history: list[float] = []
+        t_asm = t_sol = 0.0
+        upd = np.inf
+        for it in range(1, self.max_iterations + 1):
+            t0 = time.perf_counter()
+            fpetsc.assemble_residual(None, self.x, self.b, self.u, self.R, self.J, self.bcs, self._blocks)
+            fpetsc.assemble_jacobian(None, self.x, self.A, None, self.u, self.J, None, self.bcs)
+            if galvanostatic:
+                self._assemble_linear(self.rV, self.dRdV)
+                self._assemble_linear(self.gvec, self.g)
+                G = self.constraint_value()
+                gV = self._scalar(self.gV)
+            t1 = time.perf_counter()
+            self.b.scale(-1.0)
+            self.ksp.solve(self.b, self.x1)
+            dV = 0.0
+            if galvanostatic:
+                self.ksp.solve(self.rV, self.x2)
+                denom = gV - self.gvec.dot(self.x2)
+                dV = -(G + self.gvec.dot(self.x1)) / denom
+                self.x1.axpy(-dV, self.x2)
+            t_sol += time.perf_counter() - t1
+            t_asm += t1 - t0
+            reason = self.ksp.getConvergedReason()
+            if reason < 0:
+                raise ConvergenceError(f"linear solver failed (PETSc reason {reason}) at Newton iteration {it}")
+            upd = max(self.x1.norm(PETSc.NormType.NORM_INFINITY), abs(dV))
+            if not np.isfinite(upd):
+                raise ConvergenceError(f"Newton iteration {it} produced a non-finite update")
+            self.x.axpy(1.0, self.x1)
+            _ghost_fwd(self.x)
+            fpetsc.assign(self.x, self.u)
+            m.V.value = float(m.V.value) + dV
+            history.append(upd)
+            if upd < self.tolerance:
+                self._check_finite()
+                return NewtonReport(it, True, upd, history, t_asm, t_sol)
+        raise ConvergenceError(
+            f"Newton did not converge in {self.max_iterations} iterations "
+            f"(last updates: {', '.join(f'{h:.2e}' for h in history[-3:])})"
+        )
+
+    def _check_finite(self) -> None:
+        bad = [f.name for f in self.u if not np.all(np.isfinite(f.x.array))]
+        bad = self.comm.allreduce(bad, op=MPI.SUM)
+        if bad or not np.isfinite(float(self.model.V.value)):
+            raise SolutionError(f"non-finite values in {sorted(set(bad)) or ['cell voltage']}")
+
+    def destroy(self) -> None:
+        """Free PETSc objects."""
+        for obj in (self.ksp, self.A, self.b, self.x, self.rV, self.gvec, self.x1, self.x2):
+            obj.destroy()

@@ -1,0 +1,164 @@
+"""Writers: XDMF fields read back by a real reader (meshio), atomic JSON/CSV, NaN refusal on all ranks."""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dolfinx_solver")  # must precede dolfinx / mpi4py
+import dolfinx
+import dolfinx.fem
+import dolfinx.mesh
+
+from microsim.errors import SolutionError
+from microsim.outputs import write_csv, write_fields_xdmf, write_json, write_json_local
+
+pytestmark = [pytest.mark.mpi, pytest.mark.fenics]
+
+
+def _f1(x):
+    return x[0] + 2.0 * x[1]
+
+
+def _f2(x):
+    return 3.0 - x[0] + 0.5 * x[1]
+
+
+def _p1(mesh, name, expr):
+    V = dolfinx.fem.functionspace(mesh, ("Lagrange", 1))
+    f = dolfinx.fem.Function(V, name=name)
+    f.interpolate(expr)
+    return f
+
+
+def test_xdmf_fields_read_back(comm, mpi_tmp_path):
+    meshio = pytest.importorskip("meshio")
+    pytest.importorskip("h5py")
+    mesh = dolfinx.mesh.create_unit_square(comm, 8, 8)
+    a = _p1(mesh, "phi_e_V", _f1)
+    b = _p1(mesh, "c_mol_m3", _f2)
+    # a second group on another mesh (a stand-in for the particle submesh)
+    mesh2 = dolfinx.mesh.create_unit_square(comm, 3, 5)
+    theta = _p1(mesh2, "theta", _f2)
+
+    # a stale folder from an earlier run must be replaced, not merged
+    if comm.rank == 0:
+        (mpi_tmp_path / "fields").mkdir()
+        (mpi_tmp_path / "fields" / "stale.xdmf").write_text("old")
+    comm.barrier()
+
+    paths = write_fields_xdmf(comm, mpi_tmp_path, {"electrolyte": [a, b], "particles": [theta]}, time=0.0)
+    assert set(paths) == {"electrolyte", "particles"}
+    assert paths["electrolyte"] == mpi_tmp_path / "fields" / "electrolyte.xdmf"
+
+    if comm.rank == 0:
+        names = sorted(p.name for p in (mpi_tmp_path / "fields").iterdir())
+        assert names == ["electrolyte.h5", "electrolyte.xdmf", "particles.h5", "particles.xdmf"]
+        assert not (mpi_tmp_path / ".fields.tmp").exists()
+        assert not any(p.name.startswith(".fields") for p in mpi_tmp_path.iterdir())
+
+        for group, n_points, funcs in (
+            ("electrolyte", 81, {"phi_e_V": _f1, "c_mol_m3": _f2}),
+            ("particles", 24, {"theta": _f2}),
+        ):
+            xdmf = paths[group]
+            text = xdmf.read_text()
+            # ParaView-compatible: XDMF 3, heavy data in the .h5 beside it, referenced by relative name
+            root = ET.fromstring(text)
+            assert root.tag == "Xdmf" and root.get("Version", "").startswith("3")
+            hdf_refs = {item.text.split(":")[0] for item in root.iter("DataItem") if item.get("Format") == "HDF"}
+            assert hdf_refs == {f"{group}.h5"}
+            assert str(mpi_tmp_path) not in text
+
+            with meshio.xdmf.TimeSeriesReader(xdmf) as reader:
+                points, cells = reader.read_points_cells()
+            assert points.shape == (n_points, 2)
+            assert cells[0].type == "triangle"
+
+            from microsim.post.render import read_xdmf_fields
+
+            grid = read_xdmf_fields(xdmf)
+            assert grid.n_points == n_points
+            x = grid.points.T
+            for name, expr in funcs.items():
+                # exact for P1: nodal values are the function at the nodes
+                np.testing.assert_allclose(np.asarray(grid.point_data[name]).ravel(), expr(x), atol=1e-12)
+    comm.barrier()
+
+
+def test_xdmf_refuses_nan(comm, mpi_tmp_path):
+    mesh = dolfinx.mesh.create_unit_square(comm, 4, 4)
+    a = _p1(mesh, "phi_e_V", _f1)
+    if comm.rank == comm.size - 1:
+        a.x.array[0] = np.nan  # only one rank sees it: all must raise
+    with pytest.raises(SolutionError, match=r"electrolyte\.phi_e_V"):
+        write_fields_xdmf(comm, mpi_tmp_path, {"electrolyte": [a]})
+    comm.barrier()
+    assert not (mpi_tmp_path / "fields").exists()
+    assert not (mpi_tmp_path / ".fields.tmp").exists()
+
+
+def test_write_json_atomic(comm, mpi_tmp_path):
+    path = mpi_tmp_path / "summary.json"
+    data = {
+        "interface": "filled",
+        "resistance_ohm_cm2": {"total": 12.5},
+        "n": np.int64(3),
+        "v": np.float64(1),
+    }
+    write_json(comm, path, data)
+    # after the collective call every rank sees the complete file
+    loaded = json.loads(path.read_text())
+    assert loaded["resistance_ohm_cm2"]["total"] == 12.5 and loaded["n"] == 3
+    assert sorted(p.name for p in mpi_tmp_path.iterdir()) == ["summary.json"]
+    comm.barrier()
+
+
+def test_write_json_refuses_nan_on_every_rank(comm, mpi_tmp_path):
+    path = mpi_tmp_path / "summary.json"
+    bad = {"resistance_ohm_cm2": {"total": 1.0, "membrane": math.nan}}
+    with pytest.raises(SolutionError, match=r"resistance_ohm_cm2\.membrane"):
+        write_json(comm, path, bad)
+    # a NaN that only one rank has must still stop all ranks (no hang in the barrier)
+    rank_local = {"x": [1.0, math.inf if comm.rank == comm.size - 1 else 2.0]}
+    with pytest.raises(SolutionError, match=r"x\[1\]"):
+        write_json(comm, path, rank_local)
+    comm.barrier()
+    assert list(mpi_tmp_path.iterdir()) == []
+
+    # an existing good file is left untouched by a refused write
+    write_json(comm, path, {"a": 1})
+    with pytest.raises(SolutionError):
+        write_json(comm, path, {"a": float("nan")})
+    assert json.loads(path.read_text()) == {"a": 1}
+    comm.barrier()
+
+
+def test_write_csv(comm, mpi_tmp_path):
+    pd = pytest.importorskip("pandas")
+    path = mpi_tmp_path / "series.csv"
+    write_csv(comm, path, [{"t_s": 0.0, "V": 3.4}, {"t_s": 1.0, "V": 3.39, "note": "x"}])
+    df = pd.read_csv(path)
+    assert list(df.columns) == ["t_s", "V", "note"] and df["V"].tolist() == [3.4, 3.39]
+    with pytest.raises(SolutionError, match="'V'"):
+        write_csv(comm, path, pd.DataFrame({"t_s": [0.0], "V": [np.nan]}))
+    with pytest.raises(SolutionError, match="row 1"):
+        write_csv(comm, path, [{"t_s": 0.0}, {"t_s": math.nan}])
+    assert pd.read_csv(path).shape == (2, 3)
+    comm.barrier()
+    assert sorted(p.name for p in mpi_tmp_path.iterdir()) == ["series.csv"]
+    comm.barrier()
+
+
+def test_write_json_local_serial(tmp_path):
+    path = write_json_local(tmp_path / "sub" / "g.json", {"a": [1, 2.5]})
+    assert json.loads(path.read_text()) == {"a": [1, 2.5]}
+    with pytest.raises(SolutionError):
+        write_json_local(tmp_path / "h.json", {"a": -math.inf})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+    write_json(None, tmp_path / "i.json", {"b": 1})
+    assert json.loads((tmp_path / "i.json").read_text()) == {"b": 1}

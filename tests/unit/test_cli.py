@@ -1,0 +1,131 @@
+"""Command line: check, defaults, error handling and exit codes (no DOLFINx needed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from microsim import cli, config
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CASE = REPO / "geometries" / "default-2d.toml"
+SOLVER_MODULES = ("dolfinx", "dolfinx_solver", "mpi4py", "petsc4py", "gmsh", "ufl")
+
+
+def test_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", str(DEFAULT_CASE)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{DEFAULT_CASE}: ok"
+    assert "PPAL" in out[1] and "30 °C" in out[1] and "filled" in out[1]
+
+
+def test_check_with_set(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["check", str(DEFAULT_CASE), "--set", "geometry.width_um=20", "--set", "electrolyte.name=PAL"])
+    assert code == 0
+    summary = capsys.readouterr().out
+    assert "20 µm wide" in summary and "PAL membrane" in summary
+
+
+def test_check_does_not_import_solver_stack() -> None:
+    code = (
+        "import sys; from microsim import cli; rc = cli.main(['check', sys.argv[1]]); "
+        f"loaded = [m for m in {SOLVER_MODULES!r} if m in sys.modules]; "
+        "print('LOADED', loaded); sys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(DEFAULT_CASE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "LOADED []" in result.stdout
+
+
+def test_check_bad_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", str(DEFAULT_CASE), "--set", "geometry.widht_um=3"]) == 2
+    err = capsys.readouterr().err
+    assert err == "microsim: error: unknown key 'geometry.widht_um' (did you mean 'geometry.width_um'?)\n"
+
+
+def test_check_bad_set_syntax(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", str(DEFAULT_CASE), "--set", "foo"]) == 2
+    assert "--set 'foo'" in capsys.readouterr().err
+
+
+def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", str(tmp_path / "none.toml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 2
+    assert cli.main(["check"]) == 2
+    assert cli.main(["run", str(DEFAULT_CASE)]) == 2  # --out is required
+    assert cli.main(["frobnicate"]) == 2
+    capsys.readouterr()
+
+
+def test_defaults_parse_and_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["defaults"]) == 0
+    text = capsys.readouterr().out
+    d = tomllib.loads(text)
+    assert d["geometry"]["width_um"] == 10.0
+    path = tmp_path / "defaults.toml"
+    path.write_text(text)
+    assert config.load(path) == config.default()
+    assert cli.main(["check", str(path)]) == 0
+
+
+def test_subprocess_bad_config_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[geometry]\nactive_fraction = 0.95\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "microsim.cli", "check", str(bad)], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == ["microsim: error: geometry.active_fraction = 0.95: must be in (0, 0.9)"]
+
+
+def test_demo_configs_are_filled_and_point_contact() -> None:
+    configs = cli.demo_configs()
+    assert [c.geometry.interface for c in configs] == ["filled", "point-contact"]
+    assert configs[0] == config.load(DEFAULT_CASE)
+
+
+def test_mesh_run_demo_call_studies(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The solver commands validate first, then call microsim.studies with (cfg, out_dir, comm)."""
+    import types
+
+    calls: list[tuple] = []
+    fake = types.ModuleType("microsim.studies")
+    fake.build_mesh_only = lambda cfg, out, comm: calls.append(("mesh", cfg, out, comm)) or {"cells": 3}
+    fake.run_study = lambda cfg, out, comm: calls.append(("run", cfg, out, comm)) or {"R_total": 1.0}
+    fake.run_demo = lambda out, comm, configs: calls.append(("demo", configs, out, comm))
+    monkeypatch.setitem(sys.modules, "microsim.studies", fake)
+    monkeypatch.setattr(cli, "_comm", lambda: "COMM")
+
+    assert cli.main(["mesh", str(DEFAULT_CASE), "--out", str(tmp_path / "m")]) == 0
+    assert cli.main(["run", str(DEFAULT_CASE), "--out", str(tmp_path / "r"), "--set", "seed=1"]) == 2
+    assert cli.main(["run", str(DEFAULT_CASE), "--out", str(tmp_path / "r"), "--set", "geometry.seed=2"]) == 0
+    assert cli.main(["demo", "--out", str(tmp_path / "d")]) == 0
+    kinds = [c[0] for c in calls]
+    assert kinds == ["mesh", "run", "demo"]
+    assert calls[1][1].geometry.seed == 2 and calls[1][2] == tmp_path / "r" and calls[1][3] == "COMM"
+    assert len(calls[2][1]) == 2
+
+
+def test_microsim_error_from_study_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    import types
+
+    from microsim.errors import GeometryError
+
+    def fail(cfg, out, comm):
+        raise GeometryError("active fraction 0.45 unreachable\nwith these radii")
+
+    fake = types.ModuleType("microsim.studies")
+    fake.run_study = fail
+    monkeypatch.setitem(sys.modules, "microsim.studies", fake)
+    monkeypatch.setattr(cli, "_comm", lambda: None)
+    assert cli.main(["run", str(DEFAULT_CASE), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "microsim: error: active fraction 0.45 unreachable with these radii\n"
