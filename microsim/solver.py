@@ -79,6 +79,7 @@ class BorderedNewton:
         self.comm: MPI.Comm = model.cm.comm
         self.max_iterations = max_iterations
         self.tolerance = tolerance
+        self.max_potential_step = 0.1  # V per Newton iteration (about 4 RT/F)
         emaps = model.cm.entity_maps
         u = model.unknowns
         R = model.residuals
@@ -182,6 +183,10 @@ class BorderedNewton:
             upd = max(self.x1.norm(PETSc.NormType.NORM_INFINITY), abs(dV))
             if not np.isfinite(upd):
                 raise ConvergenceError(f"Newton iteration {it} produced a non-finite update")
+            lam = self._step_length(dV)
+            if lam < 1.0:
+                self.x1.scale(lam)
+                dV *= lam
             self.x.axpy(1.0, self.x1)
             _ghost_fwd(self.x)
             fpetsc.assign(self.x, self.u)
@@ -194,6 +199,37 @@ class BorderedNewton:
             f"Newton did not converge in {self.max_iterations} iterations "
             f"(last updates: {', '.join(f'{h:.2e}' for h in history[-3:])})"
         )
+
+    def _step_length(self, dV: float) -> float:
+        """Damping factor that keeps an iterate physical.
+
+        Butler–Volmer is exponential: a full Newton step from the linearised kinetics can overshoot by volts and
+        push θ or c out of their domain (NaN in the exchange current). Potentials may move by at most
+        :attr:`max_potential_step` per iteration; θ, 1 − θ and c/c0 may shrink by at most half.
+        """
+        lam = 1.0
+        owned = self._blocks[0]
+        arr_x = self.x.array_r
+        arr_d = self.x1.array_r
+        for k, name in enumerate(self.model.fields):
+            d = arr_d[owned[k] : owned[k + 1]]
+            if d.size == 0:
+                continue
+            v = arr_x[owned[k] : owned[k + 1]]
+            if name in ("phi_e", "phi_s"):
+                big = np.max(np.abs(d))
+                if big > self.max_potential_step:
+                    lam = min(lam, self.max_potential_step / big)
+            else:
+                lows = [v] if name == "c" else [v, 1.0 - v]
+                steps = [d] if name == "c" else [d, -d]
+                for lo, st in zip(lows, steps, strict=True):
+                    neg = st < 0
+                    if np.any(neg):
+                        lam = min(lam, float(np.min(0.5 * lo[neg] / -st[neg])))
+        if abs(dV) > self.max_potential_step:
+            lam = min(lam, self.max_potential_step / abs(dV))
+        return self.comm.allreduce(lam, op=MPI.MIN)
 
     def _check_finite(self) -> None:
         bad = [f.name for f in self.u if not np.all(np.isfinite(f.x.array))]

@@ -78,7 +78,10 @@ class CellModel:
 
         V_e = dolfinx.fem.functionspace(cm.electrolyte.mesh, ("Lagrange", 1))
         V_p = dolfinx.fem.functionspace(cm.particle.mesh, ("Lagrange", 1))
-        self.V_e, self.V_p = V_e, V_p
+        # θ gets its own space object: Dirichlet conditions are matched to blocks by space, and the collector
+        # condition of φ̃_s must not constrain θ.
+        V_theta = dolfinx.fem.functionspace(cm.particle.mesh, ("Lagrange", 1))
+        self.V_e, self.V_p, self.V_theta = V_e, V_p, V_theta
 
         def const(value: float) -> dolfinx.fem.Constant:
             return dolfinx.fem.Constant(msh, dolfinx.default_scalar_type(value))
@@ -96,14 +99,14 @@ class CellModel:
             fields["c"] = dolfinx.fem.Function(V_e, name="c")
             fields["c"].x.array[:] = 1.0
         fields["phi_e"] = dolfinx.fem.Function(V_e, name="phi_e")
-        theta = dolfinx.fem.Function(V_p, name="theta")
+        theta = dolfinx.fem.Function(V_theta, name="theta")
         theta.x.array[:] = theta0
         if opts.transient:
             fields["theta"] = theta
         fields["phi_s"] = dolfinx.fem.Function(V_p, name="phi_s_tilde")
         self.fields = fields
         self.theta = theta
-        self.theta_old = dolfinx.fem.Function(V_p, name="theta_old")
+        self.theta_old = dolfinx.fem.Function(V_theta, name="theta_old")
         self.theta_old.x.array[:] = theta0
         self.c_old = dolfinx.fem.Function(V_e, name="c_old")
         self.c_old.x.array[:] = 1.0
@@ -160,7 +163,7 @@ class CellModel:
             - (ell / kappa) * self.i_li * v_e * ds_li
         )
         if opts.transient:
-            w = ufl.TestFunction(V_p)
+            w = ufl.TestFunction(V_theta)
             Ds = lfp.diffusivity_m2_s
             res["theta"] = (
                 ell**2 / Ds / self.dt * (theta - self.theta_old) * w * dx_p

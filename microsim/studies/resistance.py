@@ -1,0 +1,177 @@
+"""DC resistance study: steady polarisation at a small current and its exact dissipation breakdown.
+
+Steps: geometry → mesh → model (θ frozen at the initial stoichiometry, so ``U`` is uniform and the breakdown is
+exact) → Newton on the steady charge balance with the salt relaxed to steady state by pseudo-transient steps →
+resistance parts (MODEL.md §3) → ``summary.json``, ``geometry.json``, fields.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import dolfinx_solver  # noqa: F401
+import numpy as np
+from mpi4py import MPI
+
+from microsim import outputs
+from microsim.constants import thermal_voltage
+from microsim.errors import ConvergenceError
+from microsim.parameters import resolve
+from microsim.physics.model import CellModel, ModelOptions
+from microsim.quantities import PARTS, Quantities
+from microsim.solver import BorderedNewton
+from microsim.studies.common import (
+    Timer,
+    build_cell_mesh,
+    describe_geometry,
+    geometry_record,
+    n_dofs,
+    write_fields,
+)
+
+#: Default current density of the resistance study [A/m²] (about 3e-6 C): small enough that even the
+#: point-contact spots stay in the linear Butler–Volmer regime (reported as ``eta_rms_over_RT_F``).
+DEFAULT_CURRENT_A_M2 = 1.0e-5
+#: Pseudo-transient salt step in units of the diffusion time L²/D: each step shrinks the remaining transient
+#: by about this factor.
+SALT_STEP_DIFFUSION_TIMES = 1.0e4
+MAX_SALT_STEPS = 6
+
+
+def one_c_current_density(params: Any, particle_volume_per_area_m: float) -> float:
+    """1C current density [A/m²]: delivers the theoretical capacity of the LFP in the cell in one hour."""
+    capacity_C_per_kg = params.lfp.capacity_mAh_g * 3.6 * 1.0e3  # mAh/g → C/kg
+    return capacity_C_per_kg * params.lfp.density_kg_m3 * particle_volume_per_area_m / 3600.0
+
+
+def solve_steady(model: CellModel, solver: BorderedNewton, galvanostatic: bool, total_thickness_m: float) -> int:
+    """Newton on the steady problem; the salt (if any) relaxes by pseudo-transient steps. Returns iterations."""
+    el = model.params.electrolyte
+    iterations = 0
+    if "c" not in model.fields:
+        return solver.solve(galvanostatic).iterations
+    model.dt.value = SALT_STEP_DIFFUSION_TIMES * total_thickness_m**2 / el.diffusivity_m2_s
+    v_prev = float(model.V.value)
+    for _ in range(MAX_SALT_STEPS):
+        iterations += solver.solve(galvanostatic).iterations
+        model.commit_step()
+        v = float(model.V.value)
+        # the transient left decays by ~1e-4 per step; stop once V no longer moves at round-off level
+        if abs(v - v_prev) < 1e-13 * max(1.0, abs(v)):
+            return iterations
+        v_prev = v
+    return iterations
+
+
+def run_resistance(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, Any]:
+    """Run the resistance study; write outputs under ``out_dir`` (if given) and return the summary."""
+    timer = Timer()
+    params = resolve(cfg)  # validation first: no collective work before this
+    desc = describe_geometry(cfg)
+    t = time.perf_counter()
+    cm = build_cell_mesh(desc, comm)
+    timer.add("mesh_s", time.perf_counter() - t)
+
+    t = time.perf_counter()
+    model = CellModel(cm, params, ModelOptions(binary=params.electrolyte.model == "binary", transient=False))
+    solver = BorderedNewton(
+        model, cfg.solver.linear_solver, cfg.solver.newton_max_iterations, cfg.solver.newton_tolerance
+    )
+    quantities = Quantities(model)
+    timer.add("setup_s", time.perf_counter() - t)
+
+    q0 = quantities.evaluate()
+    particle_volume_per_area = q0["volume_particle"]
+    i_1c = one_c_current_density(params, particle_volume_per_area)
+    study = cfg.study
+    galvanostatic = study.mode == "galvanostatic"
+    theta0 = params.initial_stoichiometry
+    v_eq = float(params.lfp.ocp.numpy(np.array(theta0)))
+    if galvanostatic:
+        if study.current_density_A_m2 is not None:
+            current = float(study.current_density_A_m2)
+        elif study.c_rate is not None:
+            current = float(study.c_rate) * i_1c
+        else:
+            current = DEFAULT_CURRENT_A_M2
+        model.current_density.value = current
+        model.current_ref.value = current
+    else:
+        model.V.value = float(study.voltage_V)
+
+    t = time.perf_counter()
+    total_m = desc.total_thickness_um * 1e-6
+    iterations = solve_steady(model, solver, galvanostatic, total_m)
+    timer.add("solve_s", time.perf_counter() - t)
+
+    q = quantities.evaluate()
+    if not galvanostatic:
+        current = q["current_anode"]
+        if abs(current) < 1e-30:
+            raise ConvergenceError("potentiostatic resistance study: the cell carries no current at this voltage")
+        model.current_density.value = current
+    br = quantities.breakdown(v_eq)
+    kappa = params.electrolyte.conductivity_S_m
+    rt_f = thermal_voltage(params.temperature_K)
+    r_membrane_1d = desc.membrane_thickness_um * 1e-6 / kappa * 1e4
+    r_li_1d = rt_f / params.li.exchange_current_A_m2 * 1e4
+    resistance = {p: br[p] for p in PARTS}
+    resistance["total"] = br["total"]
+    resistance["interfacial_effective"] = br["total"] - r_membrane_1d - r_li_1d
+    area_hat = model.area_hat
+    interface_area_um2 = q["interface_area"] * area_hat * (1.0 if desc.dim == 3 else 1.0)
+    eta_rms = float(np.sqrt(q["eta_squared"] / q["interface_area"])) if q["interface_area"] > 0 else 0.0
+
+    geometry = geometry_record(desc, cm)
+    summary: dict[str, Any] = {
+        "study": "resistance",
+        "interface": desc.interface,
+        "geometry_kind": desc.kind,
+        "dim": desc.dim,
+        "temperature_C": params.temperature_K - 273.15,
+        "electrolyte": params.electrolyte.name,
+        "electrolyte_model": params.electrolyte.model,
+        "mode": study.mode,
+        "n_cells": cm.count_cells()["total"],
+        "n_dofs": n_dofs(model),
+        "n_ranks": comm.size,
+        "active_fraction": geometry.get("active_fraction"),
+        "interface_area_um2": interface_area_um2,
+        "interface_area_per_geometric_area": q["interface_area"],
+        "current_density_A_m2": current,
+        "one_c_current_density_A_m2": i_1c,
+        "cell_voltage_V": float(model.V.value),
+        "equilibrium_voltage_V": v_eq,
+        "resistance_ohm_cm2": resistance,
+        "reference_ohm_cm2": {"membrane_1d": r_membrane_1d, "li_charge_transfer_1d": r_li_1d},
+        "breakdown_closure_relative": abs(br["sum_of_parts"] / br["total"] - 1.0),
+        "conservation": {
+            "interface_current_A_m2": -q["current_interface"],
+            "anode_current_A_m2": q["current_anode"],
+            "applied_current_A_m2": current,
+        },
+        "eta_rms_over_RT_F": eta_rms / rt_f,
+        "linear_regime": bool(eta_rms / rt_f < 0.1),
+        "newton_iterations": iterations,
+        "timings_s": {**timer.sections, "compile_s": solver.time_compile_s},
+        "parameters": params.as_dict(),
+    }
+    solver.destroy()
+    if out_dir is not None:
+        t = time.perf_counter()
+        out_dir = Path(out_dir)
+        if comm.rank == 0:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        comm.barrier()
+        outputs.write_json(comm, out_dir / "geometry.json", geometry)
+        write_fields(
+            cfg, model, out_dir, f"{desc.interface}, {params.electrolyte.name}, {summary['temperature_C']:.0f} °C"
+        )
+        timer.add("output_s", time.perf_counter() - t)
+    summary["wall_time_s"] = comm.allreduce(timer.total(), op=MPI.MAX)
+    summary["timings_s"].update(timer.sections)
+    if out_dir is not None:
+        outputs.write_json(comm, Path(out_dir) / "summary.json", summary)
+    return summary
