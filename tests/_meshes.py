@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dolfinx_solver  # noqa: F401
 import dolfinx
+import dolfinx_solver  # noqa: F401
 import numpy as np
 
 from microsim import tags

@@ -6,15 +6,15 @@ import pytest
 
 pytest.importorskip("dolfinx_solver")
 
-from mpi4py import MPI  # noqa: E402
+from mpi4py import MPI
 
-from microsim.constants import FARADAY  # noqa: E402
-from microsim.parameters import resolve  # noqa: E402
-from microsim.physics.model import CellModel, ModelOptions  # noqa: E402
-from microsim.quantities import Quantities  # noqa: E402
-from microsim.solver import BorderedNewton  # noqa: E402
-from microsim.studies.common import build_cell_mesh, describe_geometry  # noqa: E402
-from tests._cases import small  # noqa: E402
+from microsim.constants import FARADAY
+from microsim.parameters import resolve
+from microsim.physics.model import CellModel, ModelOptions
+from microsim.quantities import Quantities
+from microsim.solver import BorderedNewton
+from microsim.studies.common import build_cell_mesh, describe_geometry
+from tests._cases import small
 
 pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
 

@@ -16,15 +16,15 @@ import pytest
 
 pytest.importorskip("dolfinx_solver")
 
-import dolfinx  # noqa: E402
-import ufl  # noqa: E402
-from mpi4py import MPI  # noqa: E402
+import dolfinx
+import ufl
+from mpi4py import MPI
 
-from microsim import tags  # noqa: E402
-from microsim.parameters.ocp import Afshar2017  # noqa: E402
-from microsim.physics.model import CellModel, ModelOptions  # noqa: E402
-from microsim.solver import BorderedNewton  # noqa: E402
-from tests._meshes import planar_box  # noqa: E402
+from microsim import tags
+from microsim.parameters.ocp import Afshar2017
+from microsim.physics.model import CellModel, ModelOptions
+from microsim.solver import BorderedNewton
+from tests._meshes import planar_box
 
 pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
 

@@ -10,12 +10,12 @@ import pytest
 
 pytest.importorskip("dolfinx_solver")
 
-from mpi4py import MPI  # noqa: E402
+from mpi4py import MPI
 
-from microsim.constants import FARADAY, thermal_voltage  # noqa: E402
-from microsim.parameters import resolve  # noqa: E402
-from microsim.studies.resistance import run_resistance  # noqa: E402
-from tests._cases import small  # noqa: E402
+from microsim.constants import FARADAY, thermal_voltage
+from microsim.parameters import resolve
+from microsim.studies.resistance import run_resistance
+from tests._cases import small
 
 pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
 
