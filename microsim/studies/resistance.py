@@ -121,7 +121,8 @@ def run_resistance(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, 
     resistance["total"] = br["total"]
     resistance["interfacial_effective"] = br["total"] - r_membrane_1d - r_li_1d
     area_hat = model.area_hat
-    interface_area_um2 = q["interface_area"] * area_hat * (1.0 if desc.dim == 3 else 1.0)
+    # Γ per geometric area × Â: µm² in 3D, µm (= µm² per µm of depth) in 2D
+    interface_area_um2 = q["interface_area"] * area_hat
     eta_rms = float(np.sqrt(q["eta_squared"] / q["interface_area"])) if q["interface_area"] > 0 else 0.0
 
     geometry = geometry_record(desc, cm)
