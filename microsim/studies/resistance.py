@@ -21,7 +21,7 @@ from microsim.errors import ConvergenceError
 from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
 from microsim.quantities import PARTS, Quantities
-from microsim.solver import BorderedNewton
+from microsim.solver import BorderedNewton, NewtonReport
 from microsim.studies.common import (
     Timer,
     build_cell_mesh,
@@ -46,23 +46,25 @@ def one_c_current_density(params: Any, particle_volume_per_area_m: float) -> flo
     return capacity_C_per_kg * params.lfp.density_kg_m3 * particle_volume_per_area_m / 3600.0
 
 
-def solve_steady(model: CellModel, solver: BorderedNewton, galvanostatic: bool, total_thickness_m: float) -> int:
-    """Newton on the steady problem; the salt (if any) relaxes by pseudo-transient steps. Returns iterations."""
+def solve_steady(
+    model: CellModel, solver: BorderedNewton, galvanostatic: bool, total_thickness_m: float
+) -> list[NewtonReport]:
+    """Newton on the steady problem; the salt (if any) relaxes by pseudo-transient steps. One report per solve."""
     el = model.params.electrolyte
-    iterations = 0
     if "c" not in model.fields:
-        return solver.solve(galvanostatic).iterations
+        return [solver.solve(galvanostatic)]
     model.dt.value = SALT_STEP_DIFFUSION_TIMES * total_thickness_m**2 / el.diffusivity_m2_s
     v_prev = float(model.V.value)
+    reports = []
     for _ in range(MAX_SALT_STEPS):
-        iterations += solver.solve(galvanostatic).iterations
+        reports.append(solver.solve(galvanostatic))
         model.commit_step()
         v = float(model.V.value)
         # the transient left decays by ~1e-4 per step; stop once V no longer moves at round-off level
         if abs(v - v_prev) < 1e-13 * max(1.0, abs(v)):
-            return iterations
+            break
         v_prev = v
-    return iterations
+    return reports
 
 
 def run_resistance(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, Any]:
@@ -103,7 +105,8 @@ def run_resistance(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, 
 
     t = time.perf_counter()
     total_m = desc.total_thickness_um * 1e-6
-    iterations = solve_steady(model, solver, galvanostatic, total_m)
+    reports = solve_steady(model, solver, galvanostatic, total_m)
+    iterations = sum(r.iterations for r in reports)
     timer.add("solve_s", time.perf_counter() - t)
 
     q = quantities.evaluate()
