@@ -36,7 +36,7 @@ GEOMETRY_KINDS = ("packing", "planar", "particles-file")
 INTERFACES = ("filled", "point-contact")
 ELECTROLYTE_NAMES = ("PAL", "PPAL")
 ELECTROLYTE_MODELS = ("binary", "single-ion")
-STUDY_KINDS = ("resistance",)
+STUDY_KINDS = ("resistance", "impedance")
 STUDY_MODES = ("galvanostatic", "potentiostatic")
 LINEAR_SOLVERS = ("mumps", "superlu_dist")
 
@@ -341,8 +341,20 @@ class StudyConfig(_Section):
         None, kind=float, low=2.0, high=4.5, unit="V", doc="cell voltage (required iff potentiostatic)",
         unset="galvanostatic",
     )  # fmt: skip
+    frequency_min_Hz: float = _spec(1.0e-2, low=0.0, unit="Hz", doc="impedance: lowest frequency")
+    frequency_max_Hz: float = _spec(1.0e6, low=0.0, unit="Hz", doc="impedance: highest frequency")
+    points_per_decade: int = _spec(10, low=1, low_open=False, doc="impedance: log-spaced points per decade")
+    state_of_charge: float | None = _spec(
+        None, kind=float, low=0.0, high=1.0, unit="1", doc="impedance: rest state, SOC = 1 − θ0",
+        unset="from conditions.initial_stoichiometry",
+    )  # fmt: skip
 
     def _cross_check(self) -> None:
+        if self.frequency_max_Hz <= self.frequency_min_Hz:
+            raise ConfigError(
+                f"study.frequency_max_Hz = {_show(self.frequency_max_Hz)}: must be larger than "
+                f"study.frequency_min_Hz = {_show(self.frequency_min_Hz)}"
+            )
         if self.current_density_A_m2 is not None and self.c_rate is not None:
             raise ConfigError(
                 f"study.c_rate = {_show(self.c_rate)}: give either study.current_density_A_m2 "

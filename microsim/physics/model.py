@@ -48,6 +48,7 @@ class ModelOptions:
 
     binary: bool = True  # binary salt (c, φ_e); False: single-ion conductor (c = c0 uniform, t+ = 1)
     transient: bool = False  # solve θ in time; False: θ frozen (steady DC problems)
+    double_layer: bool = False  # C_dl ∂η/∂t on Γ and at the Li metal (impedance, fast transients)
 
 
 class CellModel:
@@ -106,10 +107,13 @@ class CellModel:
         fields["phi_s"] = dolfinx.fem.Function(V_p, name="phi_s_tilde")
         self.fields = fields
         self.theta = theta
-        self.theta_old = dolfinx.fem.Function(V_theta, name="theta_old")
-        self.theta_old.x.array[:] = theta0
-        self.c_old = dolfinx.fem.Function(V_e, name="c_old")
-        self.c_old.x.array[:] = 1.0
+        # previous accepted state (backward Euler); a frozen θ is its own old value
+        self.old = {n: dolfinx.fem.Function(f.function_space, name=f"{n}_old") for n, f in fields.items()}
+        for n, f in fields.items():
+            self.old[n].x.array[:] = f.x.array
+        self.V_old = const(float(self.V.value))
+        self.c_old = self.old.get("c")
+        self.theta_old = self.old.get("theta", theta)
         self.ones_p = dolfinx.fem.Function(V_p)
         self.ones_p.x.array[:] = 1.0
 
@@ -130,54 +134,90 @@ class CellModel:
 
         # --- kinetics on Γ (particle side "+", electrolyte side "−") and at the Li metal ---
         ocp = lfp.ocp
+
+        def overpotential(V: Any, phit_: Any, phi_e_: Any, theta_: Any) -> Any:
+            return V + phit_("+") - phi_e_("-") - ocp.ufl(theta_("+"))
+
         th_p = theta("+")
         self.U = ocp.ufl(th_p)
-        self.eta = self.phi_s("+") - phi_e("-") - self.U
+        self.eta = overpotential(self.V, phit, phi_e, theta)
         i0 = exchange_current_lfp(
             lfp.exchange_current_A_m2, c_pos("-") if opts.binary else 1.0, th_p, lfp.alpha_a, lfp.alpha_c
         )
+        self.i0 = i0
         self.i_n = butler_volmer(i0, self.eta, lfp.alpha_a, lfp.alpha_c, self.f, exp=ufl.exp)
         self.eta_li = -phi_e
         self.i_li = butler_volmer(li.exchange_current_A_m2, self.eta_li, li.alpha, 1.0 - li.alpha, self.f, exp=ufl.exp)
         ds_li = ds(tags.ANODE)
         self.ds_li = ds_li
 
-        # --- residuals, in FIELD_ORDER ---
+        # --- mass terms M(u) (time derivatives are (M(u) − M(u_old))/dt) and steady terms, in FIELD_ORDER ---
         ell = MICRON
-        res: dict[str, ufl.Form] = {}
+        sigma = lfp.conductivity_S_m
+        self.sigma = sigma
+        v_e, v_s = ufl.TestFunction(V_e), ufl.TestFunction(V_p)
+        old = self.old
+
+        def mass_terms(st: dict[str, Any], V: Any) -> dict[str, ufl.Form]:
+            """Accumulated quantities of each equation for the state ``st`` (current or old fields)."""
+            out: dict[str, ufl.Form] = {}
+            if opts.binary:
+                out["c"] = ell**2 / el.diffusivity_m2_s * st["c"] * ufl.TestFunction(V_e) * dx_e
+            if opts.transient:
+                out["theta"] = ell**2 / lfp.diffusivity_m2_s * st["theta"] * ufl.TestFunction(V_theta) * dx_p
+            if opts.double_layer:
+                th = st.get("theta", theta)
+                eta_ = overpotential(V, st["phi_s"], st["phi_e"], th)
+                # the double-layer charge C_dl η on Γ leaves the solid and enters the electrolyte, like i_n
+                out["phi_e"] = (
+                    -(ell / kappa) * lfp.double_layer_F_m2 * eta_ * v_e("-") * dS
+                    - (ell / kappa) * li.double_layer_F_m2 * (-st["phi_e"]) * v_e * ds_li
+                )
+                out["phi_s"] = (ell / sigma) * lfp.double_layer_F_m2 * eta_ * v_s("+") * dS
+            return out
+
+        self.mass_forms = mass_terms(fields, self.V)
+        mass_old = mass_terms(old, self.V_old)
+        steady: dict[str, ufl.Form] = {}
         if opts.binary:
             q = ufl.TestFunction(V_e)
-            D = el.diffusivity_m2_s
-            k_c = (1.0 - t_plus) * ell / (FARADAY * el.concentration_mol_m3 * D)
-            mass = ell**2 / D / self.dt
-            res["c"] = (
-                mass * (c_rel - self.c_old) * q * dx_e
-                + ufl.inner(ufl.grad(c_rel), ufl.grad(q)) * dx_e
+            k_c = (1.0 - t_plus) * ell / (FARADAY * el.concentration_mol_m3 * el.diffusivity_m2_s)
+            steady["c"] = (
+                ufl.inner(ufl.grad(c_rel), ufl.grad(q)) * dx_e
                 - k_c * self.i_n * q("-") * dS
                 - k_c * self.i_li * q * ds_li
             )
-        v_e = ufl.TestFunction(V_e)
-        res["phi_e"] = (
+        steady["phi_e"] = (
             ufl.inner(self.g_e, ufl.grad(v_e)) * dx_e
             - (ell / kappa) * self.i_n * v_e("-") * dS
             - (ell / kappa) * self.i_li * v_e * ds_li
         )
         if opts.transient:
             w = ufl.TestFunction(V_theta)
-            Ds = lfp.diffusivity_m2_s
-            res["theta"] = (
-                ell**2 / Ds / self.dt * (theta - self.theta_old) * w * dx_p
-                + ufl.inner(ufl.grad(theta), ufl.grad(w)) * dx_p
-                + ell / (FARADAY * lfp.c_max_mol_m3 * Ds) * self.i_n * w("+") * dS
+            steady["theta"] = (
+                ufl.inner(ufl.grad(theta), ufl.grad(w)) * dx_p
+                + ell / (FARADAY * lfp.c_max_mol_m3 * lfp.diffusivity_m2_s) * self.i_n * w("+") * dS
             )
-        v_s = ufl.TestFunction(V_p)
-        sigma = lfp.conductivity_S_m
-        self.sigma = sigma
-        res["phi_s"] = ufl.inner(ufl.grad(phit), ufl.grad(v_s)) * dx_p + (ell / sigma) * self.i_n * v_s("+") * dS
+        steady["phi_s"] = ufl.inner(ufl.grad(phit), ufl.grad(v_s)) * dx_p + (ell / sigma) * self.i_n * v_s("+") * dS
+        self.steady_forms = steady
+        res: dict[str, ufl.Form] = {}
+        for name in fields:
+            res[name] = steady[name]
+            if name in self.mass_forms:
+                res[name] = res[name] + (1.0 / self.dt) * (self.mass_forms[name] - mass_old[name])
         self.residuals_by_name = res
-        # G = ∫_Γ i_n dÂ / (I_ref Â) + I / I_ref: zero when the interface carries the applied current. The form
+
+        # total current density leaving the particles through Γ [A/m²]: faradaic plus double-layer charging
+        self.i_dl = (
+            lfp.double_layer_F_m2
+            * (self.eta - overpotential(self.V_old, old["phi_s"], old["phi_e"], self.theta_old))
+            / self.dt
+            if opts.double_layer
+            else 0.0
+        )
+        # G = ∫_Γ i_total dÂ / (I_ref Â) + I / I_ref: zero when the interface carries the applied current. The form
         # holds the field-dependent part; the solver adds the constant I / I_ref.
-        self.constraint = (self.i_n / (self.current_ref * self.area_hat)) * dS
+        self.constraint = ((self.i_n + self.i_dl) / (self.current_ref * self.area_hat)) * dS
 
         # φ̃_s = 0 on the collector (z = 0)
         fdim = cm.dim - 1
@@ -210,6 +250,12 @@ class CellModel:
 
     def commit_step(self) -> None:
         """Accept the current state as the previous-step state."""
-        if "c" in self.fields:
-            self.c_old.x.array[:] = self.fields["c"].x.array
-        self.theta_old.x.array[:] = self.theta.x.array
+        for n, f in self.fields.items():
+            self.old[n].x.array[:] = f.x.array
+        self.V_old.value = float(self.V.value)
+
+    def restore_step(self) -> None:
+        """Go back to the previous accepted state (after a failed step)."""
+        for n, f in self.fields.items():
+            f.x.array[:] = self.old[n].x.array
+        self.V.value = float(self.V_old.value)

@@ -13,7 +13,7 @@ from mpi4py import MPI
 from microsim import outputs
 from microsim.errors import ConfigError
 
-STUDIES = ("resistance",)
+STUDIES = ("resistance", "impedance")
 
 
 def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
@@ -23,6 +23,10 @@ def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
         from microsim.studies.resistance import run_resistance
 
         return run_resistance(cfg, Path(out_dir), comm)
+    if kind == "impedance":
+        from microsim.studies.impedance import run_impedance
+
+        return run_impedance(cfg, Path(out_dir), comm)
     raise ConfigError(f"study.kind = {kind!r}: not available (allowed: {', '.join(STUDIES)})")
 
 
