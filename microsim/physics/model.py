@@ -48,7 +48,10 @@ class ModelOptions:
 
     binary: bool = True  # binary salt (c, φ_e); False: single-ion conductor (c = c0 uniform, t+ = 1)
     transient: bool = False  # solve θ in time; False: θ frozen (steady DC problems)
-    double_layer: bool = False  # C_dl ∂η/∂t on Γ and at the Li metal (impedance, fast transients)
+    # C_dl ∂(φ_s − φ_e)/∂t on Γ and at the Li metal (impedance, fast transients). MODEL.md writes C_dl ∂η/∂t; the
+    # double layer is charged by the interfacial potential difference, so a change of U(θ_surface) does not charge
+    # it (Randles: C_dl in parallel with R_ct + Z_W). test_impedance_planar pins this against the analytic Randles.
+    double_layer: bool = False
 
 
 class CellModel:
@@ -135,12 +138,16 @@ class CellModel:
         # --- kinetics on Γ (particle side "+", electrolyte side "−") and at the Li metal ---
         ocp = lfp.ocp
 
+        def interface_potential(V: Any, phit_: Any, phi_e_: Any) -> Any:
+            return V + phit_("+") - phi_e_("-")
+
         def overpotential(V: Any, phit_: Any, phi_e_: Any, theta_: Any) -> Any:
-            return V + phit_("+") - phi_e_("-") - ocp.ufl(theta_("+"))
+            return interface_potential(V, phit_, phi_e_) - ocp.ufl(theta_("+"))
 
         th_p = theta("+")
         self.U = ocp.ufl(th_p)
         self.eta = overpotential(self.V, phit, phi_e, theta)
+        self.interface_potential = interface_potential(self.V, phit, phi_e)
         i0 = exchange_current_lfp(
             lfp.exchange_current_A_m2, c_pos("-") if opts.binary else 1.0, th_p, lfp.alpha_a, lfp.alpha_c
         )
@@ -166,14 +173,13 @@ class CellModel:
             if opts.transient:
                 out["theta"] = ell**2 / lfp.diffusivity_m2_s * st["theta"] * ufl.TestFunction(V_theta) * dx_p
             if opts.double_layer:
-                th = st.get("theta", theta)
-                eta_ = overpotential(V, st["phi_s"], st["phi_e"], th)
-                # the double-layer charge C_dl η on Γ leaves the solid and enters the electrolyte, like i_n
+                jump = interface_potential(V, st["phi_s"], st["phi_e"])
+                # the double-layer charge C_dl (φ_s − φ_e) on Γ leaves the solid and enters the electrolyte, like i_n
                 out["phi_e"] = (
-                    -(ell / kappa) * lfp.double_layer_F_m2 * eta_ * v_e("-") * dS
+                    -(ell / kappa) * lfp.double_layer_F_m2 * jump * v_e("-") * dS
                     - (ell / kappa) * li.double_layer_F_m2 * (-st["phi_e"]) * v_e * ds_li
                 )
-                out["phi_s"] = (ell / sigma) * lfp.double_layer_F_m2 * eta_ * v_s("+") * dS
+                out["phi_s"] = (ell / sigma) * lfp.double_layer_F_m2 * jump * v_s("+") * dS
             return out
 
         self.mass_forms = mass_terms(fields, self.V)
@@ -210,7 +216,7 @@ class CellModel:
         # total current density leaving the particles through Γ [A/m²]: faradaic plus double-layer charging
         self.i_dl = (
             lfp.double_layer_F_m2
-            * (self.eta - overpotential(self.V_old, old["phi_s"], old["phi_e"], self.theta_old))
+            * (self.interface_potential - interface_potential(self.V_old, old["phi_s"], old["phi_e"]))
             / self.dt
             if opts.double_layer
             else 0.0

@@ -1,0 +1,144 @@
+"""Impedance post-processing from files: Kramers–Kronig check, equivalent-circuit fit, Nyquist/Bode plots.
+
+NumPy/pandas/matplotlib (and the ``impedance`` package for the circuit fit); no DOLFINx.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def kramers_kronig_residuals(f: np.ndarray, z: np.ndarray, per_decade: int = 6) -> dict[str, float]:
+    """Linear Kramers–Kronig test (Boukamp 1995) by least squares on fixed Voigt time constants.
+
+    ``Z ≈ R0 + Σ R_k/(1 + jωτ_k)`` with τ_k log-spaced over the measured range; a KK-consistent spectrum is fitted
+    to round-off. The ``impedance`` package's ``linKK`` fails with NameError in 1.7.1 (SOLVER-NOTES), hence this.
+
+    Returns:
+        Max and RMS of the residuals relative to |Z|, real and imaginary parts.
+    """
+    w = 2.0 * np.pi * np.asarray(f, dtype=float)
+    n_dec = np.log10(w.max() / w.min())
+    tau = np.logspace(np.log10(1.0 / w.max()) - 1, np.log10(1.0 / w.min()) + 1, int((n_dec + 2) * per_decade) + 1)
+    basis = 1.0 / (1.0 + 1j * np.outer(w, tau))
+    a = np.hstack([np.ones((len(w), 1)), basis])
+    mag = np.abs(z)
+    # fit real and imaginary parts together, weighted by 1/|Z| (Boukamp's modulus weighting)
+    lhs = np.vstack([a.real / mag[:, None], a.imag / mag[:, None]])
+    rhs = np.concatenate([z.real / mag, z.imag / mag])
+    coef, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
+    fit = a @ coef
+    res_re = (z.real - fit.real) / mag
+    res_im = (z.imag - fit.imag) / mag
+    return {
+        "max_residual_real": float(np.max(np.abs(res_re))),
+        "max_residual_imag": float(np.max(np.abs(res_im))),
+        "rms_residual": float(np.sqrt(np.mean(res_re**2 + res_im**2))),
+        "n_voigt": len(tau),
+    }
+
+
+def fit_circuit(f: np.ndarray, z: np.ndarray, r_guess: dict[str, float]) -> dict[str, Any]:
+    """Fit Randles-type circuits with the ``impedance`` package; return the better one.
+
+    Candidates: ``R0-p(R1,CPE1)-p(R2,CPE2)`` and the same with a finite-length (transmissive) Warburg ``Ws1``.
+    ``r_guess`` seeds the fit with the computed per-interface resistances (keys ``R0``, ``R1``, ``R2``).
+
+    Returns:
+        ``circuit``, ``parameters`` (name → value, Ω·cm², F·s^(n−1)/cm², ...), ``fit_error_rms`` (relative).
+    """
+    from impedance.models.circuits import CustomCircuit
+
+    r0 = max(r_guess.get("R0", 1.0), 1e-6)
+    r1 = max(r_guess.get("R1", 1.0), 1e-6)
+    r2 = max(r_guess.get("R2", 1.0), 1e-6)
+    # seed each arc's capacitance from its apex frequency (C = 1/(2π f_apex R)); default: the spectrum's apex
+    w_apex = 2 * np.pi * float(np.asarray(f)[np.argmax(-z.imag)])
+    q1 = 1.0 / (2 * np.pi * r_guess["f1"] * r1) if "f1" in r_guess else 1.0 / (w_apex * r1)
+    q2 = 1.0 / (2 * np.pi * r_guess["f2"] * r2) if "f2" in r_guess else 1.0 / (0.1 * w_apex * r2)
+    candidates = {
+        "R0-p(R1,CPE1)-p(R2,CPE2)": [r0, r1, q1, 0.95, r2, q2, 0.95],
+        "R0-p(R1,CPE1)-p(R2,CPE2)-Ws1": [r0, r1, q1, 0.95, r2, q2, 0.95, 0.1 * (r1 + r2), 10.0],
+    }
+    best: dict[str, Any] | None = None
+    for circuit, guess in candidates.items():
+        model = CustomCircuit(circuit, initial_guess=guess)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(
+                    np.asarray(f),
+                    np.asarray(z),
+                    bounds=_bounds(model, len(guess)),
+                    weight_by_modulus=True,
+                    maxfev=20000,
+                )
+        except Exception as exc:  # a failed fit is reported, not fatal
+            cand = {"circuit": circuit, "error": f"{type(exc).__name__}: {exc}", "fit_error_rms": float("inf")}
+        else:
+            zf = model.predict(np.asarray(f))
+            err = float(np.sqrt(np.mean(np.abs(zf - z) ** 2 / np.abs(z) ** 2)))
+            names, _units = model.get_param_names()
+            cand = {
+                "circuit": circuit,
+                "parameters": {n: float(v) for n, v in zip(names, model.parameters_, strict=True)},
+                "fit_error_rms": err,
+            }
+        if best is None or cand["fit_error_rms"] < best["fit_error_rms"]:
+            best = cand
+    if best is None:  # unreachable: candidates is not empty
+        raise RuntimeError("no circuit candidates")
+    return best
+
+
+def _bounds(model: Any, n: int) -> tuple[list[float], list[float]]:
+    names, _ = model.get_param_names()
+    lo, hi = [], []
+    for name in names[:n]:
+        if name.endswith("_1") and name.startswith("CPE"):  # CPE exponent
+            lo.append(0.5)
+            hi.append(1.0)
+        else:
+            lo.append(0.0)
+            hi.append(np.inf)
+    return lo, hi
+
+
+def plot_spectra(spectra: dict[str, Any], nyquist_png: Path, bode_png: Path | None = None) -> None:
+    """Nyquist (equal axes) and Bode plots of one or more spectra (label → DataFrame from impedance.csv)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for label, df in spectra.items():
+        ax.plot(df["z_real_ohm_cm2"], -df["z_imag_ohm_cm2"], "o-", ms=3, label=label)
+    ax.set_xlabel("Z' [Ω·cm²]")
+    ax.set_ylabel("−Z'' [Ω·cm²]")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(nyquist_png, dpi=120)
+    plt.close(fig)
+    if bode_png is None:
+        return
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+    for label, df in spectra.items():
+        zc = df["z_real_ohm_cm2"].to_numpy() + 1j * df["z_imag_ohm_cm2"].to_numpy()
+        a1.loglog(df["frequency_Hz"], np.abs(zc), label=label)
+        a2.semilogx(df["frequency_Hz"], -np.degrees(np.angle(zc)), label=label)
+    a1.set_ylabel("|Z| [Ω·cm²]")
+    a2.set_ylabel("−phase [°]")
+    a2.set_xlabel("frequency [Hz]")
+    for a in (a1, a2):
+        a.grid(alpha=0.3, which="both")
+    a1.legend()
+    fig.tight_layout()
+    fig.savefig(bode_png, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,200 @@
+"""Impedance study: small-signal spectrum about a rest state, per-interface arcs, KK check, circuit fit.
+
+Stages: geometry → mesh → transient model with double layer at the rest state (θ0 uniform, c = c0, V = U(θ0)) →
+K, M assembled once → one LU per frequency (:mod:`microsim.frequency`) → ``impedance.csv``, Nyquist/Bode PNGs,
+``summary.json["impedance"]``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import dolfinx_solver  # noqa: F401
+import numpy as np
+import pandas as pd
+from mpi4py import MPI
+
+from microsim import outputs
+from microsim.frequency import FrequencyResponse, ImpedanceResult
+from microsim.parameters import resolve
+from microsim.physics.model import CellModel, ModelOptions
+from microsim.studies.common import Timer, build_cell_mesh, describe_geometry, geometry_record, n_dofs
+
+
+def frequencies(cfg: Any) -> np.ndarray:
+    """Log-spaced frequencies from high to low (the paper's 1e6 → 1e-2 Hz by default), both ends included."""
+    s = cfg.study
+    decades = np.log10(s.frequency_max_Hz / s.frequency_min_Hz)
+    n = round(decades * s.points_per_decade) + 1
+    return np.logspace(np.log10(s.frequency_max_Hz), np.log10(s.frequency_min_Hz), n)
+
+
+def rest_model(cm: Any, params: Any, theta0: float, solid_diffusion: bool = True) -> CellModel:
+    """A model at rest: uniform θ0, c = c0, zero potentials, V = U(θ0) (an exact equilibrium)."""
+    opts = ModelOptions(binary=params.electrolyte.model == "binary", transient=solid_diffusion, double_layer=True)
+    model = CellModel(cm, params, opts)
+    model.theta.x.array[:] = theta0
+    model.theta_old.x.array[:] = theta0
+    model.V.value = float(params.lfp.ocp.numpy(np.array(theta0)))
+    model.commit_step()
+    return model
+
+
+def spectrum_table(res: ImpedanceResult) -> pd.DataFrame:
+    """``impedance.csv``: frequency, real and imaginary part.
+
+    These are the three columns ``impedance.preprocessing.readCSV`` expects; it reads the header as a NaN row.
+    """
+    return pd.DataFrame(
+        {"frequency_Hz": res.frequency_Hz, "z_real_ohm_cm2": res.z_ohm_cm2.real, "z_imag_ohm_cm2": res.z_ohm_cm2.imag}
+    )
+
+
+def interfaces_table(res: ImpedanceResult) -> pd.DataFrame:
+    """``impedance_interfaces.csv``: each interface's own contribution to Z (the rest is bulk transport)."""
+    rest = res.z_ohm_cm2 - res.z_cathode_interface_ohm_cm2 - res.z_anode_interface_ohm_cm2
+    return pd.DataFrame(
+        {
+            "frequency_Hz": res.frequency_Hz,
+            "cathode_interface_real_ohm_cm2": res.z_cathode_interface_ohm_cm2.real,
+            "cathode_interface_imag_ohm_cm2": res.z_cathode_interface_ohm_cm2.imag,
+            "anode_interface_real_ohm_cm2": res.z_anode_interface_ohm_cm2.real,
+            "anode_interface_imag_ohm_cm2": res.z_anode_interface_ohm_cm2.imag,
+            "bulk_real_ohm_cm2": rest.real,
+            "bulk_imag_ohm_cm2": rest.imag,
+        }
+    )
+
+
+def analyse(res: ImpedanceResult) -> dict[str, Any]:
+    """Intercepts, arcs, KK residuals and the circuit fit of one spectrum (rank-0 work, no MPI)."""
+    from microsim.post.impedance import fit_circuit, kramers_kronig_residuals
+
+    f, z = res.frequency_Hz, res.z_ohm_cm2
+    lo = int(np.argmin(f))
+    hi = int(np.argmax(f))
+    zc, za = res.z_cathode_interface_ohm_cm2, res.z_anode_interface_ohm_cm2
+    arcs = {
+        # an interface's arc: its own contribution, the part that is resistive at the lowest frequency
+        "cathode_interface_ohm_cm2": float(zc[lo].real),
+        "anode_interface_ohm_cm2": float(za[lo].real),
+        "cathode_apex_frequency_Hz": float(f[int(np.argmax(-zc.imag))]),
+        "anode_apex_frequency_Hz": float(f[int(np.argmax(-za.imag))]),
+    }
+    r0 = float(z[hi].real)
+    seeds = {
+        "R0": r0,
+        "R1": arcs["anode_interface_ohm_cm2"],
+        "f1": arcs["anode_apex_frequency_Hz"],
+        "R2": arcs["cathode_interface_ohm_cm2"],
+        "f2": arcs["cathode_apex_frequency_Hz"],
+    }
+    fit = fit_circuit(f, z, seeds)
+    at = {}
+    for target in (0.1, 1.0, 1000.0):
+        if f.min() <= target <= f.max():
+            zt = complex(np.interp(np.log10(target), np.log10(f[::-1]), z.real[::-1])) + 1j * float(
+                np.interp(np.log10(target), np.log10(f[::-1]), z.imag[::-1])
+            )
+            at[f"{target:g}_Hz"] = {"real_ohm_cm2": zt.real, "imag_ohm_cm2": zt.imag, "abs_ohm_cm2": abs(zt)}
+    return {
+        "n_frequencies": len(f),
+        "frequency_range_Hz": [float(f.min()), float(f.max())],
+        "high_frequency_intercept_ohm_cm2": r0,
+        "low_frequency_limit_ohm_cm2": {"real": float(z[lo].real), "imag": float(z[lo].imag)},
+        "arcs": arcs,
+        "at": at,
+        "kramers_kronig": kramers_kronig_residuals(f, z),
+        "fit": fit,
+    }
+
+
+def run_impedance(
+    cfg: Any, out_dir: Path | None, comm: MPI.Comm, solid_diffusion: bool = True, freqs: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Run the impedance study; returns the summary (and writes outputs under ``out_dir`` if given).
+
+    Args:
+        cfg: validated configuration (``study.kind = "impedance"``).
+        out_dir: where ``impedance.csv``, ``summary.json`` and the plots go; None writes nothing.
+        comm: communicator of the run.
+        solid_diffusion: False freezes θ (then ω → 0 gives the DC resistance of the resistance study).
+        freqs: override of the configured frequencies (tests).
+    """
+    timer = Timer()
+    params = resolve(cfg)
+    soc = cfg.study.state_of_charge
+    theta0 = (1.0 - soc) if soc is not None else params.initial_stoichiometry
+    fr_list = frequencies(cfg) if freqs is None else np.asarray(freqs, dtype=float)
+    desc = describe_geometry(cfg)
+    t = time.perf_counter()
+    cm = build_cell_mesh(desc, comm)
+    timer.add("mesh_s", time.perf_counter() - t)
+    model = rest_model(cm, params, theta0, solid_diffusion)
+    response = FrequencyResponse(model, cfg.solver.linear_solver)
+    timer.add("setup_s", response.time_setup_s)
+    t = time.perf_counter()
+    res = response.solve(fr_list)
+    timer.add("solve_s", time.perf_counter() - t)
+    response.destroy()
+
+    analysis: dict[str, Any] | None = None
+    err = None
+    if comm.rank == 0 and len(fr_list) > 3:
+        try:
+            analysis = analyse(res)
+        except Exception as exc:  # the spectrum itself must survive a failed fit
+            err = f"{type(exc).__name__}: {exc}"
+    analysis = comm.bcast(analysis if analysis is not None else {"analysis_error": err}, root=0)
+    geometry = geometry_record(desc, cm)
+    summary: dict[str, Any] = {
+        "study": "impedance",
+        "interface": desc.interface,
+        "geometry_kind": desc.kind,
+        "dim": desc.dim,
+        "temperature_C": params.temperature_K - 273.15,
+        "electrolyte": params.electrolyte.name,
+        "electrolyte_model": params.electrolyte.model,
+        "state_of_charge": 1.0 - theta0,
+        "equilibrium_voltage_V": float(params.lfp.ocp.numpy(np.array(theta0))),
+        "n_cells": cm.count_cells()["total"],
+        "n_dofs": n_dofs(model),
+        "n_ranks": comm.size,
+        "active_fraction": geometry.get("active_fraction"),
+        "interface_area_um2": geometry.get("interface_area_um2"),
+        "impedance": {**analysis, "time_per_frequency_s": res.time_per_frequency_s},
+        "timings_s": timer.sections,
+        "parameters": params.as_dict(),
+    }
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if comm.rank == 0:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        comm.barrier()
+        table = spectrum_table(res)
+        outputs.write_csv(comm, out_dir / "impedance.csv", table)
+        outputs.write_csv(comm, out_dir / "impedance_interfaces.csv", interfaces_table(res))
+        outputs.write_json(comm, out_dir / "geometry.json", geometry)
+        if cfg.output.png:
+            perr = None
+            if comm.rank == 0:
+                try:
+                    from microsim.post.impedance import plot_spectra
+
+                    plot_spectra({desc.interface: table}, out_dir / "nyquist.png", out_dir / "bode.png")
+                except Exception as exc:  # a picture must never cost the results
+                    perr = f"{type(exc).__name__}: {exc}"
+            perr = comm.bcast(perr, root=0)
+            if perr and comm.rank == 0:
+                print(f"microsim: warning: impedance plots not written ({perr})")
+    summary["wall_time_s"] = comm.allreduce(timer.total(), op=MPI.MAX)
+    summary["spectrum"] = {
+        "frequency_Hz": res.frequency_Hz.tolist(),
+        "z_real_ohm_cm2": res.z_ohm_cm2.real.tolist(),
+        "z_imag_ohm_cm2": res.z_ohm_cm2.imag.tolist(),
+    }
+    if out_dir is not None:
+        outputs.write_json(comm, Path(out_dir) / "summary.json", {k: v for k, v in summary.items() if k != "spectrum"})
+    return summary
