@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def worker(interface: str, mesh_size: float) -> None:
     """Run inside mpiexec: one case, one JSON line on rank 0's stdout."""
+    import dolfinx_solver  # noqa: F401
+
     import dolfinx
     import dolfinx.fem.petsc
-    import dolfinx_solver  # noqa: F401
     import numpy as np
     import ufl
     from mpi4py import MPI

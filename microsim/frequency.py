@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import dolfinx_solver  # noqa: F401
+
 import dolfinx
 import dolfinx.fem.petsc as fpetsc
-import dolfinx_solver  # noqa: F401
 import numpy as np
 import ufl
 from mpi4py import MPI

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import dolfinx
 import dolfinx_solver  # noqa: F401  (must precede dolfinx: loads the MPI library the wheel was built with)
+
+import dolfinx
 import numpy as np
 import ufl
 from mpi4py import MPI

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import dolfinx
 import dolfinx_solver  # noqa: F401
+
+import dolfinx
 import ufl
 from mpi4py import MPI
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dolfinx
 import dolfinx_solver  # noqa: F401
+
+import dolfinx
 import numpy as np
 
 from microsim import tags

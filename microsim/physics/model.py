@@ -24,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import dolfinx
 import dolfinx_solver  # noqa: F401
+
+import dolfinx
 import numpy as np
 import ufl
 from mpi4py import MPI

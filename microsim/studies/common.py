@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import dolfinx
 import dolfinx_solver  # noqa: F401
+
+import dolfinx
 import numpy as np
 from mpi4py import MPI
 

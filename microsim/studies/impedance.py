@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dolfinx_solver  # noqa: F401
+
 import numpy as np
 import pandas as pd
 from mpi4py import MPI

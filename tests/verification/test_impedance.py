@@ -7,17 +7,17 @@ import pytest
 
 pytest.importorskip("dolfinx_solver")
 
-from mpi4py import MPI  # noqa: E402
+from mpi4py import MPI
 
-from microsim import config  # noqa: E402
-from microsim.constants import FARADAY, thermal_voltage  # noqa: E402
-from microsim.frequency import FrequencyResponse  # noqa: E402
-from microsim.parameters import resolve  # noqa: E402
-from microsim.post.impedance import kramers_kronig_residuals  # noqa: E402
-from microsim.studies.impedance import rest_model, run_impedance  # noqa: E402
-from microsim.studies.resistance import run_resistance  # noqa: E402
-from tests._cases import small  # noqa: E402
-from tests._meshes import planar_box  # noqa: E402
+from microsim import config
+from microsim.constants import FARADAY, thermal_voltage
+from microsim.frequency import FrequencyResponse
+from microsim.parameters import resolve
+from microsim.post.impedance import kramers_kronig_residuals
+from microsim.studies.impedance import rest_model, run_impedance
+from microsim.studies.resistance import run_resistance
+from tests._cases import small
+from tests._meshes import planar_box
 
 pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
 
@@ -56,7 +56,13 @@ def randles(p, binary: bool) -> np.ndarray:
     z = z + 1 / (1j * w * lfp.double_layer_F_m2 + 1 / (rt_f / lfp.exchange_current_A_m2 + z_w))
     if binary:
         # salt: transmissive finite-length Warburg over half the membrane (antisymmetric profile)
-        r_c = 2 * rt_f * (1 - el.transference_number) ** 2 * lm / (FARADAY * el.diffusivity_m2_s * el.concentration_mol_m3)
+        r_c = (
+            2
+            * rt_f
+            * (1 - el.transference_number) ** 2
+            * lm
+            / (FARADAY * el.diffusivity_m2_s * el.concentration_mol_m3)
+        )
         sd = np.sqrt(1j * w * lm**2 / (4 * el.diffusivity_m2_s))
         z = z + r_c * np.tanh(sd) / sd
     return z * 1e4
