@@ -1,4 +1,4 @@
-"""Command line: ``microsim check|defaults|mesh|run|demo``.
+"""Command line: ``microsim check|defaults|mesh|run|demo|sweep|report``.
 
 ``check`` and ``defaults`` are pure Python (no DOLFINx, no MPI). ``mesh``, ``run`` and ``demo`` import the
 solver stack lazily, after the configuration has been validated, so a bad configuration fails fast and
@@ -59,6 +59,7 @@ def _comm() -> Any:
     try:
         # dolfinx_solver must come first: it loads the MPI library that mpi4py, petsc4py and dolfinx link to.
         import dolfinx_solver  # noqa: F401
+
         from mpi4py import MPI
     except ImportError as exc:
         raise MicrosimError(
@@ -171,6 +172,50 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    """``microsim sweep``: parse and validate every case first (no MPI), then list or run them."""
+    from microsim.sweep import load_sweep, store
+
+    sweep = load_sweep(args.sweep, args.set)  # every case validated before any MPI work
+    if args.list:
+        if _rank() == 0:
+            states = [store.case_state(args.out, c.hash) for c in sweep.cases]
+            print(f"{'index':>5}  {'hash':<12}  {'status':<7}  swept values")
+            for case, state in zip(sweep.cases, states, strict=True):
+                print(f"{case.index:>5}  {case.hash:<12}  {state:<7}  {case.label()}")
+            c = store.counts(states)
+            print(f"{len(states)} cases: {c['done']} done, {c['failed']} failed, {c['running']} running, "
+                  f"{c['pending']} pending")  # fmt: skip
+        return 0
+    comm = _comm()
+    from microsim.sweep.runner import run_sweep
+
+    result = run_sweep(
+        sweep,
+        args.out,
+        comm,
+        ranks_per_case=args.ranks_per_case,
+        case_index=args.case_index,
+        retry_failed=args.retry_failed,
+        progress=not args.quiet,
+    )
+    # Exit 3: the sweep ran to the end but some of the cases it ran failed (recorded in status.json).
+    return 3 if any(result["states"][i] == "failed" for i in result["selected"]) else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """``microsim report``: redraw a sweep's plots from its files (no DOLFINx, no MPI)."""
+    if _rank() != 0:
+        return 0
+    from microsim.post.sweep_plots import DEFAULT_Y, report
+
+    paths = report(args.dir, ys=args.y or [DEFAULT_Y], x=args.x, hue=args.hue, plot_dir=args.plots)
+    print(f"{PROG} report: results {Path(args.dir) / 'results.csv'}")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``microsim``."""
     parser = argparse.ArgumentParser(
@@ -209,6 +254,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the bundled default case with both interfaces and print the table")
     p.add_argument("--out", type=Path, default=Path("results/demo"), metavar="DIR", help="output directory")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("sweep", help="run a parameter sweep (resumable; MPI groups; job arrays)")
+    p.add_argument("sweep", type=Path, metavar="SWEEP", help="sweep TOML file (base case + axes)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="sweep output directory")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one value of the base configuration (repeatable)",
+    )
+    p.add_argument(
+        "--ranks-per-case", type=int, default=1, metavar="K", help="MPI ranks per case; N/K cases run at once"
+    )
+    p.add_argument("--case-index", type=int, metavar="I", help="run only case I, on all ranks (job arrays)")
+    p.add_argument("--retry-failed", action="store_true", help="also rerun failed cases (done ones are kept)")
+    p.add_argument("--list", action="store_true", help="print the cases (index, hash, status, values) and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("report", help="plot a sweep's results into DIR/plots (no solver needed)")
+    p.add_argument("dir", type=Path, metavar="DIR", help="sweep output directory")
+    p.add_argument(
+        "--y", action="append", metavar="KEY", help="scalar to plot (repeatable; default the effective interfacial R)"
+    )
+    p.add_argument("--x", metavar="KEY", help="swept key on the x axis (default: the first grid axis)")
+    p.add_argument("--hue", metavar="KEY", help="swept key of the lines (default: the next axis)")
+    p.add_argument("--plots", type=Path, metavar="DIR", help="where to write the PNGs (default DIR/plots)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 
@@ -239,7 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # One rank failing alone would leave the others waiting in a collective call forever.
             traceback.print_exc()
             sys.stderr.flush()
-            sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(1)  # type: ignore[attr-defined]
+            try:
+                sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(1)  # type: ignore[attr-defined]
+            finally:
+                os._exit(1)  # MPI_Abort may return before the job is torn down: print nothing more
         raise
 
 

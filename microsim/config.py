@@ -36,7 +36,11 @@ GEOMETRY_KINDS = ("packing", "planar", "particles-file")
 INTERFACES = ("filled", "point-contact")
 ELECTROLYTE_NAMES = ("PAL", "PPAL")
 ELECTROLYTE_MODELS = ("binary", "single-ion")
-STUDY_KINDS = ("resistance", "impedance")
+STUDY_KINDS = ("resistance", "impedance", "discharge", "rate")
+STEP_KINDS = ("cc", "cv", "rest")
+STEP_DIRECTIONS = ("discharge", "charge")
+#: C-rates of a rate study when study.c_rates is not given.
+DEFAULT_C_RATES = (0.1, 0.2, 0.5, 1.0)
 STUDY_MODES = ("galvanostatic", "potentiostatic")
 LINEAR_SOLVERS = ("mumps", "superlu_dist")
 
@@ -92,7 +96,7 @@ def _spec(
     return field(default=default, metadata=meta)
 
 
-_KIND_NAMES = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+_KIND_NAMES = {float: "a number", int: "an integer", str: "a string", bool: "true or false", list: "an array"}
 
 
 def _show(value: Any) -> str:
@@ -148,6 +152,11 @@ def _check_value(name: str, value: Any, meta: Mapping[str, Any]) -> Any:
     elif kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{name} = {_show(value)}: must be an integer ({_allowed(meta)})")
+    elif kind is list:
+        # arrays (study.c_rates, study.steps): elements are checked by the section's cross-check
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{name} = {_show(value)}: must be an array")
+        value = tuple(value)
     elif not isinstance(value, kind):
         raise ConfigError(f"{name} = {_show(value)}: must be {_KIND_NAMES[kind]}")
     if meta["choices"] is not None and value not in meta["choices"]:
@@ -348,8 +357,41 @@ class StudyConfig(_Section):
         None, kind=float, low=0.0, high=1.0, unit="1", doc="impedance: rest state, SOC = 1 − θ0",
         unset="from conditions.initial_stoichiometry",
     )  # fmt: skip
+    # --- discharge / rate (protocols; see microsim.studies.stepping) ---
+    c_rates: tuple[float, ...] | None = _spec(
+        None, kind=list, unit="1/h", doc="rate study: C-rates, each a CC discharge from the initial state",
+        unset="0.1, 0.2, 0.5, 1",
+    )  # fmt: skip
+    steps: tuple[dict[str, Any], ...] | None = _spec(
+        None, kind=list, doc="discharge: the experiment, [[study.steps]] tables of kind cc | cv | rest",
+        unset="one CC discharge at study.c_rate (0.1 if unset) to study.cutoff_discharge_V",
+    )  # fmt: skip
+    cutoff_discharge_V: float = _spec(3.0, low=0.0, unit="V", doc="discharge voltage cut-off")
+    cutoff_charge_V: float = _spec(3.8, low=0.0, unit="V", doc="charge voltage cut-off")
+    capacity_limit_mAh_g: float | None = _spec(
+        None, kind=float, low=0.0, unit="mAh/g", doc="end a CC step after this capacity", unset="no limit"
+    )
+    time_limit_s: float | None = _spec(
+        None, kind=float, low=0.0, unit="s", doc="end a CC step after this time", unset="no limit"
+    )
+    double_layer: bool = _spec(False, doc="discharge/rate: include the double-layer charging current C_dl dη/dt")
+    dt_initial_s: float = _spec(1.0, low=0.0, unit="s", doc="first time step of every protocol step")
+    dt_min_s: float = _spec(1.0e-6, low=0.0, unit="s", doc="smallest time step before giving up")
+    dt_max_s: float | None = _spec(
+        None, kind=float, low=0.0, unit="s", doc="largest time step",
+        unset="2 % of the step's 1/C-rate hour for CC, 600 s otherwise",
+    )  # fmt: skip
+    voltage_step_V: float = _spec(
+        0.01, low=0.0, unit="V", doc="target voltage change per time step (adaptive step size)"
+    )
+    max_cutbacks: int = _spec(10, low=0, low_open=False, doc="halvings of a failed time step before giving up")
+    cutoff_tolerance_V: float = _spec(
+        1.0e-5, low=0.0, high=0.01, unit="V", doc="how close the final voltage lands on a cut-off"
+    )
+    snapshots: int = _spec(5, low=0, low_open=False, doc="field snapshots per run in fields_series/*.xdmf")
 
     def _cross_check(self) -> None:
+        self._check_protocol()
         if self.frequency_max_Hz <= self.frequency_min_Hz:
             raise ConfigError(
                 f"study.frequency_max_Hz = {_show(self.frequency_max_Hz)}: must be larger than "
@@ -376,6 +418,138 @@ class StudyConfig(_Section):
                 f"study.voltage_V = {_show(self.voltage_V)}: only allowed when study.mode = 'potentiostatic' "
                 f"(study.mode = {self.mode!r})"
             )
+
+    # --- protocol checks (discharge / rate) ---------------------------------------------------------------
+    def _check_protocol(self) -> None:
+        """Check ``c_rates`` and ``steps`` and normalise each step to a full table (every key present)."""
+        if self.c_rates is not None:
+            if not self.c_rates:
+                raise ConfigError("study.c_rates = []: give at least one C-rate")
+            rates = []
+            for k, r in enumerate(self.c_rates):
+                meta = {"kind": float, "choices": None, "low": 0.0, "high": None, "low_open": True,
+                        "high_open": True, "note": ""}  # fmt: skip
+                rates.append(_check_value(f"study.c_rates[{k}]", r, meta))
+            object.__setattr__(self, "c_rates", tuple(rates))
+        if self.steps is not None:
+            if self.kind == "rate":
+                raise ConfigError("study.steps: not used by study.kind = 'rate' (it runs one CC discharge per C-rate)")
+            if not self.steps:
+                raise ConfigError("study.steps = []: empty step list; give at least one step or leave study.steps out")
+            object.__setattr__(self, "steps", tuple(self._normalise_step(k, st) for k, st in enumerate(self.steps)))
+        for name in ("cutoff_discharge_V", "cutoff_charge_V"):
+            if not 2.0 < getattr(self, name) < 4.5:
+                raise ConfigError(f"study.{name} = {_show(getattr(self, name))}: must be in (2, 4.5) V")
+        if self.cutoff_charge_V <= self.cutoff_discharge_V:
+            raise ConfigError(
+                f"study.cutoff_charge_V = {_show(self.cutoff_charge_V)}: must be above "
+                f"study.cutoff_discharge_V = {_show(self.cutoff_discharge_V)}"
+            )
+        if self.kind in ("discharge", "rate") and self.mode != "galvanostatic":
+            raise ConfigError(
+                f"study.mode = {self.mode!r}: study.kind = {self.kind!r} runs a protocol; use "
+                "[[study.steps]] with kind = 'cv' for a voltage hold"
+            )
+        if self.dt_max_s is not None and self.dt_max_s < self.dt_min_s:
+            raise ConfigError(f"study.dt_max_s = {_show(self.dt_max_s)}: must be >= study.dt_min_s")
+
+    def _normalise_step(self, k: int, step: Any) -> dict[str, Any]:
+        """One ``[[study.steps]]`` table -> a dict with every key of its kind (unset ones ``None``)."""
+        where = f"study.steps[{k}]"
+        if not isinstance(step, Mapping):
+            raise ConfigError(f"{where} = {_show(step)}: must be a table ([[study.steps]])")
+        allowed = {
+            "cc": ("kind", "c_rate", "current_density_A_m2", "direction", "cutoff_V", "capacity_limit_mAh_g",
+                   "duration_s"),
+            "cv": ("kind", "voltage_V", "until_c_rate", "until_current_density_A_m2", "duration_s"),
+            "rest": ("kind", "duration_s"),
+        }  # fmt: skip
+        kind = _check_value(f"{where}.kind", step.get("kind", None), {
+            "kind": str, "choices": STEP_KINDS, "low": None, "high": None, "low_open": True, "high_open": True,
+            "note": ""})  # fmt: skip
+        for key in step:
+            if key not in allowed[kind]:
+                hint = difflib.get_close_matches(key, allowed[kind], n=1)
+                did_you_mean = f" (did you mean '{where}.{hint[0]}'?)" if hint else ""
+                raise ConfigError(f"unknown key '{where}.{key}' for a {kind!r} step{did_you_mean}")
+
+        def num(key: str, low: float | None = 0.0, high: float | None = None) -> float | None:
+            if step.get(key) is None:
+                return None
+            meta = {"kind": float, "choices": None, "low": low, "high": high, "low_open": True, "high_open": True,
+                    "note": ""}  # fmt: skip
+            return _check_value(f"{where}.{key}", step[key], meta)
+
+        out: dict[str, Any] = {key: None for key in allowed[kind]}
+        out["kind"] = kind
+        out["duration_s"] = num("duration_s")
+        if kind == "cc":
+            out["c_rate"], out["current_density_A_m2"] = num("c_rate"), num("current_density_A_m2")
+            if (out["c_rate"] is None) == (out["current_density_A_m2"] is None):
+                raise ConfigError(f"{where}.c_rate: a 'cc' step needs exactly one of c_rate and current_density_A_m2")
+            out["direction"] = _check_value(f"{where}.direction", step.get("direction", "discharge"), {
+                "kind": str, "choices": STEP_DIRECTIONS, "low": None, "high": None, "low_open": True,
+                "high_open": True, "note": ""})  # fmt: skip
+            out["cutoff_V"] = num("cutoff_V", 2.0, 4.5)
+            if out["cutoff_V"] is None:
+                out["cutoff_V"] = self.cutoff_discharge_V if out["direction"] == "discharge" else self.cutoff_charge_V
+            out["capacity_limit_mAh_g"] = num("capacity_limit_mAh_g")
+        elif kind == "cv":
+            out["voltage_V"] = num("voltage_V", 2.0, 4.5)
+            if out["voltage_V"] is None:
+                raise ConfigError(f"{where}.voltage_V: required for a 'cv' step (the held cell voltage, V)")
+            out["until_c_rate"] = num("until_c_rate")
+            out["until_current_density_A_m2"] = num("until_current_density_A_m2")
+            if out["until_c_rate"] is not None and out["until_current_density_A_m2"] is not None:
+                raise ConfigError(f"{where}.until_c_rate: give until_c_rate or until_current_density_A_m2, not both")
+            if out["until_c_rate"] is None and out["until_current_density_A_m2"] is None and out["duration_s"] is None:
+                raise ConfigError(
+                    f"{where}.until_c_rate: a 'cv' step needs an end: until_c_rate, until_current_density_A_m2 "
+                    "or duration_s"
+                )
+        elif out["duration_s"] is None:
+            raise ConfigError(f"{where}.duration_s: required for a 'rest' step (s)")
+        return out
+
+
+def check_protocol_against_ocp(study: StudyConfig, ocp_spec: str, theta0: float, field: str = "lfp.ocp") -> None:
+    """Cut-offs and held voltages must lie inside the OCP range, and a discharge must start above its cut-off.
+
+    A cut-off outside ``(min U, max U)`` over ``0 < θ < 1`` could never be reached by the open-circuit curve: at
+    a low rate the run would saturate the particles instead of ending.
+
+    Raises:
+        ConfigError: naming the offending field, the value and the OCP range.
+    """
+    import numpy as np
+
+    ocp = make_ocp(ocp_spec, field=f"parameters.{field}")
+    grid = np.linspace(1e-6, 1.0 - 1e-6, 2001)
+    u = ocp.numpy(grid)
+    lo, hi = float(np.min(u)), float(np.max(u))
+    u0 = float(ocp.numpy(np.array(theta0)))
+
+    def check(name: str, value: float) -> None:
+        if not lo < value < hi:
+            raise ConfigError(
+                f"{name} = {_show(value)}: outside the OCP range ({lo:.4g}, {hi:.4g}) V of the LiFePO4 curve "
+                f"({ocp.name}); a cut-off there can never be reached"
+            )
+
+    if study.steps is None:
+        check("study.cutoff_discharge_V", study.cutoff_discharge_V)
+        check("study.cutoff_charge_V", study.cutoff_charge_V)
+        if study.cutoff_discharge_V >= u0:
+            raise ConfigError(
+                f"study.cutoff_discharge_V = {_show(study.cutoff_discharge_V)}: must be below the open-circuit "
+                f"voltage U(θ0) = {u0:.4g} V at conditions.initial_stoichiometry = {_show(theta0)}"
+            )
+        return
+    for k, st in enumerate(study.steps):
+        if st["kind"] == "cc":
+            check(f"study.steps[{k}].cutoff_V", st["cutoff_V"])
+        elif st["kind"] == "cv":
+            check(f"study.steps[{k}].voltage_V", st["voltage_V"])
 
 
 @dataclass(frozen=True)
@@ -514,6 +688,10 @@ class Config:
         if not isinstance(self.parameters, Mapping):
             raise ConfigError(f"section '[parameters]' = {_show(self.parameters)}: must be a table")
         object.__setattr__(self, "parameters", _check_parameters(self.parameters))
+        if self.study.kind in ("discharge", "rate"):
+            check_protocol_against_ocp(
+                self.study, str(self.parameters.get("lfp.ocp", AFSHAR2017)), self.conditions.initial_stoichiometry
+            )
         t_plus = self.parameters.get("electrolyte.transference_number")
         if self.electrolyte.model == "single-ion" and t_plus not in (None, 1.0):
             raise ConfigError(
@@ -704,6 +882,10 @@ def _toml_value(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return repr(value)  # shortest round-tripping form; 'inf'/'nan' cannot occur (validated finite)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + "}"
     if isinstance(value, str):
         # JSON string escapes are a subset of TOML basic-string escapes (non-ASCII kept literally).
         # DEL is the one control character JSON leaves raw and TOML forbids.

@@ -13,7 +13,7 @@ from mpi4py import MPI
 from microsim import outputs
 from microsim.errors import ConfigError
 
-STUDIES = ("resistance", "impedance")
+STUDIES = ("resistance", "impedance", "discharge", "rate")
 
 
 def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
@@ -27,6 +27,14 @@ def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
         from microsim.studies.impedance import run_impedance
 
         return run_impedance(cfg, Path(out_dir), comm)
+    if kind == "discharge":
+        from microsim.studies.discharge import run_discharge
+
+        return run_discharge(cfg, Path(out_dir), comm)
+    if kind == "rate":
+        from microsim.studies.rate import run_rate
+
+        return run_rate(cfg, Path(out_dir), comm)
     raise ConfigError(f"study.kind = {kind!r}: not available (allowed: {', '.join(STUDIES)})")
 
 

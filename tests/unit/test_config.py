@@ -34,7 +34,10 @@ def test_defaults_validate() -> None:
     assert hash(cfg) == hash(config.default())
 
 
-@pytest.mark.parametrize("path", sorted(GEOMETRIES.glob("*.toml")), ids=lambda p: p.name)
+# sweep-*.toml are sweep files (microsim sweep), not cases; tests/unit/test_sweep.py loads them.
+@pytest.mark.parametrize(
+    "path", sorted(p for p in GEOMETRIES.glob("*.toml") if not p.name.startswith("sweep-")), ids=lambda p: p.name
+)
 def test_bundled_cases_load(path: Path) -> None:
     cfg = config.load(path)
     assert cfg.source == path.resolve()

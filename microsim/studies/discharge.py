@@ -1,0 +1,484 @@
+"""Galvanostatic discharge/charge protocols on the resolved cell (``[study] kind = "discharge"``).
+
+Stages: geometry → mesh → transient model (θ solved in time, optional double layer) → the protocol of
+``[study]`` (one CC discharge at ``study.c_rate`` to ``study.cutoff_discharge_V`` by default, or the
+``[[study.steps]]`` experiment) run by :class:`~microsim.studies.stepping.ProtocolRunner` → ``timeseries.csv``,
+field snapshots (``fields_series/*.xdmf``), final fields and ``summary.json["discharge"]``.
+
+Overpotential breakdown (volts, positive = loss, for the direction of the current ``s = sign(I)``). For the
+discrete solution, testing the charge equations with the potentials gives exactly
+
+    s·(U(θ̄) − V) = s·(U(θ̄) − Ū_Γ) + η_ct,c + η_ct,Li + P_e/|I| + P_conc/|I| + P_s/|I|
+
+with θ̄ the volume-mean lithiation, ``Ū_Γ = ∫_Γ i_n U dA / ∫_Γ i_n dA`` the current-weighted surface OCP,
+``η_ct,c = −s ∫ i_n η / ∫ i_n`` and ``η_ct,Li = s ∫ i_Li η_Li / ∫ i_Li`` the current-weighted kinetic
+overpotentials, and ``P_e``, ``P_conc``, ``P_s`` the Joule power in the electrolyte, the salt-diffusion
+(concentration) power and the Joule power in the solid per geometric area (:class:`~microsim.quantities.Quantities`).
+So:
+
+* **solid diffusion** = ``s·(U(θ̄) − Ū_Γ)``: the OCP the current sees at the particle surfaces versus the OCP
+  of the mean lithiation. It contains the radial gradients inside particles *and* the imbalance between
+  particles (a particle under a contact spot full while the others are empty), both solid-state transport;
+* **charge transfer** = cathode + Li metal kinetic overpotentials;
+* **electrolyte ohmic** = ``P_e/|I|``; **salt depletion** = ``P_conc/|I|`` (also reported: the smallest salt
+  concentration);
+* solid ohmic = ``P_s/|I|`` (tiny; reported, not a candidate).
+
+The **limiting mechanism** at the cut-off is the largest of the four candidates. The sum closes on
+``U(θ̄) − V`` without the double layer (with it, the charging current is a few ppm at these rates).
+
+**Particle utilisation**: per-particle mean lithiation from the cell averages of θ, each particle-mesh cell
+binned to the particle of the geometry description whose surface is nearest to its midpoint; a particle is
+*unused* when its mean lithiation changed by less than 0.05 since the start.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import dolfinx_solver  # noqa: F401
+
+import dolfinx
+import numpy as np
+import ufl
+from mpi4py import MPI
+
+from microsim import outputs
+from microsim.parameters import resolve
+from microsim.physics.model import CellModel, ModelOptions
+from microsim.quantities import Quantities
+from microsim.solver import BorderedNewton
+from microsim.studies.common import (
+    Timer,
+    build_cell_mesh,
+    describe_geometry,
+    geometry_record,
+    n_dofs,
+    physical_fields,
+    write_fields,
+)
+from microsim.studies.resistance import one_c_current_density
+from microsim.studies.stepping import (
+    C_PER_MAH,
+    ProtocolRunner,
+    Record,
+    Step,
+    SteppingSettings,
+    capacity_mAh_g,
+    energy_Wh_kg,
+    steps_from_config,
+)
+
+#: Candidates of the limiting mechanism (keys of the overpotential breakdown).
+MECHANISMS = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer")
+#: A particle whose mean lithiation changed by less than this is unused (MODEL.md §3).
+UNUSED_CHANGE = 0.05
+
+#: timeseries.csv column for each breakdown key.
+COLUMNS = {
+    "ocv_mean_V": "OCV at mean lithiation [V]",
+    "total_V": "Total overpotential [V]",
+    "electrolyte_ohmic": "Electrolyte ohmic [V]",
+    "salt_depletion": "Salt depletion [V]",
+    "solid_diffusion": "Solid diffusion [V]",
+    "charge_transfer": "Charge transfer [V]",
+    "charge_transfer_cathode": "Charge transfer cathode [V]",
+    "charge_transfer_anode": "Charge transfer anode [V]",
+    "solid_ohmic": "Solid ohmic [V]",
+    "theta_mean": "Mean lithiation [-]",
+    "theta_surface": "Surface lithiation (current-weighted) [-]",
+    "c_min_mol_m3": "Minimum salt concentration [mol/m3]",
+}
+
+
+class DischargeCell:
+    """A meshed cell with a transient model, a solver and compiled functionals, reusable for many runs.
+
+    Args:
+        cfg: validated configuration (``study.kind`` discharge or rate).
+        comm: communicator.
+    """
+
+    def __init__(self, cfg: Any, comm: MPI.Comm) -> None:
+        self.cfg = cfg
+        self.comm = comm
+        self.timer = Timer()
+        self.params = resolve(cfg)  # validation first: no collective work before this
+        self.desc = describe_geometry(cfg)
+        t = time.perf_counter()
+        self.cm = build_cell_mesh(self.desc, comm)
+        self.timer.add("mesh_s", time.perf_counter() - t)
+        t = time.perf_counter()
+        opts = ModelOptions(
+            binary=self.params.electrolyte.model == "binary", transient=True, double_layer=cfg.study.double_layer
+        )
+        self.model = CellModel(self.cm, self.params, opts)
+        self.solver = BorderedNewton(
+            self.model, cfg.solver.linear_solver, cfg.solver.newton_max_iterations, cfg.solver.newton_tolerance
+        )
+        self.quantities = Quantities(self.model)
+        self._compile_breakdown()
+        self._setup_particle_bins()
+        self.timer.add("setup_s", time.perf_counter() - t)
+        q = self.quantities.evaluate()
+        self.volume_particle_m = q["volume_particle"]  # particle volume per geometric area [m]
+        self.one_c = one_c_current_density(self.params, self.volume_particle_m)
+        self.mass_kg_m2 = self.params.lfp.density_kg_m3 * self.volume_particle_m
+        self.C_per_mAh_g = C_PER_MAH * self.mass_kg_m2 * 1.0e3  # C/m² of 1 mAh/g
+        self.theta0 = float(self.params.initial_stoichiometry)
+        self.ocp = self.params.lfp.ocp
+
+    # --- set-up -------------------------------------------------------------------------------------------
+    def _compile_breakdown(self) -> None:
+        m = self.model
+        a = m.area_hat
+        forms = {
+            "i": m.i_n / a * m.dS,
+            "iU": m.i_n * m.U / a * m.dS,
+            "itheta": m.i_n * m.theta("+") / a * m.dS,
+            "ieta": m.i_n * m.eta / a * m.dS,
+            "i_li": m.i_li / a * m.ds_li,
+            "ieta_li": m.i_li * m.eta_li / a * m.ds_li,
+        }
+        self._bforms = {k: dolfinx.fem.form(f, entity_maps=self.cm.entity_maps) for k, f in forms.items()}
+
+    def _setup_particle_bins(self) -> None:
+        """Bin the owned particle-mesh cells to the particles of the description (nearest surface)."""
+        pm = self.model.V_p.mesh
+        tdim = pm.topology.dim
+        n_owned = pm.topology.index_map(tdim).size_local
+        cells = np.arange(n_owned, dtype=np.int32)
+        mid = dolfinx.mesh.compute_midpoints(pm, tdim, cells)[:, : self.cm.dim]
+        parts = self.desc.particles
+        centers, radii = np.asarray(parts.centers), np.asarray(parts.radii)
+        self.n_particles = len(radii)
+        if self.n_particles == 0 or n_owned == 0:
+            self._bins = np.zeros(n_owned, dtype=np.int64)
+        else:
+            gap = np.linalg.norm(mid[:, None, :] - centers[None, :, :], axis=2) - radii[None, :]
+            self._bins = np.argmin(gap, axis=1)
+        self.V_dg0 = dolfinx.fem.functionspace(pm, ("DG", 0))
+        vol = dolfinx.fem.assemble_vector(dolfinx.fem.form(ufl.TestFunction(self.V_dg0) * ufl.dx(domain=pm)))
+        self._cell_volume = vol.array[:n_owned].copy()
+        self._theta_dg0 = dolfinx.fem.Function(self.V_dg0)
+        self._n_owned = n_owned
+
+    # --- state --------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to the initial rest state: θ = θ0, c = c0, potentials at equilibrium, V = U(θ0)."""
+        m = self.model
+        for name, f in m.fields.items():
+            f.x.array[:] = {"c": 1.0, "theta": self.theta0}.get(name, 0.0)
+        m.V.value = float(self.ocp.numpy(np.array(self.theta0)))
+        m.current_density.value = 0.0
+        m.commit_step()
+
+    def particle_theta(self) -> np.ndarray:
+        """Volume-mean lithiation of each particle of the description (all ranks)."""
+        self._theta_dg0.interpolate(self.model.theta)  # P1 → DG0: the cell mean on simplices
+        th = self._theta_dg0.x.array[: self._n_owned]
+        n = max(self.n_particles, 1)
+        num = np.bincount(self._bins, weights=th * self._cell_volume, minlength=n)
+        den = np.bincount(self._bins, weights=self._cell_volume, minlength=n)
+        num = self.comm.allreduce(num, op=MPI.SUM)
+        den = self.comm.allreduce(den, op=MPI.SUM)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+    def breakdown(self, current_A_m2: float) -> dict[str, float]:
+        """Overpotential parts [V] of the present state (module docstring), plus mean/surface θ and min c."""
+        q = self.quantities.evaluate()
+        b = {k: self.comm.allreduce(dolfinx.fem.assemble_scalar(f), op=MPI.SUM) for k, f in self._bforms.items()}
+        theta_mean = q["lithium_solid"] / (self.params.lfp.c_max_mol_m3 * q["volume_particle"])
+        u_mean = float(self.ocp.numpy(np.array(theta_mean)))
+        c_arr = self.model.fields["c"].x.array if "c" in self.model.fields else np.ones(1)
+        c_min = self.comm.allreduce(float(np.min(c_arr)) if c_arr.size else np.inf, op=MPI.MIN)
+        out = dict.fromkeys(COLUMNS, 0.0)
+        out["ocv_mean_V"] = u_mean
+        out["theta_mean"] = theta_mean
+        out["theta_surface"] = b["itheta"] / b["i"] if abs(b["i"]) > 0 else theta_mean
+        out["c_min_mol_m3"] = c_min * self.params.electrolyte.concentration_mol_m3
+        big = abs(current_A_m2)
+        if big < 1e-30 or abs(b["i"]) < 1e-30:
+            return out
+        s = 1.0 if current_A_m2 > 0 else -1.0
+        out["total_V"] = s * (u_mean - float(self.model.V.value))
+        out["solid_diffusion"] = s * (u_mean - b["iU"] / b["i"])
+        out["charge_transfer_cathode"] = -s * b["ieta"] / b["i"]
+        out["charge_transfer_anode"] = s * b["ieta_li"] / b["i_li"] if abs(b["i_li"]) > 0 else 0.0
+        out["charge_transfer"] = out["charge_transfer_cathode"] + out["charge_transfer_anode"]
+        out["electrolyte_ohmic"] = (q["membrane"] + q["cathode_electrolyte"]) / big
+        out["salt_depletion"] = q["concentration"] / big
+        out["solid_ohmic"] = q["solid"] / big
+        return out
+
+    # --- runs ---------------------------------------------------------------------------------------------
+    def run(self, steps: list[Step], out_dir: Path | None, label: str = "") -> dict[str, Any]:
+        """Run a protocol from the initial state; write ``timeseries.csv`` and fields under ``out_dir``.
+
+        Returns:
+            The run's results (capacities, energies, end reasons, breakdown at the end, utilisation).
+        """
+        cfg, comm = self.cfg, self.comm
+        t_start = time.perf_counter()
+        self.reset()
+        theta_start = self.particle_theta()
+        last_current = [0.0]
+
+        def observe(rec: Record) -> dict[str, float]:
+            last_current[0] = rec.current_A_m2
+            return self.breakdown(rec.current_A_m2)
+
+        series = _Snapshots(self, out_dir, cfg.study.snapshots) if out_dir is not None and cfg.output.xdmf else None
+        progress = _Progress(comm, label or (steps[0].label if steps else ""), series)
+        runner = ProtocolRunner(
+            self.model,
+            self.solver,
+            SteppingSettings.from_study(cfg.study),
+            self.one_c,
+            observe=observe,
+            progress=progress,
+        )
+        try:
+            summaries = runner.run(steps)
+            if series is not None and series.files:
+                series.write(runner.time_s)  # the final state, at the cut-off
+        finally:
+            progress.close()
+            if series is not None:
+                series.close()
+        end = runner.records[-1]
+        theta_end = self.particle_theta()
+        change = np.abs(theta_end - theta_start)
+        valid = np.isfinite(change)
+        unused = float(np.mean(change[valid] < UNUSED_CHANGE)) if valid.any() else float("nan")
+        parts = {k: end.extra[k] for k in MECHANISMS}
+        limiting = max(parts, key=lambda k: parts[k]) if end.current_A_m2 != 0 else "none"
+        step_rows = []
+        for st, sm in zip(steps, summaries, strict=True):
+            q = capacity_mAh_g(abs(sm.charge_C_m2), self.mass_kg_m2)
+            e = energy_Wh_kg(abs(sm.energy_J_m2), self.mass_kg_m2)
+            step_rows.append(
+                {
+                    "index": sm.index,
+                    "kind": sm.kind,
+                    "label": sm.label,
+                    "c_rate": st.c_rate,
+                    "current_density_A_m2": st.current_A_m2 if st.kind != "cv" else None,
+                    "end_reason": sm.end_reason,
+                    "duration_s": sm.duration_s,
+                    "capacity_mAh_g": q,
+                    "energy_Wh_kg": e,
+                    "mean_voltage_V": (sm.energy_J_m2 / sm.charge_C_m2) if sm.charge_C_m2 != 0 else None,
+                    "final_voltage_V": sm.final_voltage_V,
+                    "time_steps": sm.time_steps,
+                    "rejected_steps": sm.rejected_steps,
+                    "cutbacks": sm.cutbacks,
+                }
+            )
+        first_discharge = next((r for r in step_rows if r["kind"] == "cc" and r["current_density_A_m2"] > 0), None)
+        result: dict[str, Any] = {
+            "label": label,
+            "capacity_mAh_g": first_discharge["capacity_mAh_g"] if first_discharge else 0.0,
+            "energy_Wh_kg": first_discharge["energy_Wh_kg"] if first_discharge else 0.0,
+            "mean_voltage_V": first_discharge["mean_voltage_V"] if first_discharge else None,
+            "end_reason": summaries[-1].end_reason,
+            "final_voltage_V": float(self.model.V.value),
+            "final_time_s": runner.time_s,
+            "net_charge_C_m2": runner.charge_C_m2,
+            "overpotential_at_end_V": {k: end.extra[k] for k in COLUMNS if k not in ("theta_mean",)},
+            "limiting_mechanism": limiting,
+            "theta_mean_end": end.extra["theta_mean"],
+            "particle_unused_fraction": unused,
+            "particle_theta_end": [float(x) for x in theta_end],
+            "time_steps": sum(s.time_steps for s in summaries),
+            "newton_iterations": sum(r.newton_iterations for r in runner.records),
+            "steps": step_rows,
+            "wall_time_s": comm.allreduce(time.perf_counter() - t_start, op=MPI.MAX),
+        }
+        self.records = runner.records
+        if out_dir is not None:
+            outputs.write_csv(comm, Path(out_dir) / "timeseries.csv", self.timeseries_rows(runner.records))
+            title = f"{self.desc.interface}, {self.params.electrolyte.name}, {label}"
+            write_fields(cfg, self.model, Path(out_dir), title)
+        return result
+
+    def timeseries_rows(self, records: list[Record]) -> list[dict[str, Any]]:
+        """Rows of ``timeseries.csv`` (unit-tagged headers)."""
+        rows = []
+        for r in records:
+            row: dict[str, Any] = {
+                "Time [s]": r.time_s,
+                "Step": r.step_index,
+                "Voltage [V]": r.voltage_V,
+                "Current [A/m2]": r.current_A_m2,
+                "C-rate [1/h]": r.current_A_m2 / self.one_c,
+                "Capacity [mAh/g]": capacity_mAh_g(r.charge_C_m2, self.mass_kg_m2),
+                "Energy [Wh/kg]": energy_Wh_kg(r.energy_J_m2, self.mass_kg_m2),
+                "Time step [s]": r.dt_s,
+                "Newton iterations": r.newton_iterations,
+            }
+            for key, col in COLUMNS.items():
+                row[col] = r.extra.get(key, 0.0)
+            total = r.extra.get("total_V", 0.0)
+            for key in MECHANISMS:
+                name = COLUMNS[key].replace(" [V]", " share [-]")
+                row[name] = r.extra.get(key, 0.0) / total if abs(total) > 1e-12 else 0.0
+            rows.append(row)
+        return rows
+
+    def base_summary(self) -> dict[str, Any]:
+        """Summary keys shared by the discharge and rate studies."""
+        geometry = geometry_record(self.desc, self.cm)
+        return {
+            "interface": self.desc.interface,
+            "geometry_kind": self.desc.kind,
+            "dim": self.desc.dim,
+            "temperature_C": self.params.temperature_K - 273.15,
+            "electrolyte": self.params.electrolyte.name,
+            "electrolyte_model": self.params.electrolyte.model,
+            "double_layer": self.cfg.study.double_layer,
+            "n_cells": self.cm.count_cells()["total"],
+            "n_dofs": n_dofs(self.model),
+            "n_ranks": self.comm.size,
+            "n_particles": self.n_particles,
+            "active_fraction": geometry.get("active_fraction"),
+            "initial_stoichiometry": self.theta0,
+            "one_c_current_density_A_m2": self.one_c,
+            "lfp_loading_mg_cm2": self.mass_kg_m2 * 100.0,
+            "theoretical_window_capacity_mAh_g": self.window_capacity_mAh_g(),
+            "cutoff_discharge_V": self.cfg.study.cutoff_discharge_V,
+            "cutoff_charge_V": self.cfg.study.cutoff_charge_V,
+            "parameters": self.params.as_dict(),
+        }
+
+    def window_capacity_mAh_g(self) -> float:
+        """Theoretical capacity from θ0 to the θ where U equals the discharge cut-off [mAh/g]."""
+        grid = np.linspace(self.theta0, 1.0 - 1e-9, 200001)
+        u = self.ocp.numpy(grid)
+        below = np.nonzero(u <= self.cfg.study.cutoff_discharge_V)[0]
+        theta_cut = grid[below[0]] if below.size else 1.0
+        return (theta_cut - self.theta0) * self.params.lfp.capacity_mAh_g
+
+    def destroy(self) -> None:
+        """Free PETSc objects."""
+        self.solver.destroy()
+
+
+class _Snapshots:
+    """A few field snapshots in time (``fields_series/particles.xdmf``, ``electrolyte.xdmf``); collective."""
+
+    def __init__(self, cell: DischargeCell, out_dir: Path, n: int) -> None:
+        self.cell = cell
+        self.n = n
+        self.files: dict[str, Any] = {}
+        self.next_fraction = 0.0
+        if n <= 0:
+            return
+        folder = Path(out_dir) / "fields_series"
+        if cell.comm.rank == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        cell.comm.barrier()
+        groups = physical_fields(cell.model)
+        for group, funcs in groups.items():
+            xf = dolfinx.io.XDMFFile(cell.comm, str(folder / f"{group}.xdmf"), "w")
+            xf.write_mesh(funcs[0].function_space.mesh)
+            self.files[group] = xf
+        self.write(0.0)
+        self.next_fraction = 1.0 / n
+
+    def write(self, t: float) -> None:
+        for group, funcs in physical_fields(self.cell.model).items():
+            for f in funcs:
+                self.files[group].write_function(f, float(t))
+
+    def maybe_write(self, t: float, fraction: float, final: bool) -> None:
+        """Write when the step's progress passed the next 1/n mark (the same decision on every rank)."""
+        if not self.files:
+            return
+        if final or fraction >= self.next_fraction:
+            self.write(t)
+            while self.next_fraction <= fraction:
+                self.next_fraction += 1.0 / self.n
+
+    def close(self) -> None:
+        for xf in self.files.values():
+            xf.close()
+        self.files = {}
+
+
+class _Progress:
+    """Progress on rank 0: a tqdm bar on a terminal, otherwise a line every ~10 % of the step."""
+
+    def __init__(self, comm: MPI.Comm, label: str, snapshots: _Snapshots | None) -> None:
+        self.rank0 = comm.rank == 0
+        self.label = label
+        self.snapshots = snapshots
+        self.bar = None
+        self.next_line = 0.1
+        self.step_index = -1
+        self.tty = self.rank0 and sys.stdout.isatty()
+
+    def __call__(self, rec: Record, step: Step, fraction: float) -> None:
+        if self.snapshots is not None:
+            self.snapshots.maybe_write(rec.time_s, fraction, False)
+        if rec.step_index != self.step_index:
+            self.step_index = rec.step_index
+            self.next_line = 0.1
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+        if not self.rank0:
+            return
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=100, desc=f"{self.label}: {step.label}", unit="%", leave=False)
+            self.bar.n = round(100 * fraction)
+            self.bar.set_postfix_str(f"t={rec.time_s:.4g} s, V={rec.voltage_V:.4f} V, dt={rec.dt_s:.3g} s")
+            self.bar.refresh()
+        elif fraction >= self.next_line:
+            print(
+                f"  {self.label}: {step.label}: {100 * fraction:3.0f} %  t = {rec.time_s:.5g} s  "
+                f"V = {rec.voltage_V:.4f} V",
+                flush=True,
+            )
+            while self.next_line <= fraction:
+                self.next_line += 0.1
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_discharge(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, Any]:
+    """Run ``[study] kind = "discharge"``: the protocol from the initial state; write outputs; return the summary."""
+    cell = DischargeCell(cfg, comm)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if comm.rank == 0:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        comm.barrier()
+    steps = steps_from_config(cfg.study, cell.one_c, cell.C_per_mAh_g)
+    t = time.perf_counter()
+    result = cell.run(steps, out_dir, label=steps[0].label if len(steps) == 1 else "protocol")
+    cell.timer.add("solve_s", time.perf_counter() - t)
+    summary = {"study": "discharge", **cell.base_summary(), "discharge": result}
+    summary["timings_s"] = {**cell.timer.sections, "compile_s": cell.solver.time_compile_s}
+    summary["wall_time_s"] = comm.allreduce(cell.timer.total(), op=MPI.MAX)
+    cell.destroy()
+    if out_dir is not None:
+        outputs.write_json(comm, out_dir / "geometry.json", geometry_record(cell.desc, cell.cm))
+        outputs.write_json(comm, out_dir / "summary.json", summary)
+        if comm.rank == 0 and cfg.output.png:
+            try:
+                from microsim.post.rate_plots import plot_voltage_capacity
+
+                plot_voltage_capacity({result["label"]: out_dir / "timeseries.csv"}, out_dir / "voltage_capacity.png")
+            except Exception as exc:  # a picture must never cost the results
+                print(f"microsim: warning: voltage_capacity.png not written ({type(exc).__name__}: {exc})")
+    return summary

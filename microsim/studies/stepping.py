@@ -1,0 +1,536 @@
+"""Protocol engine: constant current, constant voltage and rest steps with adaptive time stepping.
+
+A protocol (an "experiment", as in PyBaMM) is a list of :class:`Step`. :class:`ProtocolRunner` advances a cell
+model through it with backward Euler steps whose size adapts to
+
+* the voltage change per step (target ``voltage_step_V``; a step that moves the voltage by more than
+  :data:`REJECT_FACTOR` times the target is redone smaller, except the first of a protocol step, where the
+  jump to the new current is instantaneous whatever the step);
+* the Newton iteration count (many iterations: the next step shrinks);
+* failures: on a :class:`~microsim.errors.ConvergenceError` the state is restored, the step halved and retried,
+  up to ``max_cutbacks`` times, then a ConvergenceError names the time, the step size and the last Newton
+  updates.
+
+Events end a step exactly. Time and capacity limits are linear in the step size under a constant current, so
+the last step is clipped to hit them. Voltage cut-offs (CC) and the end current of a CV hold are located by
+regula falsi (Illinois) on the step size of the last step, between the last accepted state and the first one
+past the event, each trial re-solved from the last accepted state, until the voltage is within
+``cutoff_tolerance_V`` of the cut-off: the final state and the reported capacity are *at* the cut-off.
+
+This module does not import DOLFINx: the model only needs ``dt``, ``V``, ``current_density`` and
+``current_ref`` objects with a ``value`` attribute plus ``commit_step()``/``restore_step()``, and the solver a
+``solve(galvanostatic)`` method and ``constraint_value()``. The unit tests drive it with a zero-dimensional
+cell.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from microsim.errors import ConfigError, ConvergenceError, SolutionError
+
+#: A step whose voltage moved by more than this many times the target is redone with a smaller step.
+REJECT_FACTOR = 3.0
+#: Largest growth and shrink factors of the step size between two accepted steps.
+GROWTH_MAX, SHRINK_MIN = 2.0, 0.2
+#: Newton iterations above which the next step is shrunk.
+NEWTON_BUSY = 8
+#: Largest step of a CC step as a fraction of the hour/C-rate (the time to pass the theoretical capacity).
+CC_STEP_FRACTION = 0.02
+#: Largest step of rest and CV steps without study.dt_max_s [s].
+OTHER_DT_MAX_S = 600.0
+#: Regula-falsi iterations allowed to land on a cut-off.
+MAX_EVENT_ITERATIONS = 40
+#: Coulomb per (mAh/g · kg/m²): capacity [mAh/g] = charge [C/m²] / (3.6 · 1000 · m [kg/m²]).
+C_PER_MAH = 3.6
+
+
+@dataclass(frozen=True)
+class Step:
+    """One protocol step; currents are signed, positive on discharge (the model's convention).
+
+    Attributes:
+        kind: ``"cc"``, ``"cv"`` or ``"rest"``.
+        current_A_m2: applied current density of a CC step (0 for rest).
+        c_rate: its C-rate (for labels and the default step size), or None.
+        cutoff_V: CC voltage cut-off (below it on discharge, above it on charge).
+        voltage_V: held voltage of a CV step.
+        until_current_A_m2: a CV step ends when |I| falls to this.
+        duration_s: the step ends after this time.
+        capacity_limit_C_m2: a CC step ends after this charge per geometric area.
+        label: text for progress lines and the time series.
+    """
+
+    kind: str
+    current_A_m2: float = 0.0
+    c_rate: float | None = None
+    cutoff_V: float | None = None
+    voltage_V: float | None = None
+    until_current_A_m2: float | None = None
+    duration_s: float | None = None
+    capacity_limit_C_m2: float | None = None
+    label: str = ""
+
+    @property
+    def direction(self) -> str:
+        """``"discharge"``, ``"charge"`` or ``"none"`` (rest, CV)."""
+        if self.kind != "cc" or self.current_A_m2 == 0.0:
+            return "none"
+        return "discharge" if self.current_A_m2 > 0 else "charge"
+
+
+@dataclass(frozen=True)
+class SteppingSettings:
+    """Time-step control (``[study]`` keys of the same names)."""
+
+    dt_initial_s: float = 1.0
+    dt_min_s: float = 1.0e-6
+    dt_max_s: float | None = None
+    voltage_step_V: float = 0.01
+    max_cutbacks: int = 10
+    cutoff_tolerance_V: float = 1.0e-5
+    max_steps: int = 100_000
+
+    @classmethod
+    def from_study(cls, study: Any) -> SteppingSettings:
+        """Settings from a ``[study]`` section."""
+        return cls(
+            dt_initial_s=study.dt_initial_s,
+            dt_min_s=study.dt_min_s,
+            dt_max_s=study.dt_max_s,
+            voltage_step_V=study.voltage_step_V,
+            max_cutbacks=study.max_cutbacks,
+            cutoff_tolerance_V=study.cutoff_tolerance_V,
+        )
+
+
+@dataclass
+class Record:
+    """The cell after one accepted time step (SI; capacity is charge per geometric area)."""
+
+    time_s: float
+    step_index: int
+    voltage_V: float
+    current_A_m2: float
+    charge_C_m2: float  # net discharge charge since the start of the protocol
+    energy_J_m2: float  # net discharge energy since the start of the protocol
+    dt_s: float
+    newton_iterations: int
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class StepSummary:
+    """How one protocol step ended."""
+
+    index: int
+    kind: str
+    label: str
+    end_reason: str  # "cutoff", "current", "duration", "capacity", "cutoff_at_start"
+    duration_s: float
+    charge_C_m2: float  # charge passed in this step, positive on discharge
+    energy_J_m2: float
+    final_voltage_V: float
+    time_steps: int
+    rejected_steps: int
+    cutbacks: int
+
+
+def steps_from_config(
+    study: Any, one_c_A_m2: float, capacity_C_m2_per_mAh_g: float, c_rate: float | None = None
+) -> list[Step]:
+    """The protocol of a ``[study]`` section.
+
+    Args:
+        study: the ``[study]`` section (its ``steps`` already normalised by the config).
+        one_c_A_m2: the 1C current density of this cell [A/m²].
+        capacity_C_m2_per_mAh_g: charge per geometric area of 1 mAh/g of this cell's LFP [C/m²].
+        c_rate: if given, the default single CC discharge runs at this rate (a rate-study run).
+
+    Raises:
+        ConfigError: a non-positive rate or current (reaches here only from code, not from a validated config).
+    """
+    if one_c_A_m2 <= 0:
+        raise ConfigError(f"1C current density = {one_c_A_m2}: the cell has no active material")
+    cap_limit = None if study.capacity_limit_mAh_g is None else study.capacity_limit_mAh_g * capacity_C_m2_per_mAh_g
+    if c_rate is not None or not study.steps:
+        if c_rate is not None:
+            rate, current = float(c_rate), float(c_rate) * one_c_A_m2
+        elif study.current_density_A_m2 is not None:
+            current = float(study.current_density_A_m2)
+            rate = current / one_c_A_m2
+        else:
+            rate = 0.1 if study.c_rate is None else float(study.c_rate)
+            current = rate * one_c_A_m2
+        if not current > 0:
+            raise ConfigError(f"study.c_rate = {rate}: must be > 0")
+        return [
+            Step(
+                "cc",
+                current,
+                rate,
+                cutoff_V=study.cutoff_discharge_V,
+                duration_s=study.time_limit_s,
+                capacity_limit_C_m2=cap_limit,
+                label=f"CC discharge {rate:g}C",
+            )
+        ]
+    steps: list[Step] = []
+    for st in study.steps:
+        if st["kind"] == "cc":
+            sign = 1.0 if st["direction"] == "discharge" else -1.0
+            if st["c_rate"] is not None:
+                rate, current = st["c_rate"], st["c_rate"] * one_c_A_m2
+            else:
+                current = st["current_density_A_m2"]
+                rate = current / one_c_A_m2
+            cap = st["capacity_limit_mAh_g"]
+            steps.append(
+                Step(
+                    "cc",
+                    sign * current,
+                    rate,
+                    cutoff_V=st["cutoff_V"],
+                    duration_s=st["duration_s"] if st["duration_s"] is not None else study.time_limit_s,
+                    capacity_limit_C_m2=cap * capacity_C_m2_per_mAh_g if cap is not None else cap_limit,
+                    label=f"CC {st['direction']} {rate:g}C",
+                )
+            )
+        elif st["kind"] == "cv":
+            until = st["until_current_density_A_m2"]
+            if st["until_c_rate"] is not None:
+                until = st["until_c_rate"] * one_c_A_m2
+            steps.append(
+                Step(
+                    "cv",
+                    voltage_V=st["voltage_V"],
+                    until_current_A_m2=until,
+                    duration_s=st["duration_s"],
+                    label=f"CV {st['voltage_V']:g} V",
+                )
+            )
+        else:
+            steps.append(Step("rest", 0.0, duration_s=st["duration_s"], label=f"rest {st['duration_s']:g} s"))
+    return steps
+
+
+class ProtocolRunner:
+    """Advance a cell model through a protocol.
+
+    Args:
+        model: the cell model (``dt``, ``V``, ``current_density``, ``current_ref``, ``commit_step``,
+            ``restore_step``).
+        solver: ``solve(galvanostatic: bool)`` returning a report with ``iterations``; ``constraint_value()``.
+        settings: time-step control.
+        one_c_A_m2: 1C current density (scale of the current constraint in rest and CV steps).
+        observe: called after every accepted step with the record; returns extra columns (overpotentials).
+        progress: called after every accepted step with ``(record, step, step_fraction)``.
+        time_s: time at the start (a protocol continues the clock of an earlier one).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        solver: Any,
+        settings: SteppingSettings,
+        one_c_A_m2: float,
+        observe: Callable[[Record], Mapping[str, float]] | None = None,
+        progress: Callable[[Record, Step, float], None] | None = None,
+        time_s: float = 0.0,
+    ) -> None:
+        self.model = model
+        self.solver = solver
+        self.settings = settings
+        self.one_c = one_c_A_m2
+        self.observe = observe
+        self.progress = progress
+        self.time_s = time_s
+        self.charge_C_m2 = 0.0
+        self.energy_J_m2 = 0.0
+        self.records: list[Record] = []
+        self.summaries: list[StepSummary] = []
+        self.current_A_m2 = float(model.current_density.value)
+        self._cutbacks = 0
+
+    # --- public ---------------------------------------------------------------------------------------------
+    def run(self, steps: Sequence[Step]) -> list[StepSummary]:
+        """Run every step in order; returns one summary per step."""
+        if not steps:
+            raise ConfigError("study.steps = []: empty step list")
+        if not self.records:
+            self._record(0, 0.0, 0)  # the initial state
+        for k, step in enumerate(steps):
+            self.summaries.append(self.run_step(k, step))
+        return self.summaries
+
+    def run_step(self, index: int, step: Step) -> StepSummary:
+        """Run one step to its end event."""
+        m, s = self.model, self.settings
+        self._configure(step)
+        v_start = float(m.V.value)
+        g_prev = self._event_value(step, v_start, self.current_A_m2) if step.kind == "cc" else math.inf
+        t_step = q_step = e_step = 0.0
+        dt = s.dt_initial_s
+        dt_max = self._dt_max(step)
+        n_steps = rejected = 0
+        cutbacks0 = self._cutbacks
+        first = True
+        reason = ""
+        while True:
+            if n_steps >= s.max_steps:
+                raise ConvergenceError(f"{step.label}: more than {s.max_steps} time steps at t = {self.time_s:.6g} s")
+            dt = min(dt, dt_max)
+            clipped = ""
+            # time and capacity limits: linear in dt for the constant current of a CC step, so clip exactly
+            if step.duration_s is not None and t_step + dt >= step.duration_s * (1 - 1e-12):
+                dt, clipped = step.duration_s - t_step, "duration"
+            if step.kind == "cc" and step.capacity_limit_C_m2 is not None and step.current_A_m2 != 0:
+                left = (step.capacity_limit_C_m2 - abs(q_step)) / abs(step.current_A_m2)
+                if dt >= left * (1 - 1e-12):
+                    dt, clipped = left, "capacity"
+            v_old = float(m.V.value)
+            dt, its = self._advance(dt, step)
+            v_new, i_new = float(m.V.value), self._current(step)
+            g_new = self._event_value(step, v_new, i_new)
+            if g_new <= 0.0:
+                # the event lies inside this step: land on it
+                dt, its, v_new, i_new, reason = self._locate_event(step, g_prev, dt, its, first)
+                clipped = ""
+            elif (
+                not first
+                and not clipped
+                and abs(v_new - v_old) > REJECT_FACTOR * s.voltage_step_V
+                and dt > 4 * s.dt_min_s
+            ):
+                # error control: the voltage moved too much in one step; redo it smaller
+                m.restore_step()
+                rejected += 1
+                dt *= max(SHRINK_MIN, 0.9 * s.voltage_step_V / abs(v_new - v_old))
+                continue
+            m.commit_step()
+            n_steps += 1
+            t_step += dt
+            self.time_s += dt
+            self.current_A_m2 = i_new
+            dq = i_new * dt
+            q_step += dq
+            e_step += dq * v_new
+            self.charge_C_m2 += dq
+            self.energy_J_m2 += dq * v_new
+            rec = self._record(index, dt, its)
+            if self.progress is not None:
+                self.progress(rec, step, self._fraction(step, t_step, q_step))
+            if reason or clipped:
+                reason = reason or clipped
+                break
+            g_prev = g_new
+            # next step size: voltage change and Newton effort
+            dv = abs(v_new - v_old)
+            grow = GROWTH_MAX if first else min(GROWTH_MAX, max(SHRINK_MIN, 0.9 * s.voltage_step_V / max(dv, 1e-15)))
+            if its > NEWTON_BUSY:
+                grow = min(grow, 0.5)
+            dt = max(s.dt_min_s, dt * grow)
+            first = False
+        return StepSummary(
+            index,
+            step.kind,
+            step.label,
+            reason,
+            t_step,
+            q_step,
+            e_step,
+            float(m.V.value),
+            n_steps,
+            rejected,
+            self._cutbacks - cutbacks0,
+        )
+
+    # --- internals ------------------------------------------------------------------------------------------
+    def _configure(self, step: Step) -> None:
+        m = self.model
+        if step.kind == "cc":
+            m.current_density.value = step.current_A_m2
+            m.current_ref.value = abs(step.current_A_m2) if step.current_A_m2 != 0 else self.one_c
+        elif step.kind == "rest":
+            m.current_density.value = 0.0
+            m.current_ref.value = self.one_c  # the constraint needs a nonzero scale
+        else:
+            # potentiostatic: V is imposed; current_density 0 makes constraint_value() the cell current
+            m.current_density.value = 0.0
+            m.current_ref.value = self.one_c
+            m.V.value = float(step.voltage_V)
+
+    def _dt_max(self, step: Step) -> float:
+        s = self.settings
+        if s.dt_max_s is not None:
+            return s.dt_max_s
+        if step.kind == "cc" and step.c_rate:
+            return CC_STEP_FRACTION * 3600.0 / step.c_rate
+        return OTHER_DT_MAX_S
+
+    def _current(self, step: Step) -> float:
+        """Cell current density after a solve (positive on discharge)."""
+        if step.kind == "cv":
+            return -float(self.solver.constraint_value()) * float(self.model.current_ref.value)
+        return step.current_A_m2
+
+    def _event_value(self, step: Step, v: float, i: float) -> float:
+        """Positive before the step's end event, <= 0 at or past it (inf: no such event)."""
+        if step.kind == "cc" and step.cutoff_V is not None and step.current_A_m2 != 0:
+            return (v - step.cutoff_V) if step.current_A_m2 > 0 else (step.cutoff_V - v)
+        if step.kind == "cv" and step.until_current_A_m2 is not None:
+            return abs(i) - step.until_current_A_m2
+        return math.inf
+
+    def _advance(self, dt: float, step: Step) -> tuple[float, int]:
+        """Solve one backward Euler step of (at most) ``dt`` from the last accepted state, halving on failure.
+
+        Returns:
+            The step size that converged and the Newton iterations.
+        """
+        m, s = self.model, self.settings
+        tries = 0
+        while True:
+            m.dt.value = dt
+            try:
+                report = self.solver.solve(step.kind != "cv")
+                return dt, int(getattr(report, "iterations", 0))
+            except (ConvergenceError, SolutionError) as exc:
+                m.restore_step()
+                if step.kind == "cv":
+                    m.V.value = float(step.voltage_V)
+                tries += 1
+                self._cutbacks += 1
+                if tries > s.max_cutbacks or dt / 2 < s.dt_min_s:
+                    raise ConvergenceError(
+                        f"time stepping failed in '{step.label}' at t = {self.time_s:.6g} s: step size {dt:.3g} s "
+                        f"after {tries - 1} cut-backs (dt_min_s = {s.dt_min_s:g}); last Newton: {exc}"
+                    ) from exc
+                dt /= 2.0
+
+    def _locate_event(
+        self, step: Step, g0: float, dt_hi: float, its: int, first: bool
+    ) -> tuple[float, int, float, float, str]:
+        """Find the step size at which the event function crosses zero; leave the model solved there.
+
+        ``g0 > 0`` is the event value at the last accepted state, and the state solved with ``dt_hi`` is past the
+        event. Regula falsi with the Illinois modification; every trial is re-solved from the accepted state.
+        """
+        m, s = self.model, self.settings
+        tol_g = s.cutoff_tolerance_V if step.kind == "cc" else 1e-3 * (step.until_current_A_m2 or 0.0)
+        v_hi, i_hi = float(m.V.value), self._current(step)
+        g_hi = self._event_value(step, v_hi, i_hi)
+        if abs(g_hi) <= tol_g:
+            return dt_hi, its, v_hi, i_hi, self._reason(step)
+        lo, g_lo = 0.0, g0
+        if first or not math.isfinite(g0):
+            # the value just after the switch is not the one before it (the voltage jumps with the current):
+            # probe the smallest step; if that is already past the event, the step ends at its start
+            m.restore_step()
+            self._configure(step)
+            dt_probe, its = self._advance(max(s.dt_min_s, 1e-9 * dt_hi), step)
+            v_p, i_p = float(m.V.value), self._current(step)
+            g_p = self._event_value(step, v_p, i_p)
+            if g_p <= tol_g:
+                return dt_probe, its, v_p, i_p, "cutoff_at_start" if g_p < -tol_g else self._reason(step)
+            lo, g_lo = dt_probe, g_p
+        hi = dt_hi
+        side = 0
+        for _ in range(MAX_EVENT_ITERATIONS):
+            dt = hi - g_hi * (hi - lo) / (g_hi - g_lo)
+            dt = min(max(dt, lo + 1e-6 * (hi - lo)), hi - 1e-6 * (hi - lo))
+            m.restore_step()
+            self._configure(step)
+            dt, its = self._advance(dt, step)
+            v, i = float(m.V.value), self._current(step)
+            g = self._event_value(step, v, i)
+            if abs(g) <= tol_g or (hi - lo) < 1e-12 * max(1.0, hi):
+                return dt, its, v, i, self._reason(step)
+            if g > 0:
+                lo, g_lo = dt, g
+                if side == 1:
+                    g_hi /= 2.0
+                side = 1
+            else:
+                hi, g_hi = dt, g
+                if side == -1:
+                    g_lo /= 2.0
+                side = -1
+        raise ConvergenceError(
+            f"'{step.label}': could not land on the end event at t = {self.time_s:.6g} s "
+            f"(bracket {lo:.3g}..{hi:.3g} s, event value {g:.3g})"
+        )
+
+    @staticmethod
+    def _reason(step: Step) -> str:
+        return "cutoff" if step.kind == "cc" else "current"
+
+    def _fraction(self, step: Step, t_step: float, q_step: float) -> float:
+        """Rough progress of a step in [0, 1] (time or theoretical capacity)."""
+        if step.duration_s:
+            return min(1.0, t_step / step.duration_s)
+        if step.kind == "cc" and step.c_rate:
+            return min(1.0, t_step * step.c_rate / 3600.0)
+        return 0.0
+
+    def _record(self, index: int, dt: float, its: int) -> Record:
+        rec = Record(
+            self.time_s,
+            index,
+            float(self.model.V.value),
+            self.current_A_m2,
+            self.charge_C_m2,
+            self.energy_J_m2,
+            dt,
+            its,
+        )
+        if self.observe is not None:
+            rec.extra = dict(self.observe(rec))
+        self.records.append(rec)
+        return rec
+
+
+def capacity_mAh_g(charge_C_m2: float, mass_kg_m2: float) -> float:
+    """Specific capacity [mAh/g] of a charge per geometric area and an LFP mass per geometric area."""
+    return charge_C_m2 / C_PER_MAH / (mass_kg_m2 * 1.0e3)
+
+
+def energy_Wh_kg(energy_J_m2: float, mass_kg_m2: float) -> float:
+    """Specific energy [Wh/kg] of an energy per geometric area and an LFP mass per geometric area."""
+    return energy_J_m2 / 3600.0 / mass_kg_m2
+
+
+def rate_at_fraction(c_rates: Sequence[float], capacities: Sequence[float], fraction: float) -> float | None:
+    """The C-rate at which capacity falls to ``fraction`` of the lowest-rate value, interpolated in log C.
+
+    Returns ``None`` when it never falls that low within the rates given (the value is above the highest rate)
+    or when the lowest-rate capacity is not positive.
+    """
+    pairs = sorted(zip(c_rates, capacities, strict=True))
+    if not pairs or pairs[0][1] <= 0:
+        return None
+    target = fraction * pairs[0][1]
+    for (c0, q0), (c1, q1) in itertools.pairwise(pairs):
+        if q1 <= target:  # q0 > target, or the previous pair would have returned
+            if q0 == q1:
+                return c0
+            w = (q0 - target) / (q0 - q1)
+            return float(math.exp(math.log(c0) + w * (math.log(c1) - math.log(c0))))
+    return None
+
+
+__all__ = [
+    "ProtocolRunner",
+    "Record",
+    "Step",
+    "StepSummary",
+    "SteppingSettings",
+    "capacity_mAh_g",
+    "energy_Wh_kg",
+    "rate_at_fraction",
+    "steps_from_config",
+]

@@ -1,0 +1,324 @@
+"""Run the cases of a sweep: resumable, fault-isolated, in MPI groups.
+
+``mpiexec -n N microsim sweep SWEEP.toml --out DIR --ranks-per-case k`` splits ``COMM_WORLD`` into N/k groups
+(``color = rank // k``); the pending cases are dealt round-robin to the groups (static: MPI and the batch
+scheduler are the engine, there is no scheduler here) and each case runs on its group's communicator.
+
+MPI rules followed here:
+
+* The sweep is parsed and validated on every rank before this module is used (deterministic, so a bad
+  sweep raises the same ``ConfigError`` everywhere, before any collective call).
+* Rank-0-only work (checking and recording ``DIR``, rewriting ``results.csv``) contains no collective call;
+  its outcome is broadcast afterwards so that all ranks raise together or go on together.
+* A case's exception is caught on every rank of its group; the group then agrees on the outcome with an
+  ``allgather`` of the (possibly empty) error before anyone writes the status, so one rank's failure never
+  leaves the others waiting. (A study must itself raise on all ranks together, which microsim's studies
+  do: their rank-0 steps broadcast their errors. A rank that fails alone *inside* a collective of the study
+  cannot be rescued from outside.)
+* ``results.csv`` is rewritten by the group leader after each case (atomic rename, so concurrent leaders
+  only race on which complete file is the latest) and once more by world rank 0 after a world barrier.
+
+Needs mpi4py and, to run cases, DOLFINx (imported lazily through :func:`microsim.studies.run_study`).
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from microsim import config as config_mod
+from microsim import outputs
+from microsim.errors import ConfigError, MicrosimError
+from microsim.sweep import store
+from microsim.sweep.spec import Case, Sweep
+
+__all__ = ["run_sweep", "select_cases"]
+
+PROG = "microsim sweep"
+#: The scalar shown in progress lines (when the study produces it).
+HEADLINE = ("resistance_ohm_cm2", "interfacial_effective", "R_eff", "Ω·cm²")
+
+
+def select_cases(states: Sequence[str], case_index: int | None = None, retry_failed: bool = False) -> list[int]:
+    """Indices of the cases to run now.
+
+    Done cases are never rerun. Pending cases (never started, or ``running`` from a killed job) always run.
+    Failed cases run only with ``retry_failed`` (a plain rerun leaves them failed: most failures, such as an
+    unreachable packing fraction, would just fail again).
+
+    Args:
+        states: Every case's state (:func:`microsim.sweep.store.case_state`).
+        case_index: Consider only this case.
+        retry_failed: Also rerun failed cases.
+    """
+    candidates = range(len(states)) if case_index is None else [case_index]
+    wanted = {store.PENDING, store.RUNNING} | ({store.FAILED} if retry_failed else set())
+    return [i for i in candidates if states[i] in wanted]
+
+
+def _now() -> tuple[float, str]:
+    t = time.time()
+    return t, datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+class _Reporter:
+    """Progress: a tqdm bar on world rank 0 when stderr is a terminal, and one stdout line per finished case.
+
+    Counts come from the status files (the only shared state), so every group leader can report the whole
+    sweep's progress without any communication between groups.
+    """
+
+    def __init__(self, sweep: Sweep, out_dir: Path, selected: list[int], t0: float, use_bar: bool) -> None:
+        self.sweep, self.out_dir, self.selected, self.t0 = sweep, out_dir, selected, t0
+        self.bar: Any = None
+        if use_bar:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(selected), desc=PROG, unit="case", dynamic_ncols=True)
+
+    def scan(self) -> tuple[dict[str, int], int]:
+        """State counts of all cases, and how many selected cases finished since this invocation began."""
+        states = []
+        finished = 0
+        for i, case in enumerate(self.sweep.cases):
+            state = store.case_state(self.out_dir, case.hash)
+            states.append(state)
+            if i in self.selected and state in (store.DONE, store.FAILED):
+                status = store.read_status(self.out_dir, case.hash) or {}
+                if float(status.get("end_epoch") or 0.0) >= self.t0:
+                    finished += 1
+        return store.counts(states), finished
+
+    def case_finished(self, case: Case, status: dict[str, Any], summary: dict[str, Any] | None) -> None:
+        c, finished = self.scan()
+        remaining = max(len(self.selected) - finished, 0)
+        elapsed = time.time() - self.t0
+        eta = f"{elapsed / finished * remaining:.0f} s" if finished else "?"
+        head = ""
+        if summary is not None:
+            table = summary.get(HEADLINE[0])
+            value = table.get(HEADLINE[1]) if isinstance(table, dict) else None
+            if isinstance(value, int | float) and math.isfinite(value):
+                head = f" | {HEADLINE[2]} = {value:.4g} {HEADLINE[3]}"
+        what = "done" if status["state"] == store.DONE else f"FAILED ({status['error_type']}: {status['error']})"
+        line = (
+            f"{PROG}: [{finished}/{len(self.selected)}] case {case.index} {case.hash} {what} in "
+            f"{status['elapsed_s']:.1f} s: {case.label()}{head} | done {c['done']}, failed {c['failed']}, "
+            f"running {c['running']}, left {remaining}, ETA {eta}"
+        )
+        if self.bar is not None:
+            self.bar.write(line)
+            self.bar.n = finished
+            self.bar.set_postfix(done=c["done"], failed=c["failed"], running=c["running"], refresh=False)
+            self.bar.refresh()
+        else:
+            try:
+                print(line, flush=True)
+            except OSError:  # stdout closed (a pipe into `head`, a dead terminal): the sweep goes on silently
+                pass
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_case(case: Case, out_dir: Path, group: Any, world_rank: int, attempt: int) -> dict[str, Any]:
+    """Run one case on ``group``; record its status; never raise for a failure of the case itself.
+
+    Returns:
+        The final status (identical on every rank of the group).
+    """
+    from microsim.studies import run_study  # DOLFINx: only once the MPI stack is loaded
+
+    cdir = store.case_dir(out_dir, case.hash)
+    hosts = group.allgather(socket.gethostname())
+    world_ranks = group.allgather(world_rank)
+    t_start, start = _now()
+    t_start = group.bcast(t_start, root=0)
+    start = group.bcast(start, root=0)
+
+    prep_error: str | None = None
+    if group.rank == 0:
+        try:
+            cdir.mkdir(parents=True, exist_ok=True)
+            store.write_text_atomic(cdir / "config.toml", config_mod.dumps(case.config))
+            # A summary left by an earlier, interrupted attempt must not pass for this attempt's result.
+            (cdir / store.SUMMARY_NAME).unlink(missing_ok=True)
+        except OSError as exc:
+            prep_error = f"cannot prepare {cdir}: {exc}"
+    prep_error = group.bcast(prep_error, root=0)
+    status: dict[str, Any] = {
+        "state": store.RUNNING,
+        "index": case.index,
+        "hash": case.hash,
+        "values": case.values,
+        "attempt": attempt,
+        "start": start,
+        "start_epoch": t_start,
+        "end": None,
+        "end_epoch": None,
+        "elapsed_s": None,
+        "host": hosts[0],
+        "hosts": sorted(set(hosts)),
+        "ranks": group.size,
+        "world_ranks": world_ranks,
+        "error": None,
+        "error_type": None,
+    }
+    if prep_error is None:
+        outputs.write_json(group, cdir / store.STATUS_NAME, status)
+
+    error: tuple[str, str, str] | None = None
+    summary: dict[str, Any] | None = None
+    if prep_error is not None:
+        error = ("OSError", prep_error, "")
+    else:
+        try:
+            summary = run_study(case.config, cdir, group)
+        except MicrosimError as exc:
+            error = (type(exc).__name__, " ".join(str(exc).split()), "")
+        except Exception as exc:  # recorded with its type and traceback; the sweep goes on
+            error = (type(exc).__name__, " ".join(str(exc).split()), traceback.format_exc())
+    # Agree on the outcome: a failure on any rank fails the case on all ranks of the group.
+    errors = group.allgather(error)
+    first = next((e for e in errors if e is not None), None)
+    t_end, end = _now()
+    t_end = group.bcast(t_end, root=0)
+    end = group.bcast(end, root=0)
+    status.update(end=end, end_epoch=t_end, elapsed_s=t_end - t_start)
+    if first is None:
+        status["state"] = store.DONE
+    else:
+        status.update(state=store.FAILED, error_type=first[0], error=first[1] or first[0])
+        if first[2]:
+            status["traceback"] = first[2]
+        summary = None
+    outputs.write_json(group, cdir / store.STATUS_NAME, status)
+    return {"status": status, "summary": summary}
+
+
+def run_sweep(
+    sweep: Sweep,
+    out_dir: str | Path,
+    comm: Any,
+    *,
+    ranks_per_case: int = 1,
+    case_index: int | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the unfinished cases of a sweep into ``out_dir``; collective over ``comm``.
+
+    Args:
+        sweep: The parsed, validated sweep (:func:`microsim.sweep.load_sweep`), identical on every rank.
+        out_dir: The sweep directory: empty/new, or holding this same sweep (then finished cases are kept).
+        comm: The world communicator.
+        ranks_per_case: Ranks per case; ``comm.size`` must be a multiple. Ignored with ``case_index`` (the
+            case then runs on all of ``comm``).
+        case_index: Run only this case (job arrays).
+        retry_failed: Rerun failed cases too.
+        progress: Report progress (bar on a terminal, else one line per finished case).
+
+    Returns:
+        ``{"selected": [...indices run now], "states": [...every case's final state], "counts": {...}}``,
+        the same on every rank.
+
+    Raises:
+        ConfigError: Bad ``ranks_per_case``/``case_index``, or ``out_dir`` holds a different sweep (nothing
+            is written then), on every rank.
+    """
+    out_dir = Path(out_dir)
+    n = len(sweep.cases)
+    # Argument checks are deterministic: every rank raises the same error before any collective call.
+    if case_index is not None:
+        if not 0 <= case_index < n:
+            raise ConfigError(f"--case-index {case_index}: must be in [0, {n - 1}] (the sweep has {n} cases)")
+        ranks_per_case = comm.size
+    if ranks_per_case < 1 or comm.size % ranks_per_case:
+        raise ConfigError(
+            f"--ranks-per-case {ranks_per_case}: must be >= 1 and divide the number of MPI ranks ({comm.size})"
+        )
+
+    definition = sweep.definition()
+    error: str | None = None
+    states: list[str] | None = None
+    t0 = time.time()
+    use_bar = False
+    if comm.rank == 0:
+        try:
+            states = store.prepare_dir(out_dir, definition)
+        except MicrosimError as exc:
+            error = str(exc)
+        except OSError as exc:
+            error = f"--out {out_dir}: cannot write: {exc}"
+        use_bar = progress and sys.stderr.isatty() and case_index is None
+    error, states, t0, use_bar = comm.bcast((error, states, t0, use_bar), root=0)
+    if error is not None:
+        raise ConfigError(error)
+    assert states is not None
+
+    selected = select_cases(states, case_index, retry_failed)
+    n_groups = comm.size // ranks_per_case
+    color = comm.rank // ranks_per_case
+    group = comm.Split(color, comm.rank)
+    mine = selected[color::n_groups]
+    leader = group.rank == 0
+    reporter = _Reporter(sweep, out_dir, selected, t0, use_bar and comm.rank == 0) if leader and progress else None
+    if comm.rank == 0 and progress:
+        c = store.counts(states)
+        skipped = "" if retry_failed or not c["failed"] else f"; {c['failed']} failed kept (use --retry-failed)"
+        print(
+            f"{PROG}: {n} cases, {c['done']} done, {len(selected)} to run on {n_groups} group(s) of "
+            f"{ranks_per_case} rank(s){skipped}: {out_dir}",
+            flush=True,
+        )
+    try:
+        for i in mine:
+            case = sweep.cases[i]
+            attempt = 1
+            if leader:
+                previous = store.read_status(out_dir, case.hash) or {}
+                attempt = int(previous.get("attempt") or 0) + 1
+            attempt = group.bcast(attempt, root=0)
+            result = _run_case(case, out_dir, group, comm.rank, attempt)
+            if leader:
+                try:  # refreshed as cases finish; a failure here is repaired by the final rewrite
+                    store.write_results(out_dir, definition)
+                except (OSError, MicrosimError) as exc:
+                    print(f"{PROG}: warning: results.csv not refreshed ({exc})", file=sys.stderr, flush=True)
+                if reporter is not None:
+                    reporter.case_finished(case, result["status"], result["summary"])
+    finally:
+        if reporter is not None:
+            reporter.close()
+    group.Free()
+
+    comm.barrier()  # every group has written its last status
+    final: list[str] | None = None
+    write_error: str | None = None
+    if comm.rank == 0:
+        final = [store.case_state(out_dir, c.hash) for c in sweep.cases]
+        try:
+            store.write_results(out_dir, definition)
+        except (OSError, MicrosimError) as exc:
+            write_error = f"{out_dir / store.RESULTS_NAME}: not written ({exc})"
+    final, write_error = comm.bcast((final, write_error), root=0)
+    if write_error is not None:
+        raise MicrosimError(write_error)
+    assert final is not None
+    counts = store.counts(final)
+    if comm.rank == 0 and progress:
+        print(
+            f"{PROG}: {counts['done']}/{n} done, {counts['failed']} failed, "
+            f"{counts['pending'] + counts['running']} unfinished ({time.time() - t0:.1f} s); "
+            f"results: {out_dir / store.RESULTS_NAME}",
+            flush=True,
+        )
+    return {"selected": selected, "states": final, "counts": counts}

@@ -1,0 +1,118 @@
+"""Discharge protocols on small packings: conservation, capacity, cut-off landing, retries, 1 vs 2 ranks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("dolfinx_solver")
+
+from mpi4py import MPI
+
+from microsim.constants import FARADAY
+from microsim.errors import ConvergenceError
+from microsim.studies.discharge import DischargeCell
+from microsim.studies.rate import run_rate
+from microsim.studies.stepping import Step, capacity_mAh_g
+from tests._cases import small
+
+pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
+
+
+def _cfg(interface: str, **changes: object):
+    base = {
+        "geometry.interface": interface,
+        "study.kind": "discharge",
+        "conditions.initial_stoichiometry": 0.01,
+        "output.xdmf": False,
+    }
+    base.update(changes)
+    return small(**base)
+
+
+def test_lithium_inventory_over_a_discharge() -> None:
+    cell = DischargeCell(_cfg("filled"), MPI.COMM_WORLD)
+    cell.reset()
+    q0 = cell.quantities.evaluate()
+    steps = [Step("cc", cell.one_c, 1.0, cutoff_V=3.0, duration_s=600.0)]
+    res = cell.run(steps, None)
+    q1 = cell.quantities.evaluate()
+    li = (q1["lithium_solid"] + q1["lithium_electrolyte"]) - (q0["lithium_solid"] + q0["lithium_electrolyte"])
+    assert res["end_reason"] == "duration"
+    assert li * FARADAY == pytest.approx(cell.one_c * 600.0, rel=1e-8)
+    # the breakdown closes on U(θ̄) − V
+    over = res["overpotential_at_end_V"]
+    parts = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer", "solid_ohmic")
+    assert sum(over[p] for p in parts) == pytest.approx(over["total_V"], rel=1e-6)
+
+
+@pytest.mark.slow  # about 15 s serially, 40 s on 2 ranks
+def test_low_rate_capacity_approaches_the_ocp_window() -> None:
+    cell = DischargeCell(_cfg("filled"), MPI.COMM_WORLD)
+    res = cell.run([Step("cc", 0.05 * cell.one_c, 0.05, cutoff_V=3.0)], None)
+    assert res["end_reason"] == "cutoff"
+    assert res["capacity_mAh_g"] == pytest.approx(cell.window_capacity_mAh_g(), rel=0.03)
+
+
+def test_cutoff_landing_and_step_size_independence() -> None:
+    caps = []
+    for vstep in (0.004, 0.002):
+        cfg = _cfg("point-contact", **{"study.voltage_step_V": vstep})
+        cell = DischargeCell(cfg, MPI.COMM_WORLD)
+        res = cell.run([Step("cc", 0.1 * cell.one_c, 0.1, cutoff_V=3.0)], None)
+        assert res["end_reason"] == "cutoff"
+        assert res["final_voltage_V"] == pytest.approx(3.0, abs=1e-4)
+        caps.append(res["capacity_mAh_g"])
+    # what remains is the first-order backward Euler error of the whole discharge, not the landing
+    assert caps[0] == pytest.approx(caps[1], rel=0.02)
+
+
+def test_same_capacity_on_world_and_one_rank() -> None:
+    caps = []
+    for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
+        cell = DischargeCell(_cfg("point-contact"), comm)
+        caps.append(cell.run([Step("cc", 0.05 * cell.one_c, 0.05, cutoff_V=3.0)], None)["capacity_mAh_g"])
+    assert caps[0] == pytest.approx(caps[1], rel=1e-6)
+
+
+def test_failed_newton_step_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    cell = DischargeCell(_cfg("point-contact"), MPI.COMM_WORLD)
+    real = cell.solver.solve
+    state = {"failed": False}
+
+    def flaky(galvanostatic: bool = True):
+        if not state["failed"] and float(cell.model.dt.value) > 2.0:
+            state["failed"] = True
+            raise ConvergenceError("injected failure")
+        return real(galvanostatic)
+
+    monkeypatch.setattr(cell.solver, "solve", flaky)
+    res = cell.run([Step("cc", 0.05 * cell.one_c, 0.05, cutoff_V=3.0)], None)
+    assert state["failed"]
+    assert res["steps"][0]["cutbacks"] == 1
+    assert res["final_voltage_V"] == pytest.approx(3.0, abs=1e-4)
+
+
+def test_rate_study_outputs(mpi_tmp_path) -> None:
+    cfg = _cfg("point-contact", **{"study.kind": "rate", "study.c_rates": [0.05, 0.1], "output.xdmf": True})
+    s = run_rate(cfg, mpi_tmp_path, MPI.COMM_WORLD)
+    rate = s["rate"]
+    assert rate["c_rates"] == [0.05, 0.1]
+    assert rate["capacity_mAh_g"][0] > rate["capacity_mAh_g"][1] > 0
+    assert set(rate) >= {"c_rates", "capacity_mAh_g", "c80", "c50", "limiting_mechanism", "energy_Wh_kg"}
+    if MPI.COMM_WORLD.rank == 0:
+        on_disk = json.loads((mpi_tmp_path / "summary.json").read_text())
+        assert on_disk["rate"]["capacity_mAh_g"] == pytest.approx(rate["capacity_mAh_g"])
+        run = mpi_tmp_path / "runs" / "0.05C"
+        header = (run / "timeseries.csv").read_text().splitlines()[0]
+        for col in ("Time [s]", "Voltage [V]", "Capacity [mAh/g]", "Solid diffusion [V]"):
+            assert col in header
+        assert (run / "fields_series" / "particles.xdmf").is_file()
+        assert (run / "fields" / "particles.xdmf").is_file()
+        assert (mpi_tmp_path / "rate.csv").is_file()
+
+
+def test_capacity_units() -> None:
+    # 1 mAh/g of 1 kg/m² of LFP is 3600 C/m²
+    assert capacity_mAh_g(3600.0, 1.0) == pytest.approx(1.0)

@@ -1,0 +1,230 @@
+"""Sweep files without the solver: expansion, stable hashes, errors, the output-directory check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from microsim import config
+from microsim.errors import ConfigError
+from microsim.sweep import case_hash, load_sweep, store
+from microsim.sweep.runner import select_cases
+
+GEOMETRIES = Path(__file__).resolve().parents[2] / "geometries"
+
+BASE = """
+[base.geometry]
+width_um = 4.0
+cathode_thickness_um = 4.0
+membrane_thickness_um = 3.0
+mesh_size_um = 0.3
+seed = 3
+[base.output]
+png = false
+xdmf = false
+"""
+
+
+def write(tmp_path: Path, body: str, base: str = BASE) -> Path:
+    path = tmp_path / "sweep.toml"
+    path.write_text(base + body)
+    return path
+
+
+def test_grid_zip_ensemble_expansion(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[grid]]
+key = "geometry.contact_radius_um"
+values = [0.05, 0.1, 0.2]
+[[grid]]
+key = "geometry.interface"
+values = ["filled", "point-contact"]
+[[zip]]
+keys = ["conditions.temperature_C", "electrolyte.name"]
+values = [[30, "PPAL"], [50, "PAL"]]
+[ensemble]
+seeds = { start = 1, count = 2 }
+""",
+    )
+    sweep = load_sweep(path)
+    assert len(sweep.cases) == 3 * 2 * 2 * 2
+    assert sweep.ensemble_key == "geometry.seed"
+    first, last = sweep.cases[0], sweep.cases[-1]
+    # Nested loops: first grid axis outermost, ensemble innermost; values as the config holds them.
+    assert first.values == {
+        "geometry.contact_radius_um": 0.05,
+        "geometry.interface": "filled",
+        "conditions.temperature_C": 30.0,
+        "electrolyte.name": "PPAL",
+        "geometry.seed": 1,
+    }
+    assert sweep.cases[1].values["geometry.seed"] == 2
+    assert last.values["geometry.contact_radius_um"] == 0.2 and last.values["electrolyte.name"] == "PAL"
+    # Every case is a complete validated config carrying the base and its own values.
+    cfg = last.config
+    assert cfg.geometry.width_um == 4.0 and cfg.output.png is False
+    assert cfg.conditions.temperature_C == 50.0 and cfg.geometry.interface == "point-contact"
+    assert len({c.hash for c in sweep.cases}) == len(sweep.cases)
+    assert [c.index for c in sweep.cases] == list(range(24))
+
+
+def test_zip_columns_seed_list_and_base_file(tmp_path: Path) -> None:
+    (tmp_path / "case.toml").write_text("[geometry]\nwidth_um = 4.0\nmesh_size_um = 0.3\n[output]\npng = true\n")
+    path = write(
+        tmp_path,
+        """
+[base]
+file = "case.toml"
+[base.output]
+png = false
+[[zip]]
+columns = { "conditions.temperature_C" = [30, 40, 50], "parameters.lfp.exchange_current_A_m2" = [0.1, 0.2, 0.3] }
+[ensemble]
+seeds = [7, 9]
+""",
+        base="",
+    )
+    sweep = load_sweep(path)
+    assert len(sweep.cases) == 6
+    assert sweep.base.geometry.width_um == 4.0 and sweep.base.output.png is False  # inline wins over the file
+    assert sweep.cases[5].config.parameters["lfp.exchange_current_A_m2"] == 0.3
+    assert [c.values["geometry.seed"] for c in sweep.cases[:2]] == [7, 9]
+
+
+def test_plain_base_string_and_no_axes(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(f'base = "{GEOMETRIES / "default-2d.toml"}"\n')
+    sweep = load_sweep(path)
+    assert len(sweep.cases) == 1 and sweep.cases[0].values == {}
+
+
+def test_set_overrides_the_base(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[grid]]\nkey = "geometry.seed"\nvalues = [1, 2]\n')
+    sweep = load_sweep(path, ["geometry.width_um=5"])
+    assert all(c.config.geometry.width_um == 5.0 for c in sweep.cases)
+
+
+def test_bundled_example_sweep() -> None:
+    sweep = load_sweep(GEOMETRIES / "sweep-contact-2d.toml")
+    assert len(sweep.cases) == 12
+    assert sweep.base.output.png is False and sweep.base.geometry.width_um == 10.0
+
+
+def test_hash_stable_across_processes(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[grid]]\nkey = "geometry.contact_radius_um"\nvalues = [0.05, 0.1]\n')
+    hashes = [c.hash for c in load_sweep(path).cases]
+    code = f"from microsim.sweep import load_sweep; print(' '.join(c.hash for c in load_sweep({str(path)!r}).cases))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.split() == hashes
+    assert all(len(h) == 12 and int(h, 16) >= 0 for h in hashes)
+
+
+def test_hash_changes_with_any_value() -> None:
+    cfg = config.default()
+    h = case_hash(cfg)
+    assert case_hash(config.from_dict(config.to_dict(cfg))) == h  # same content, same hash
+    assert case_hash(config.replace(cfg, **{"geometry.seed": 2})) != h
+    assert case_hash(config.replace(cfg, **{"solver.newton_tolerance": 1e-9})) != h
+    assert case_hash(config.replace(cfg, **{"parameters.lfp.exchange_current_A_m2": 0.1})) != h
+    # source is not part of the identity
+    assert case_hash(config.load(GEOMETRIES / "default-2d.toml")) == case_hash(
+        config.from_dict(config.to_dict(config.load(GEOMETRIES / "default-2d.toml")))
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ('[[grid]]\nkey = "geometry.contact_radiu_um"\nvalues = [0.1]\n', "did you mean 'geometry.contact_radius_um'"),
+        ('[[grid]]\nkey = "geometri.width_um"\nvalues = [4.0]\n', "did you mean '[geometry]'"),
+        (
+            '[[zip]]\nkeys = ["conditions.temperature_C", "electrolyte.name"]\nvalues = [[30, "PAL"], [50]]\n',
+            "same length",
+        ),
+        (
+            '[[zip]]\ncolumns = { "conditions.temperature_C" = [30, 50], "electrolyte.name" = ["PAL"] }\n',
+            "same length",
+        ),
+        ('[[grid]]\nkey = "geometry.seed"\nvalues = []\n', "at least one value"),
+        ('[[grid]]\nkey = "geometry.width_um"\nvalues = [4.0, -1]\n', "geometry.width_um = -1: must be > 0"),
+        ('[[grid]]\nkey = "electrolyte.name"\nvalues = ["PAL", "PEO"]\n', "electrolyte.name = 'PEO'"),
+        ('[[grid]]\nkey = "geometry.seed"\nvalues = [1, 1]\n', "identical to case 0"),
+        ('[[grid]]\nkey = "geometry.seed"\nvalues = [1]\n[ensemble]\nseeds = [1, 2]\n', "swept twice"),
+        ('[[gird]]\nkey = "geometry.seed"\nvalues = [1]\n', "did you mean 'grid'"),
+        ("[ensemble]\nseeds = { start = 1, count = 0 }\n", "seeds.count"),
+    ],
+)
+def test_bad_sweep_files(tmp_path: Path, body: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_sweep(write(tmp_path, body))
+    assert needle in str(err.value), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_invalid_combination_names_the_case(tmp_path: Path) -> None:
+    body = '[[grid]]\nkey = "geometry.interface"\nvalues = ["filled", "point-contact"]\n'
+    body += '[[grid]]\nkey = "geometry.contact_radius_um"\nvalues = [0.1, 0.7]\n'
+    with pytest.raises(ConfigError, match=r"case 3 .*geometry.contact_radius_um = 0.7: must be <"):
+        load_sweep(write(tmp_path, body))
+
+
+def test_missing_base_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="base case file not found"):
+        load_sweep(write(tmp_path, "", base='base = "nope.toml"\n'))
+
+
+def test_output_dir_holding_another_sweep(tmp_path: Path) -> None:
+    a = load_sweep(write(tmp_path, '[[grid]]\nkey = "geometry.seed"\nvalues = [1, 2]\n'))
+    b = load_sweep(write(tmp_path, '[[grid]]\nkey = "geometry.seed"\nvalues = [1, 3]\n'))
+    out = tmp_path / "out"
+    assert store.prepare_dir(out, a.definition()) == ["pending", "pending"]
+    before = (out / "sweep.json").read_text()
+    assert store.prepare_dir(out, a.definition()) == ["pending", "pending"]  # the same sweep: fine
+    with pytest.raises(ConfigError, match=r"holds a different sweep .*case 1"):
+        store.prepare_dir(out, b.definition())
+    assert (out / "sweep.json").read_text() == before  # nothing overwritten
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "summary.json").write_text("{}")
+    with pytest.raises(ConfigError, match="not empty"):
+        store.prepare_dir(other, a.definition())
+
+
+def test_states_and_selection(tmp_path: Path) -> None:
+    sweep = load_sweep(write(tmp_path, '[[grid]]\nkey = "geometry.seed"\nvalues = [1, 2, 3, 4]\n'))
+    out = tmp_path / "out"
+    store.prepare_dir(out, sweep.definition())
+    h = [c.hash for c in sweep.cases]
+    for i, state in [(0, "done"), (1, "failed"), (2, "running")]:
+        d = store.case_dir(out, h[i])
+        d.mkdir(parents=True)
+        (d / "status.json").write_text(json.dumps({"state": state, "error": "boom" if state == "failed" else None}))
+    (store.case_dir(out, h[0]) / "summary.json").write_text("{}")
+    states = [store.case_state(out, x) for x in h]
+    assert states == ["done", "failed", "running", "pending"]
+    assert select_cases(states) == [2, 3]  # unfinished only; failed kept
+    assert select_cases(states, retry_failed=True) == [1, 2, 3]
+    assert select_cases(states, case_index=0) == []  # done: never recomputed
+    (store.case_dir(out, h[0]) / "summary.json").unlink()
+    assert store.case_state(out, h[0]) == "pending"  # done without its summary is not done
+    rows = store.collect_rows(out)
+    assert [r["status"] for r in rows] == ["pending", "failed", "running", "pending"]
+    assert rows[1]["error"] == "boom" and rows[0]["geometry.seed"] == 1
+
+
+def test_cli_list_without_solver(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from microsim.cli import main
+
+    path = write(tmp_path, '[[grid]]\nkey = "geometry.seed"\nvalues = [1, 2]\n')
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "geometry.seed=2" in out and "2 pending" in out
+    bad = write(tmp_path, '[[grid]]\nkey = "geometry.sed"\nvalues = [1]\n')
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "did you mean 'geometry.seed'" in capsys.readouterr().err
