@@ -121,8 +121,17 @@ def _print_result(title: str, result: Any, out_dir: Path) -> None:
 # ----------------------------------------------------------------------------------------------------
 def _cmd_check(args: argparse.Namespace) -> int:
     cfg = config_mod.load(args.config, args.set)
+    # The geometry description is NumPy only: packing targets, particle files and contact rules are checked
+    # here too, so everything a run would refuse before meshing is refused by `check`.
+    from microsim.geometry import describe
+
+    stats = describe(cfg.geometry).stats()
     print(f"{args.config}: ok")
     print(summary(cfg))
+    print(
+        f"Geometry: {stats.get('n_particles')} particles, active fraction {stats.get('active_fraction')}, "
+        f"{stats.get('n_particles_not_connected_to_collector', 0)} not connected to the collector."
+    )
     return 0
 
 
