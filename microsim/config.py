@@ -42,7 +42,7 @@ STEP_DIRECTIONS = ("discharge", "charge")
 #: C-rates of a rate study when study.c_rates is not given.
 DEFAULT_C_RATES = (0.1, 0.2, 0.5, 1.0)
 STUDY_MODES = ("galvanostatic", "potentiostatic")
-LINEAR_SOLVERS = ("mumps", "superlu_dist")
+LINEAR_SOLVERS = ("mumps", "superlu_dist", "two-level")
 
 ABSOLUTE_ZERO_C = -273.15
 MAX_TEMPERATURE_C = 200.0
@@ -389,6 +389,13 @@ class StudyConfig(_Section):
         1.0e-5, low=0.0, high=0.01, unit="V", doc="how close the final voltage lands on a cut-off"
     )
     snapshots: int = _spec(5, low=0, low_open=False, doc="field snapshots per run in fields_series/*.xdmf")
+    checkpoint_interval_s: float = _spec(
+        600.0, low=0.0, low_open=False, unit="s",
+        doc="discharge/rate: simulated time between checkpoints (microsim run --restart); 0: none",
+    )  # fmt: skip
+    checkpoint_every_steps: int = _spec(
+        0, low=0, low_open=False, doc="discharge/rate: also a checkpoint every this many time steps; 0: off"
+    )
 
     def _cross_check(self) -> None:
         self._check_protocol()

@@ -40,6 +40,7 @@ class NewtonReport:
     history: list[float] = field(default_factory=list)
     time_assemble_s: float = 0.0
     time_solve_s: float = 0.0
+    linear_iterations: int = 0  # Krylov iterations (0 for direct solvers)
 
 
 def _nonempty(form: ufl.Form) -> ufl.Form | None:
@@ -118,11 +119,17 @@ class BorderedNewton:
         ksp = PETSc.KSP().create(self.comm)
         ksp.setOptionsPrefix(self.prefix)
         ksp.setOperators(self.A)
-        ksp.setType("preonly")
-        pc = ksp.getPC()
-        pc.setType("lu")
-        pc.setFactorSolverType(linear_solver)
-        ksp.setFromOptions()
+        if linear_solver == "two-level":
+            from microsim.linear import configure_two_level
+
+            self.two_level = configure_two_level(ksp, spaces, self._blocks, self._bcs0)
+            ksp.setFromOptions()
+        else:
+            ksp.setType("preonly")
+            pc = ksp.getPC()
+            pc.setType("lu")
+            pc.setFactorSolverType(linear_solver)
+            ksp.setFromOptions()
         if linear_solver == "mumps":
             # more MUMPS workspace: interface rows are nearly dense (SOLVER-NOTES pitfall 6)
             pc.setFactorSetUpSolverType()
@@ -157,6 +164,7 @@ class BorderedNewton:
         _ghost_fwd(self.x)
         history: list[float] = []
         t_asm = t_sol = 0.0
+        linear_its = 0
         upd = np.inf
         for it in range(1, self.max_iterations + 1):
             t0 = time.perf_counter()
@@ -178,6 +186,7 @@ class BorderedNewton:
                 self.x1.axpy(-dV, self.x2)
             t_sol += time.perf_counter() - t1
             t_asm += t1 - t0
+            linear_its += self.ksp.getIterationNumber()
             reason = self.ksp.getConvergedReason()
             if reason < 0:
                 raise ConvergenceError(f"linear solver failed (PETSc reason {reason}) at Newton iteration {it}")
@@ -195,7 +204,7 @@ class BorderedNewton:
             history.append(upd)
             if upd < self.tolerance:
                 self._check_finite()
-                return NewtonReport(it, True, upd, history, t_asm, t_sol)
+                return NewtonReport(it, True, upd, history, t_asm, t_sol, linear_its)
         raise ConvergenceError(
             f"Newton did not converge in {self.max_iterations} iterations "
             f"(last updates: {', '.join(f'{h:.2e}' for h in history[-3:])})"

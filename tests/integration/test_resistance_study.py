@@ -76,3 +76,16 @@ def test_outputs_written(mpi_tmp_path) -> None:
         assert geo["n_particles"] > 0 and "particles" in geo
         assert (mpi_tmp_path / "fields" / "electrolyte.xdmf").is_file()
         assert (mpi_tmp_path / "fields" / "particles.xdmf").is_file()
+
+
+def test_two_level_iterative_solver_matches_direct() -> None:
+    """The scalable option (GMRES + fieldsplit/GAMG + per-component coarse space) gives the direct solver's answer."""
+    cfg = small(**{"geometry.interface": "filled", "output.xdmf": False})
+    direct = run_resistance(cfg, None, MPI.COMM_WORLD)["resistance_ohm_cm2"]
+    iterative = run_resistance(
+        small(**{"geometry.interface": "filled", "output.xdmf": False, "solver.linear_solver": "two-level"}),
+        None,
+        MPI.COMM_WORLD,
+    )["resistance_ohm_cm2"]
+    assert iterative["total"] == pytest.approx(direct["total"], rel=1e-7)
+    assert iterative["charge_transfer_cathode"] == pytest.approx(direct["charge_transfer_cathode"], rel=1e-6)
