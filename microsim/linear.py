@@ -100,7 +100,7 @@ class TwoLevelPC:
                 vecs.append(z)
         return vecs
 
-    def setUp(self, pc: PETSc.PC) -> None:  # noqa: N802 (PETSc callback name)
+    def setUp(self, pc: PETSc.PC) -> None:  # PETSc calls it by this name
         """Build the smoother and the coarse operator for the current matrix."""
         A, P = pc.getOperators()
         comm = A.getComm()
