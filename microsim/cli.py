@@ -159,7 +159,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     from microsim.studies import run_study
 
-    result = run_study(cfg, out_dir, comm)
+    # restart only when asked: a plain run keeps the (cfg, out_dir, comm) call that studies and fakes expect
+    result = run_study(cfg, out_dir, comm, restart=True) if args.restart else run_study(cfg, out_dir, comm)
     _print_result("run", result, out_dir)
     return 0
 
@@ -258,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the study of a configuration")
     add_config(p)
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="discharge/rate: continue from the last checkpoint in DIR (same configuration; any number of ranks)",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("demo", help="run the bundled default case with both interfaces and print the table")

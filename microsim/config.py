@@ -42,6 +42,8 @@ STEP_DIRECTIONS = ("discharge", "charge")
 #: C-rates of a rate study when study.c_rates is not given.
 DEFAULT_C_RATES = (0.1, 0.2, 0.5, 1.0)
 STUDY_MODES = ("galvanostatic", "potentiostatic")
+#: Upper bound on the estimated cell count of a mesh (a guard against typos, far above a cluster run's size).
+MAX_CELLS_ESTIMATE = 2.0e8
 LINEAR_SOLVERS = ("mumps", "superlu_dist", "two-level")
 
 ABSOLUTE_ZERO_C = -273.15
@@ -241,6 +243,11 @@ class GeometryConfig(_Section):
         unit="1",
         doc="smallest gap kept between non-touching particles, fraction of radius",
     )
+    stack_pressure_MPa: float | None = _spec(
+        None, kind=float, low=0.0, unit="MPa", doc="stack pressure: sets the spot radius by Hertz (point-contact)",
+        unset="contact_radius_um is used",
+    )  # fmt: skip
+    membrane_modulus_MPa: float = _spec(3.0, low=0.0, unit="MPa", doc="Young's modulus of the SPE (Hertz contact)")
 
     def _cross_check(self) -> None:
         if self.interface_mesh_size_um is None:
@@ -257,6 +264,18 @@ class GeometryConfig(_Section):
                     f"geometry.radius_mean_um = {_show(self.radius_mean_um)} (a spot is a cap of a particle)"
                 )
         smallest = min(self.width_um, self.cathode_thickness_um, self.membrane_thickness_um)
+        # refuse meshes no machine could build (a typo such as mesh_size_um = 2e-5 would run Gmsh for days)
+        h = min(self.mesh_size_um, self.interface_mesh_size_um)
+        volume = self.width_um ** (self.dim - 1) * (self.cathode_thickness_um + self.membrane_thickness_um)
+        cells = volume / h**self.dim * (2.0 if self.dim == 2 else 6.0)
+        if cells > MAX_CELLS_ESTIMATE:
+            raise ConfigError(
+                f"geometry.mesh_size_um = {_show(self.mesh_size_um)} (interface {_show(self.interface_mesh_size_um)}) "
+                f"with geometry.width_um = {_show(self.width_um)}, geometry.cathode_thickness_um = "
+                f"{_show(self.cathode_thickness_um)}, geometry.membrane_thickness_um = "
+                f"{_show(self.membrane_thickness_um)}: about {cells:.2g} cells; at most {MAX_CELLS_ESTIMATE:.0e} "
+                "are allowed (use a larger mesh size or a smaller box)"
+            )
         if self.mesh_size_um >= smallest:
             raise ConfigError(
                 f"geometry.mesh_size_um = {_show(self.mesh_size_um)}: must be < {_fmt(smallest)} "

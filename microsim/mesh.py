@@ -35,6 +35,8 @@ class Phase:
     mesh: dolfinx.mesh.Mesh
     entity_map: Any  # dolfinx.mesh.EntityMap: submesh cell -> parent cell
     parent_cells: np.ndarray  # parent cell index of every local submesh cell (owned + ghost)
+    # parent geometry node of every local submesh geometry node (checkpoints key dof values by Gmsh node)
+    node_map: np.ndarray | None = None
 
 
 @dataclass
@@ -90,10 +92,15 @@ class CellMesh:
 
 def _phase(msh: dolfinx.mesh.Mesh, cells: np.ndarray) -> Phase:
     tdim = msh.topology.dim
-    sub, emap, _, _ = dolfinx.mesh.create_submesh(msh, tdim, cells)
+    sub, emap, _, node_map = dolfinx.mesh.create_submesh(msh, tdim, cells)
     n_sub = sub.topology.index_map(tdim).size_local + sub.topology.index_map(tdim).num_ghosts
     parent = emap.sub_topology_to_topology(np.arange(n_sub, dtype=np.int32), inverse=False)
-    return Phase(mesh=sub, entity_map=emap, parent_cells=np.asarray(parent, dtype=np.int32))
+    return Phase(
+        mesh=sub,
+        entity_map=emap,
+        parent_cells=np.asarray(parent, dtype=np.int32),
+        node_map=np.asarray(node_map, dtype=np.int64),
+    )
 
 
 def from_tagged_mesh(

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from microsim.errors import GeometryError
+from microsim.geometry.contact import hertz_contact_radius_um
 from microsim.geometry.packing import (
     Particles,
     check_gaps,
@@ -34,6 +35,7 @@ from microsim.geometry.packing import (
     read_particles_csv,
     touches_collector,
 )
+from microsim.geometry.packing3d import sphere_union_volume
 
 __all__ = ["CONTACT_TOLERANCE_RADII", "GeometryDescription", "describe"]
 
@@ -194,14 +196,19 @@ class GeometryDescription:
             out["specific_interface_area_m2_m3"] = area / layer_volume * 1.0e6
             return out
         if self.dim == 3:
-            # Spot areas are analytic (flat disks of radius a unless two spots merge); the rest comes from
-            # Gmsh.
+            # Exact up to triple overlaps (see packing3d.sphere_union_volume / _sphere_union_area).
+            out["active_fraction"] = sphere_union_volume(self.centers, self.radii, 0.0, lc) / layer_volume
             if self.interface == "point-contact":
                 n_spots = int(self.reaches_membrane.sum())
                 out["n_contact_spots"] = n_spots
-                out["contact_area_fraction"] = n_spots * math.pi * self.contact_radius_um**2 / (w * w)
+                gamma = n_spots * math.pi * self.contact_radius_um**2
+                out["contact_area_fraction"] = gamma / (w * w)
             else:
                 out["n_contact_spots"] = 0
+                gamma = _sphere_union_area(self.centers, self.radii, lc)
+            out["interface_area_um2"] = gamma
+            out["specific_interface_area_m2_m3"] = gamma / layer_volume * 1.0e6
+            out["n_particles_not_connected_to_collector"] = len(self.dead_particle_ids)
             return out
         m = disk_union_measures(self.centers, self.radii, 0.0, lc)
         out["active_fraction"] = m.area / (w * lc)
@@ -224,6 +231,26 @@ class GeometryDescription:
             {**{n: float(v) for n, v in zip(names, c, strict=True)}, "r_um": float(r)}
             for c, r in zip(self.centers, self.radii, strict=True)
         ]
+
+
+def _sphere_union_area(centers: np.ndarray, radii: np.ndarray, lc: float) -> float:
+    """Exposed area of a union of spheres inside ``0 < z < L_c`` (µm²).
+
+    Sphere areas less the caps covered by each overlapping neighbour and cut by the two planes (exact unless
+    three spheres share a point).
+    """
+    area = 4.0 * math.pi * radii**2
+    z = centers[:, -1]
+    area -= 2.0 * math.pi * radii * np.clip(radii - z, 0.0, 2.0 * radii)  # below z = 0
+    area -= 2.0 * math.pi * radii * np.clip(z + radii - lc, 0.0, 2.0 * radii)  # above z = L_c
+    d = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1))
+    n = radii.shape[0]
+    over = (d < radii[:, None] + radii[None, :]) & ~np.eye(n, dtype=bool)
+    for i, j in zip(*np.nonzero(over), strict=True):
+        dij, ri, rj = d[i, j], radii[i], radii[j]
+        h = ri - (dij * dij + ri * ri - rj * rj) / (2.0 * dij)  # height of i's cap inside j
+        area[i] -= 2.0 * math.pi * ri * min(max(h, 0.0), 2.0 * ri)
+    return float(np.maximum(area, 0.0).sum())
 
 
 def _count_spots(centers: np.ndarray, radii: np.ndarray, z: float) -> int:
@@ -326,6 +353,10 @@ def describe(geo: Any) -> GeometryDescription:
     ids = np.arange(len(particles))
     tolerance = CONTACT_TOLERANCE_RADII * r_mean
     a = float(geo.contact_radius_um)
+    pressure = getattr(geo, "stack_pressure_MPa", None)
+    if interface == "point-contact" and pressure is not None:
+        # Hertz at the mean radius (one spot radius for the whole geometry; see microsim.geometry.contact).
+        a = hertz_contact_radius_um(float(pressure), r_mean, float(_get(geo, "membrane_modulus_MPa", 3.0)))
 
     if interface == "filled":
         problems = check_gaps(particles, w, lc, overlap, gap)

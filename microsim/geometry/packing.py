@@ -757,8 +757,9 @@ def pack_disks(
             why = f"the deposits found jump over the target (range {lo_all:.3f} to {hi_all:.3f})"
         raise GeometryError(
             f"geometry.active_fraction = {active_fraction:g} cannot be reached within ±{tolerance:g}: best "
-            f"reached {f:.3f} ({why}; W = {width_um:g} µm, L_c = {height_um:g} µm, radius "
-            f"{radius_mean_um:g} ± {radius_std_um:g} µm)"
+            f"reached {f:.3f} ({why}; with geometry.width_um = {width_um:g}, "
+            f"geometry.cathode_thickness_um = {height_um:g}, geometry.radius_mean_um = {radius_mean_um:g}, "
+            f"geometry.radius_std_um = {radius_std_um:g})"
         )
     p_stick, capture = looseness_to_deposition(looseness, radius_mean_um)
     return PackingResult(
@@ -774,6 +775,10 @@ def pack_disks(
     )
 
 
+#: Largest packing the packers accept (memory and meshing time grow with it).
+MAX_PARTICLES = 5_000  # the pair computations are dense (O(N²) memory): a cell list would lift this
+
+
 def pack(
     dim: int,
     width_um: float,
@@ -787,11 +792,22 @@ def pack(
     min_gap_fraction: float = 0.1,
     tolerance: float = 0.02,
 ) -> PackingResult:
-    """Dimension-dispatching packing entry point (2D disks now; 3D spheres to come).
+    """Dimension-dispatching packing entry point: 2D disks (:func:`pack_disks`), 3D spheres (``pack_spheres``).
 
     Raises:
-        GeometryError: 3D packings are not implemented yet, or the fraction cannot be reached.
+        GeometryError: ``dim`` not 2 or 3, the box needs more than :data:`MAX_PARTICLES` particles, or the
+            fraction cannot be reached.
     """
+    if dim in (2, 3):
+        # refuse boxes that would need millions of particles before allocating anything for them
+        per_particle = math.pi * radius_mean_um**2 if dim == 2 else 4.0 / 3.0 * math.pi * radius_mean_um**3
+        n_estimate = active_fraction * width_um ** (dim - 1) * height_um / per_particle
+        if not n_estimate <= MAX_PARTICLES:
+            raise GeometryError(
+                f"geometry.width_um = {width_um:g}, geometry.cathode_thickness_um = {height_um:g}, "
+                f"geometry.radius_mean_um = {radius_mean_um:g}: the packing would need about {n_estimate:.3g} "
+                f"particles; at most {MAX_PARTICLES} are allowed (use a smaller box or larger particles)"
+            )
     if dim == 2:
         return pack_disks(
             width_um,
@@ -804,10 +820,21 @@ def pack(
             min_gap_fraction=min_gap_fraction,
             tolerance=tolerance,
         )
-    raise GeometryError(
-        f"geometry.kind = 'packing' with geometry.dim = {dim}: only 2D packings are generated for now; "
-        "use geometry.kind = 'particles-file' (e.g. a discrete-element packing) or 'planar' in 3D"
-    )
+    if dim == 3:
+        from microsim.geometry.packing3d import pack_spheres  # local: packing3d imports this module
+
+        return pack_spheres(
+            width_um,
+            height_um,
+            active_fraction,
+            radius_mean_um,
+            radius_std_um,
+            seed,
+            overlap_fraction=overlap_fraction,
+            min_gap_fraction=min_gap_fraction,
+            tolerance=tolerance,
+        )
+    raise GeometryError(f"geometry.dim = {dim}: expected 2 or 3")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -16,8 +16,16 @@ from microsim.errors import ConfigError
 STUDIES = ("resistance", "impedance", "discharge", "rate")
 
 
-def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
-    """Run the study named in ``cfg.study.kind``; outputs go to ``out_dir``."""
+def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm, restart: bool = False) -> dict[str, Any]:
+    """Run the study named in ``cfg.study.kind``; outputs go to ``out_dir``.
+
+    Args:
+        cfg: validated configuration.
+        out_dir: output folder.
+        comm: communicator.
+        restart: discharge and rate studies continue from the checkpoints in ``out_dir`` (``microsim run
+            --restart``); the steady studies (resistance, impedance) ignore it.
+    """
     kind = cfg.study.kind
     if kind == "resistance":
         from microsim.studies.resistance import run_resistance
@@ -30,11 +38,11 @@ def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
     if kind == "discharge":
         from microsim.studies.discharge import run_discharge
 
-        return run_discharge(cfg, Path(out_dir), comm)
+        return run_discharge(cfg, Path(out_dir), comm, restart=restart)
     if kind == "rate":
         from microsim.studies.rate import run_rate
 
-        return run_rate(cfg, Path(out_dir), comm)
+        return run_rate(cfg, Path(out_dir), comm, restart=restart)
     raise ConfigError(f"study.kind = {kind!r}: not available (allowed: {', '.join(STUDIES)})")
 
 

@@ -30,6 +30,13 @@ The **limiting mechanism** at the cut-off is the largest of the four candidates.
 **Particle utilisation**: per-particle mean lithiation from the cell averages of θ, each particle-mesh cell
 binned to the particle of the geometry description whose surface is nearest to its midpoint; a particle is
 *unused* when its mean lithiation changed by less than 0.05 since the start.
+
+**Checkpoints and restart** (:mod:`microsim.checkpoint`): with an output folder, a run writes ``checkpoint.npz``
+every ``study.checkpoint_interval_s`` simulated seconds (and/or ``study.checkpoint_every_steps`` time steps) and
+once at the end; ``restart=True`` continues from it with the same step-size sequence, so the answer is that of an
+uninterrupted run. When time stepping fails for good (a :class:`~microsim.errors.ConvergenceError` after the
+cut-backs), the last accepted state is saved before the error propagates: ``timeseries.csv`` so far,
+``checkpoint.npz`` and ``fields/``.
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ import numpy as np
 import ufl
 from mpi4py import MPI
 
-from microsim import outputs
+from microsim import checkpoint, outputs
+from microsim.errors import ConfigError, ConvergenceError, MicrosimError
 from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
 from microsim.quantities import Quantities
@@ -216,40 +224,82 @@ class DischargeCell:
         return out
 
     # --- runs ---------------------------------------------------------------------------------------------
-    def run(self, steps: list[Step], out_dir: Path | None, label: str = "") -> dict[str, Any]:
+    def run(self, steps: list[Step], out_dir: Path | None, label: str = "", restart: bool = False) -> dict[str, Any]:
         """Run a protocol from the initial state; write ``timeseries.csv`` and fields under ``out_dir``.
+
+        With ``out_dir``, checkpoints go to ``out_dir/checkpoint.npz`` (module docstring).
+
+        Args:
+            steps: the protocol.
+            out_dir: output folder, or None (no files, no checkpoints).
+            label: name of the run (progress lines, summary).
+            restart: continue from ``out_dir/checkpoint.npz`` instead of the initial state.
 
         Returns:
             The run's results (capacities, energies, end reasons, breakdown at the end, utilisation).
+
+        Raises:
+            ConfigError: ``restart`` without a usable checkpoint (missing, another configuration or run).
+            ConvergenceError: time stepping failed; with ``out_dir`` the last accepted state was saved first.
         """
         cfg, comm = self.cfg, self.comm
         t_start = time.perf_counter()
         self.reset()
-        theta_start = self.particle_theta()
         last_current = [0.0]
 
         def observe(rec: Record) -> dict[str, float]:
             last_current[0] = rec.current_A_m2
             return self.breakdown(rec.current_A_m2)
 
-        series = _Snapshots(self, out_dir, cfg.study.snapshots) if out_dir is not None and cfg.output.xdmf else None
-        progress = _Progress(comm, label or (steps[0].label if steps else ""), series)
         runner = ProtocolRunner(
             self.model,
             self.solver,
             SteppingSettings.from_study(cfg.study),
             self.one_c,
             observe=observe,
-            progress=progress,
         )
+        ckpt_path = None if out_dir is None else Path(out_dir) / checkpoint.FILENAME
+        keys = checkpoint.field_keys(self.model) if ckpt_path is not None else None
+        if restart:
+            if ckpt_path is None:
+                raise ConfigError("restart: needs the output folder that holds the checkpoint")
+            loaded = checkpoint.load(ckpt_path, comm, self.model, cfg, keys)
+            if loaded.extra.get("label") != label:
+                raise ConfigError(f"checkpoint {ckpt_path} belongs to run {loaded.extra.get('label')!r}, not {label!r}")
+            runner.restore(loaded.state)
+            theta_start = np.asarray(loaded.extra["theta_start"], dtype=float)
+        else:
+            theta_start = self.particle_theta()
+        extra = {"label": label, "theta_start": [float(x) for x in theta_start]}
+        writer = None
+        if ckpt_path is not None and (cfg.study.checkpoint_interval_s > 0 or cfg.study.checkpoint_every_steps > 0):
+            writer = _Checkpointer(self, ckpt_path, keys, extra, runner.time_s)
+            runner.checkpoint = writer
+
+        fraction0 = runner.step_fraction(steps[runner.step_index]) if runner.step_index < len(steps) else 1.0
+        series = (
+            _Snapshots(self, out_dir, cfg.study.snapshots, runner.time_s, fraction0)
+            if out_dir is not None and cfg.output.xdmf
+            else None
+        )
+        progress = _Progress(comm, label or (steps[0].label if steps else ""), series)
+        runner.progress = progress
         try:
-            summaries = runner.run(steps)
+            try:
+                summaries = runner.run(steps)
+            except ConvergenceError as exc:
+                if out_dir is None:
+                    raise
+                raise ConvergenceError(self._save_last_good(runner, Path(out_dir), keys, extra, exc)) from exc
             if series is not None and series.files:
                 series.write(runner.time_s)  # the final state, at the cut-off
         finally:
             progress.close()
             if series is not None:
                 series.close()
+        if writer is not None:
+            # the finished state: a restart of a finished run only rewrites its outputs (rate: keeps its result)
+            writer.write(runner)
         end = runner.records[-1]
         theta_end = self.particle_theta()
         change = np.abs(theta_end - theta_start)
@@ -330,6 +380,34 @@ class DischargeCell:
             rows.append(row)
         return rows
 
+    def _save_last_good(
+        self,
+        runner: ProtocolRunner,
+        out_dir: Path,
+        keys: dict[str, checkpoint.NodeKeys] | None,
+        extra: dict[str, Any],
+        exc: ConvergenceError,
+    ) -> str:
+        """After a failed run: save the last accepted state (time series, checkpoint, fields); collective.
+
+        Returns:
+            The message of the error to raise: the original one plus where the state went.
+        """
+        self.model.restore_step()  # the failed attempt may still be in the fields (event landing)
+        state = runner.state()
+        try:
+            outputs.write_csv(
+                self.comm, out_dir / "timeseries.csv", self.timeseries_rows(runner.records[: state["n_records"]])
+            )
+            checkpoint.save(out_dir / checkpoint.FILENAME, self.comm, self.model, self.cfg, state, extra, keys)
+            saved = f"timeseries.csv, {checkpoint.FILENAME}"
+            if self.cfg.output.xdmf:
+                outputs.write_fields_xdmf(self.comm, out_dir, physical_fields(self.model), time=state["time_s"])
+                saved += ", fields/"
+        except (MicrosimError, OSError) as err:  # saving must not hide the original failure
+            return f"{exc}; saving the last accepted state failed too ({type(err).__name__}: {err})"
+        return f"{exc}; the last accepted state (t = {state['time_s']:.6g} s) is saved in {out_dir}: {saved}"
+
     def base_summary(self) -> dict[str, Any]:
         """Summary keys shared by the discharge and rate studies."""
         geometry = geometry_record(self.desc, self.cm)
@@ -371,7 +449,7 @@ class DischargeCell:
 class _Snapshots:
     """A few field snapshots in time (``fields_series/particles.xdmf``, ``electrolyte.xdmf``); collective."""
 
-    def __init__(self, cell: DischargeCell, out_dir: Path, n: int) -> None:
+    def __init__(self, cell: DischargeCell, out_dir: Path, n: int, t0: float = 0.0, fraction0: float = 0.0) -> None:
         self.cell = cell
         self.n = n
         self.files: dict[str, Any] = {}
@@ -387,8 +465,11 @@ class _Snapshots:
             xf = dolfinx.io.XDMFFile(cell.comm, str(folder / f"{group}.xdmf"), "w")
             xf.write_mesh(funcs[0].function_space.mesh)
             self.files[group] = xf
-        self.write(0.0)
+        # a restarted run starts a new series at the restart time (XDMF files cannot be appended to safely)
+        self.write(t0)
         self.next_fraction = 1.0 / n
+        while self.next_fraction <= fraction0:
+            self.next_fraction += 1.0 / n
 
     def write(self, t: float) -> None:
         for group, funcs in physical_fields(self.cell.model).items():
@@ -408,6 +489,50 @@ class _Snapshots:
         for xf in self.files.values():
             xf.close()
         self.files = {}
+
+
+class _Checkpointer:
+    """Writes ``checkpoint.npz`` at the intervals of ``study.checkpoint_interval_s``/``checkpoint_every_steps``.
+
+    The intervals count simulated seconds and accepted time steps, which every rank shares: all ranks decide
+    alike and write (a collective call) together.
+    """
+
+    def __init__(
+        self,
+        cell: DischargeCell,
+        path: Path,
+        keys: dict[str, checkpoint.NodeKeys] | None,
+        extra: dict[str, Any],
+        t0: float,
+    ) -> None:
+        self.cell = cell
+        self.path = path
+        self.keys = keys
+        self.extra = extra
+        self.interval = float(cell.cfg.study.checkpoint_interval_s)
+        self.every = int(cell.cfg.study.checkpoint_every_steps)
+        self.next_time = t0 + self.interval
+        self.steps = 0
+        self.written = 0
+
+    def __call__(self, runner: ProtocolRunner) -> None:
+        self.steps += 1
+        due_time = self.interval > 0 and runner.time_s >= self.next_time
+        if due_time or (self.every > 0 and self.steps >= self.every):
+            self.write(runner)
+
+    def write(self, runner: ProtocolRunner) -> None:
+        """Write the runner's last accepted state now."""
+        t = time.perf_counter()
+        c = self.cell
+        checkpoint.save(self.path, c.comm, c.model, c.cfg, runner.state(), self.extra, self.keys)
+        c.timer.add("checkpoint_s", time.perf_counter() - t)
+        self.written += 1
+        self.steps = 0
+        if self.interval > 0:
+            while self.next_time <= runner.time_s:
+                self.next_time += self.interval
 
 
 class _Progress:
@@ -455,8 +580,22 @@ class _Progress:
             self.bar.close()
 
 
-def run_discharge(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, Any]:
-    """Run ``[study] kind = "discharge"``: the protocol from the initial state; write outputs; return the summary."""
+def run_discharge(cfg: Any, out_dir: Path | None, comm: MPI.Comm, restart: bool = False) -> dict[str, Any]:
+    """Run ``[study] kind = "discharge"``: the protocol from the initial state; write outputs; return the summary.
+
+    Args:
+        cfg: validated configuration.
+        out_dir: output folder (also where checkpoints go), or None.
+        comm: communicator.
+        restart: continue from ``out_dir/checkpoint.npz`` (written on any number of ranks).
+
+    Raises:
+        ConfigError: ``restart`` and no checkpoint of this configuration in ``out_dir``.
+    """
+    if restart:
+        if out_dir is None:
+            raise ConfigError("restart: needs the output folder that holds the checkpoint")
+        checkpoint.check(Path(out_dir) / checkpoint.FILENAME, comm, cfg)  # before the mesh: fail fast
     cell = DischargeCell(cfg, comm)
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -465,7 +604,7 @@ def run_discharge(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, A
         comm.barrier()
     steps = steps_from_config(cfg.study, cell.one_c, cell.C_per_mAh_g)
     t = time.perf_counter()
-    result = cell.run(steps, out_dir, label=steps[0].label if len(steps) == 1 else "protocol")
+    result = cell.run(steps, out_dir, label=steps[0].label if len(steps) == 1 else "protocol", restart=restart)
     cell.timer.add("solve_s", time.perf_counter() - t)
     summary = {"study": "discharge", **cell.base_summary(), "discharge": result}
     summary["timings_s"] = {**cell.timer.sections, "compile_s": cell.solver.time_compile_s}

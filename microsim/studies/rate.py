@@ -8,6 +8,10 @@ the lowest-rate value, interpolated linearly in log C (MODEL.md §3); ``null`` w
 
 Outputs: ``summary.json`` (``rate`` table), ``rate.csv``, ``runs/<rate>C/timeseries.csv`` (+ fields and
 ``fields_series``), ``voltage_capacity.png``, ``rate_capability.png``.
+
+Checkpoints are per rate (``runs/<rate>C/checkpoint.npz``, see :mod:`microsim.studies.discharge`); each rate also
+leaves its final state there. A restart takes every rate that has a checkpoint from it (a finished rate only
+rewrites its outputs from its final state, an unfinished one continues) and runs the others from the start.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import dolfinx_solver  # noqa: F401
 
 from mpi4py import MPI
 
-from microsim import outputs
+from microsim import checkpoint, outputs
 from microsim.config import DEFAULT_C_RATES
+from microsim.errors import ConfigError
 from microsim.studies.common import geometry_record
 from microsim.studies.discharge import DischargeCell
 from microsim.studies.stepping import rate_at_fraction, steps_from_config
@@ -32,10 +37,31 @@ def run_label(c_rate: float) -> str:
     return f"{c_rate:g}C"
 
 
-def run_rate(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, Any]:
-    """Run the rate study; write outputs under ``out_dir`` (if given) and return the summary."""
-    cell = DischargeCell(cfg, comm)
+def run_rate(cfg: Any, out_dir: Path | None, comm: MPI.Comm, restart: bool = False) -> dict[str, Any]:
+    """Run the rate study; write outputs under ``out_dir`` (if given) and return the summary.
+
+    Args:
+        cfg: validated configuration.
+        out_dir: output folder (also where the per-rate checkpoints go), or None.
+        comm: communicator.
+        restart: continue from the checkpoints under ``out_dir/runs``.
+
+    Raises:
+        ConfigError: ``restart`` and no rate has a checkpoint, or one belongs to another configuration.
+    """
     rates = sorted(cfg.study.c_rates or DEFAULT_C_RATES)
+    resume: set[str] = set()
+    if restart:
+        if out_dir is None:
+            raise ConfigError("restart: needs the output folder that holds the checkpoints")
+        for rate in rates:
+            path = Path(out_dir) / "runs" / run_label(rate) / checkpoint.FILENAME
+            if checkpoint.exists(path, comm):
+                checkpoint.check(path, comm, cfg)  # before the mesh: fail fast
+                resume.add(run_label(rate))
+        if not resume:
+            raise ConfigError(f"no checkpoint in {out_dir} (nor in {Path(out_dir) / 'runs'}/*)")
+    cell = DischargeCell(cfg, comm)
     if out_dir is not None:
         out_dir = Path(out_dir)
         if comm.rank == 0:
@@ -51,7 +77,7 @@ def run_rate(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, Any]:
             if comm.rank == 0:
                 run_dir.mkdir(parents=True, exist_ok=True)
             comm.barrier()
-        runs[label] = cell.run(steps, run_dir, label=label)
+        runs[label] = cell.run(steps, run_dir, label=label, restart=label in resume)
         if comm.rank == 0:
             r = runs[label]
             print(

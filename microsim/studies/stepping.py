@@ -17,6 +17,12 @@ regula falsi (Illinois) on the step size of the last step, between the last acce
 past the event, each trial re-solved from the last accepted state, until the voltage is within
 ``cutoff_tolerance_V`` of the cut-off: the final state and the reported capacity are *at* the cut-off.
 
+Checkpoints: :meth:`ProtocolRunner.state` returns everything the runner needs to continue exactly where it was
+after the last accepted step (protocol step index, time within the step, charge and energy so far, the next step
+size, the event value and first-step flag, the records and summaries, cut-back counters) as a JSON-able dict;
+:meth:`ProtocolRunner.restore` takes it back. A restarted run then repeats the step-size sequence of an
+uninterrupted one exactly. The model fields themselves are saved by :mod:`microsim.checkpoint`.
+
 This module does not import DOLFINx: the model only needs ``dt``, ``V``, ``current_density`` and
 ``current_ref`` objects with a ``value`` attribute plus ``commit_step()``/``restore_step()``, and the solver a
 ``solve(galvanostatic)`` method and ``constraint_value()``. The unit tests drive it with a zero-dimensional
@@ -28,7 +34,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from microsim.errors import ConfigError, ConvergenceError, SolutionError
@@ -140,6 +146,21 @@ class StepSummary:
     cutbacks: int
 
 
+@dataclass
+class StepProgress:
+    """Where a protocol step stands after its last accepted time step (what a restart needs to continue it)."""
+
+    t_step: float = 0.0  # time since the step began [s]
+    q_step: float = 0.0  # charge passed in the step [C/m²]
+    e_step: float = 0.0  # energy passed in the step [J/m²]
+    dt: float = 0.0  # the next trial step size [s]
+    n_steps: int = 0  # accepted time steps
+    rejected: int = 0  # time steps redone smaller by the voltage error control
+    cutbacks0: int = 0  # the runner's cut-back count when the step began
+    first: bool = True  # no time step accepted yet (the voltage jumps with the current)
+    g_prev: float = math.inf  # event value at the last accepted state
+
+
 def steps_from_config(
     study: Any, one_c_A_m2: float, capacity_C_m2_per_mAh_g: float, c_rate: float | None = None
 ) -> list[Step]:
@@ -230,6 +251,8 @@ class ProtocolRunner:
         observe: called after every accepted step with the record; returns extra columns (overpotentials).
         progress: called after every accepted step with ``(record, step, step_fraction)``.
         time_s: time at the start (a protocol continues the clock of an earlier one).
+        checkpoint: called with the runner after every accepted time step that does not end its protocol step,
+            once :meth:`state` describes that step (the caller decides whether to write a checkpoint).
     """
 
     def __init__(
@@ -241,6 +264,7 @@ class ProtocolRunner:
         observe: Callable[[Record], Mapping[str, float]] | None = None,
         progress: Callable[[Record, Step, float], None] | None = None,
         time_s: float = 0.0,
+        checkpoint: Callable[[ProtocolRunner], None] | None = None,
     ) -> None:
         self.model = model
         self.solver = solver
@@ -248,6 +272,7 @@ class ProtocolRunner:
         self.one_c = one_c_A_m2
         self.observe = observe
         self.progress = progress
+        self.checkpoint = checkpoint
         self.time_s = time_s
         self.charge_C_m2 = 0.0
         self.energy_J_m2 = 0.0
@@ -255,41 +280,89 @@ class ProtocolRunner:
         self.summaries: list[StepSummary] = []
         self.current_A_m2 = float(model.current_density.value)
         self._cutbacks = 0
+        #: the protocol step running (the number of steps once the protocol is done)
+        self.step_index = 0
+        #: the running step's state after its last accepted time step; None before its first one
+        self.step_progress: StepProgress | None = None
+        self._last_good: dict[str, Any] = {}
+        self._mark_good()
 
     # --- public ---------------------------------------------------------------------------------------------
     def run(self, steps: Sequence[Step]) -> list[StepSummary]:
-        """Run every step in order; returns one summary per step."""
+        """Run every step in order (from where :meth:`restore` left off); returns one summary per step."""
         if not steps:
             raise ConfigError("study.steps = []: empty step list")
         if not self.records:
             self._record(0, 0.0, 0)  # the initial state
-        for k, step in enumerate(steps):
-            self.summaries.append(self.run_step(k, step))
+            self._mark_good()
+        while self.step_index < len(steps):
+            k = self.step_index
+            self.summaries.append(self.run_step(k, steps[k], self.step_progress))
+            self.step_index, self.step_progress = k + 1, None
+            self._mark_good()
         return self.summaries
 
-    def run_step(self, index: int, step: Step) -> StepSummary:
-        """Run one step to its end event."""
+    @property
+    def finished(self) -> bool:
+        """Whether :meth:`run` has completed every step (only known once it ran; False before)."""
+        return bool(self.summaries) and self.step_index == len(self.summaries) and self.step_progress is None
+
+    def state(self) -> dict[str, Any]:
+        """The runner at its last accepted time step, as a JSON-able dict (see :meth:`restore`).
+
+        After a failed time step this is still the last accepted state, not the failed attempt.
+        """
+        st = dict(self._last_good)
+        st["records"] = [asdict(r) for r in self.records[: st["n_records"]]]
+        st["summaries"] = [asdict(r) for r in self.summaries[: st["n_summaries"]]]
+        return st
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state` dict; the model fields must already hold the matching solution."""
+        self.time_s = float(state["time_s"])
+        self.charge_C_m2 = float(state["charge_C_m2"])
+        self.energy_J_m2 = float(state["energy_J_m2"])
+        self.current_A_m2 = float(state["current_A_m2"])
+        self._cutbacks = int(state["cutbacks"])
+        self.step_index = int(state["step_index"])
+        prog = state["step_progress"]
+        self.step_progress = None if prog is None else StepProgress(**prog)
+        self.records = [Record(**r) for r in state["records"]]
+        self.summaries = [StepSummary(**r) for r in state["summaries"]]
+        self._mark_good()
+
+    def run_step(self, index: int, step: Step, resume: StepProgress | None = None) -> StepSummary:
+        """Run one step to its end event.
+
+        Args:
+            index: the step's position in the protocol (for records).
+            step: the step.
+            resume: the state of this step after an accepted time step (a restart), or None to begin it.
+        """
         m, s = self.model, self.settings
         self._configure(step)
-        v_start = float(m.V.value)
-        g_prev = self._event_value(step, v_start, self.current_A_m2) if step.kind == "cc" else math.inf
-        t_step = q_step = e_step = 0.0
-        dt = s.dt_initial_s
+        if resume is None:
+            v_start = float(m.V.value)
+            p = StepProgress(
+                dt=s.dt_initial_s,
+                cutbacks0=self._cutbacks,
+                g_prev=self._event_value(step, v_start, self.current_A_m2) if step.kind == "cc" else math.inf,
+            )
+        else:
+            p = replace(resume)  # a copy: the caller's object stays the state it handed in
+        dt = p.dt
         dt_max = self._dt_max(step)
-        n_steps = rejected = 0
-        cutbacks0 = self._cutbacks
-        first = True
         reason = ""
         while True:
-            if n_steps >= s.max_steps:
+            if p.n_steps >= s.max_steps:
                 raise ConvergenceError(f"{step.label}: more than {s.max_steps} time steps at t = {self.time_s:.6g} s")
             dt = min(dt, dt_max)
             clipped = ""
             # time and capacity limits: linear in dt for the constant current of a CC step, so clip exactly
-            if step.duration_s is not None and t_step + dt >= step.duration_s * (1 - 1e-12):
-                dt, clipped = step.duration_s - t_step, "duration"
+            if step.duration_s is not None and p.t_step + dt >= step.duration_s * (1 - 1e-12):
+                dt, clipped = step.duration_s - p.t_step, "duration"
             if step.kind == "cc" and step.capacity_limit_C_m2 is not None and step.current_A_m2 != 0:
-                left = (step.capacity_limit_C_m2 - abs(q_step)) / abs(step.current_A_m2)
+                left = (step.capacity_limit_C_m2 - abs(p.q_step)) / abs(step.current_A_m2)
                 if dt >= left * (1 - 1e-12):
                     dt, clipped = left, "capacity"
             v_old = float(m.V.value)
@@ -298,58 +371,82 @@ class ProtocolRunner:
             g_new = self._event_value(step, v_new, i_new)
             if g_new <= 0.0:
                 # the event lies inside this step: land on it
-                dt, its, v_new, i_new, reason = self._locate_event(step, g_prev, dt, its, first)
+                dt, its, v_new, i_new, reason = self._locate_event(step, p.g_prev, dt, its, p.first)
                 clipped = ""
             elif (
-                not first
+                not p.first
                 and not clipped
                 and abs(v_new - v_old) > REJECT_FACTOR * s.voltage_step_V
                 and dt > 4 * s.dt_min_s
             ):
                 # error control: the voltage moved too much in one step; redo it smaller
                 m.restore_step()
-                rejected += 1
+                p.rejected += 1
                 dt *= max(SHRINK_MIN, 0.9 * s.voltage_step_V / abs(v_new - v_old))
                 continue
             m.commit_step()
-            n_steps += 1
-            t_step += dt
+            p.n_steps += 1
+            p.t_step += dt
             self.time_s += dt
             self.current_A_m2 = i_new
             dq = i_new * dt
-            q_step += dq
-            e_step += dq * v_new
+            p.q_step += dq
+            p.e_step += dq * v_new
             self.charge_C_m2 += dq
             self.energy_J_m2 += dq * v_new
             rec = self._record(index, dt, its)
             if self.progress is not None:
-                self.progress(rec, step, self._fraction(step, t_step, q_step))
+                self.progress(rec, step, self._fraction(step, p.t_step, p.q_step))
             if reason or clipped:
                 reason = reason or clipped
                 break
-            g_prev = g_new
+            p.g_prev = g_new
             # next step size: voltage change and Newton effort
             dv = abs(v_new - v_old)
-            grow = GROWTH_MAX if first else min(GROWTH_MAX, max(SHRINK_MIN, 0.9 * s.voltage_step_V / max(dv, 1e-15)))
+            grow = GROWTH_MAX if p.first else min(GROWTH_MAX, max(SHRINK_MIN, 0.9 * s.voltage_step_V / max(dv, 1e-15)))
             if its > NEWTON_BUSY:
                 grow = min(grow, 0.5)
             dt = max(s.dt_min_s, dt * grow)
-            first = False
+            p.first = False
+            p.dt = dt
+            self.step_progress = replace(p)
+            self._mark_good()
+            if self.checkpoint is not None:
+                self.checkpoint(self)
         return StepSummary(
             index,
             step.kind,
             step.label,
             reason,
-            t_step,
-            q_step,
-            e_step,
+            p.t_step,
+            p.q_step,
+            p.e_step,
             float(m.V.value),
-            n_steps,
-            rejected,
-            self._cutbacks - cutbacks0,
+            p.n_steps,
+            p.rejected,
+            self._cutbacks - p.cutbacks0,
         )
 
+    def step_fraction(self, step: Step) -> float:
+        """Rough progress in [0, 1] of the running step at its last accepted time step."""
+        p = self.step_progress
+        return 0.0 if p is None else self._fraction(step, p.t_step, p.q_step)
+
     # --- internals ------------------------------------------------------------------------------------------
+    def _mark_good(self) -> None:
+        """Remember the runner's scalars as the last accepted state (records and summaries by count)."""
+        self._last_good = {
+            "time_s": self.time_s,
+            "charge_C_m2": self.charge_C_m2,
+            "energy_J_m2": self.energy_J_m2,
+            "current_A_m2": self.current_A_m2,
+            "cutbacks": self._cutbacks,
+            "step_index": self.step_index,
+            "step_progress": None if self.step_progress is None else asdict(self.step_progress),
+            "n_records": len(self.records),
+            "n_summaries": len(self.summaries),
+        }
+
     def _configure(self, step: Step) -> None:
         m = self.model
         if step.kind == "cc":
@@ -527,6 +624,7 @@ __all__ = [
     "ProtocolRunner",
     "Record",
     "Step",
+    "StepProgress",
     "StepSummary",
     "SteppingSettings",
     "capacity_mAh_g",

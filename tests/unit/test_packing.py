@@ -149,9 +149,11 @@ def test_unreachable_fraction_raises():
         _pack(0.89)
 
 
-def test_3d_packing_not_yet():
-    with pytest.raises(GeometryError, match="only 2D"):
-        pack(3, W, LC, 0.45, RM, RS, 0)
+def test_3d_dispatches_to_spheres_and_bad_dim_refused():
+    res = pack(3, 4.0, LC, 0.45, RM, RS, 0)
+    assert res.particles.dim == 3 and abs(res.achieved_fraction - 0.45) <= 0.02
+    with pytest.raises(GeometryError, match=r"geometry\.dim = 4"):
+        pack(4, W, LC, 0.45, RM, RS, 0)
 
 
 def test_default_pack_is_fast():

@@ -1,0 +1,336 @@
+"""Checkpoints of transient runs: one rank-independent ``.npz`` file per run, for restarts and failed runs.
+
+A checkpoint holds the model fields at the last accepted time step, the cell voltage, the protocol runner's state
+(:meth:`~microsim.studies.stepping.ProtocolRunner.state`: step index, time within the step, charge and energy so
+far, next step size, records and summaries...) and the configuration it belongs to.
+
+**N-to-M.** The mesh is not stored: a restart rebuilds it from the configuration, and the same configuration gives
+the same Gmsh mesh on any number of ranks (Gmsh runs with one thread on rank 0). What changes with the number of
+ranks is the distribution, i.e. the local numbering of dofs. So every P1 dof value is keyed by the Gmsh node it
+sits on: dof → submesh geometry node (for P1 on a linear mesh a cell's dofs and geometry nodes correspond position
+by position), submesh node → parent geometry node (:attr:`microsim.mesh.Phase.node_map`), parent node →
+``mesh.geometry.input_global_indices`` (the original Gmsh node index). Rank 0 gathers (key, value) pairs of the
+owned dofs and writes them sorted by key; a restart broadcasts them and each rank looks its dofs up with
+:func:`numpy.searchsorted`. The node coordinates are stored too and compared on loading, so a checkpoint never
+silently lands on a different mesh.
+
+**Atomic.** Rank 0 writes ``.checkpoint.npz.*.tmp`` beside the target, syncs it and renames it over the previous
+checkpoint with :func:`os.replace`: a run killed at any moment leaves either the old or the new checkpoint, never
+a partial one.
+
+**Same configuration.** The checkpoint stores the configuration (minus keys that cannot change the answer:
+``[output]``, ``study.snapshots`` and the checkpoint settings) and its hash; loading it under a different
+configuration raises a :class:`~microsim.errors.ConfigError` naming the first key that differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microsim import outputs
+from microsim.errors import ConfigError
+
+#: File name of a run's checkpoint in its output folder.
+FILENAME = "checkpoint.npz"
+#: Version of the file layout; a restart refuses other versions.
+FORMAT_VERSION = 1
+#: Configuration keys a restart may change: they do not change the computed answer.
+IGNORED_KEYS = frozenset({"study.checkpoint_interval_s", "study.checkpoint_every_steps", "study.snapshots"})
+IGNORED_SECTIONS = frozenset({"output"})
+
+
+# --------------------------------------------------------------------------------------------------------
+# configuration identity
+# --------------------------------------------------------------------------------------------------------
+def config_identity(cfg: Any) -> dict[str, Any]:
+    """The configuration as flat ``section.key -> value`` (JSON values), without the keys a restart may change."""
+    from microsim.config import to_dict
+
+    flat: dict[str, Any] = {}
+    for section, table in to_dict(cfg).items():
+        if section in IGNORED_SECTIONS:
+            continue
+        for key, value in table.items():
+            name = f"{section}.{key}"
+            if name not in IGNORED_KEYS:
+                flat[name] = value
+    # a JSON round trip: tuples become lists, as they will be when read back from the file
+    return json.loads(json.dumps(flat, sort_keys=True, default=str))
+
+
+def config_hash(identity: dict[str, Any]) -> str:
+    """SHA-256 of a :func:`config_identity`."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """The first differing key, as ``key = saved in the checkpoint, now value``."""
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key, "<unset>"), current.get(key, "<unset>")
+        if old != new:
+            return f"{key} = {json.dumps(new)} differs from the checkpoint's {json.dumps(old)}"
+    return "the configuration hash differs"
+
+
+# --------------------------------------------------------------------------------------------------------
+# dof keys
+# --------------------------------------------------------------------------------------------------------
+class NodeKeys:
+    """The Gmsh node index (key) and coordinates of every local dof of a P1 space on a phase submesh.
+
+    Args:
+        space: scalar P1 function space on ``phase.mesh``.
+        phase: the phase submesh with its ``node_map`` (submesh node → parent node).
+        parent: the parent mesh (its ``geometry.input_global_indices`` are the Gmsh node indices).
+
+    Raises:
+        RuntimeError: the dofs do not sit on geometry nodes (not P1 on a linear mesh).
+    """
+
+    def __init__(self, space: Any, phase: Any, parent: Any) -> None:
+        if phase.node_map is None:
+            raise RuntimeError("the phase submesh has no geometry node map")
+        sub = phase.mesh
+        imap = space.dofmap.index_map
+        if space.dofmap.index_map_bs != 1:
+            raise RuntimeError("checkpoints hold scalar P1 fields only")
+        n_local = imap.size_local + imap.num_ghosts
+        cell_dofs = np.asarray(space.dofmap.list)
+        cell_nodes = np.asarray(sub.geometry.dofmaps[0])  # the (only) coordinate element
+        if cell_dofs.shape != cell_nodes.shape:
+            raise RuntimeError("checkpoints need P1 fields on a linear mesh")
+        node_of_dof = np.full(n_local, -1, dtype=np.int64)
+        node_of_dof[cell_dofs.ravel()] = cell_nodes.ravel()
+        if np.any(node_of_dof < 0):
+            raise RuntimeError("a dof belongs to no local cell")
+        self.coords = np.asarray(sub.geometry.x[node_of_dof], dtype=np.float64)
+        # the position-by-position correspondence is what P1 on a linear mesh gives; make sure of it
+        if not np.allclose(self.coords, space.tabulate_dof_coordinates(), rtol=0.0, atol=1e-12):
+            raise RuntimeError("P1 dofs do not coincide with the geometry nodes")
+        parent_nodes = np.asarray(phase.node_map)[node_of_dof]
+        self.keys = np.asarray(parent.geometry.input_global_indices, dtype=np.int64)[parent_nodes]
+        self.n_owned = imap.size_local
+
+
+def field_keys(model: Any) -> dict[str, NodeKeys]:
+    """:class:`NodeKeys` of every unknown of a :class:`~microsim.physics.model.CellModel`."""
+    cm = model.cm
+    out: dict[str, NodeKeys] = {}
+    for name, f in model.fields.items():
+        space = f.function_space
+        phase = cm.particle if space.mesh is cm.particle.mesh else cm.electrolyte
+        if space.mesh is not phase.mesh:
+            raise RuntimeError(f"field {name} is on neither phase submesh")
+        out[name] = NodeKeys(space, phase, cm.mesh)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------------------
+def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` to a temp file beside ``path``, fsync, ``os.replace`` (the old file stays until then)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    outputs._fsync_dir(path.parent)
+
+
+def save(
+    path: str | os.PathLike[str],
+    comm: Any,
+    model: Any,
+    cfg: Any,
+    state: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    keys: dict[str, NodeKeys] | None = None,
+) -> Path:
+    """Write a checkpoint of the model's current fields and ``state``; collective.
+
+    Args:
+        path: the checkpoint file.
+        comm: the model's communicator.
+        model: the cell model; its fields must hold the state to save (the last accepted one).
+        cfg: the run's configuration.
+        state: the runner's :meth:`~microsim.studies.stepping.ProtocolRunner.state` (JSON-able).
+        extra: more JSON-able data of the study (returned by :func:`load`).
+        keys: :func:`field_keys` of the model (computed when not given).
+
+    Returns:
+        The path written.
+
+    Raises:
+        OSError: on every rank, if rank 0 could not write.
+    """
+    path = Path(path)
+    keys = keys or field_keys(model)
+    local = {
+        name: (k.keys[: k.n_owned], k.coords[: k.n_owned], np.array(model.fields[name].x.array[: k.n_owned]))
+        for name, k in keys.items()
+    }
+    gathered = comm.gather(local, root=0)
+    identity = config_identity(cfg)
+    meta = {
+        "format": FORMAT_VERSION,
+        "config_hash": config_hash(identity),
+        "config": identity,
+        "n_ranks": comm.size,
+        "V": float(model.V.value),
+        "state": state,
+        "extra": extra or {},
+    }
+    text = json.dumps(meta)  # NaN/inf allowed: g_prev is inf outside CC steps
+
+    def write() -> None:
+        arrays: dict[str, np.ndarray] = {"meta": np.array(text)}
+        for name in keys:
+            k = np.concatenate([g[name][0] for g in gathered])
+            order = np.argsort(k, kind="stable")
+            k = k[order]
+            if k.size > 1 and np.any(k[1:] == k[:-1]):
+                raise RuntimeError(f"checkpoint: a node of field {name} is owned by two ranks")
+            arrays[f"keys_{name}"] = k
+            arrays[f"x_{name}"] = np.concatenate([g[name][1] for g in gathered])[order]
+            arrays[f"values_{name}"] = np.concatenate([g[name][2] for g in gathered])[order]
+        _atomic_savez(path, arrays)
+
+    outputs._run_on_root(comm, write)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------------------
+@dataclass
+class Loaded:
+    """What :func:`load` returns besides setting the fields."""
+
+    state: dict[str, Any]
+    extra: dict[str, Any]
+    n_ranks: int  # the number of ranks that wrote it
+
+
+def _read_meta(path: Path, cfg: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """Meta data of a checkpoint file, or an error message (missing file, other format, other configuration)."""
+    if not path.is_file():
+        return None, f"no checkpoint in {path.parent} ({path.name} not found)"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+    except Exception as exc:  # a foreign or damaged file: say so instead of a traceback
+        return None, f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})"
+    if meta.get("format") != FORMAT_VERSION:
+        return None, f"checkpoint {path} has format {meta.get('format')}, this microsim reads {FORMAT_VERSION}"
+    identity = config_identity(cfg)
+    if meta.get("config_hash") != config_hash(identity):
+        return None, (
+            f"checkpoint {path} was written with another configuration: {_mismatch(meta.get('config', {}), identity)}"
+        )
+    return meta, None
+
+
+def check(path: str | os.PathLike[str], comm: Any, cfg: Any) -> None:
+    """Make sure ``path`` is a checkpoint of this configuration (cheap: reads the meta data only); collective.
+
+    Raises:
+        ConfigError: on every rank, naming the problem (``no checkpoint in DIR``, another configuration...).
+    """
+    msg = None
+    if comm.rank == 0:
+        _, msg = _read_meta(Path(path), cfg)
+    msg = comm.bcast(msg, root=0)
+    if msg is not None:
+        raise ConfigError(msg)
+
+
+def exists(path: str | os.PathLike[str], comm: Any) -> bool:
+    """Whether the checkpoint file exists (rank 0 looks; every rank gets the answer)."""
+    return bool(comm.bcast(Path(path).is_file() if comm.rank == 0 else None, root=0))
+
+
+def load(
+    path: str | os.PathLike[str], comm: Any, model: Any, cfg: Any, keys: dict[str, NodeKeys] | None = None
+) -> Loaded:
+    """Set the model's fields and voltage from a checkpoint written on any number of ranks; collective.
+
+    The fields become the accepted state too (``model.commit_step()``).
+
+    Raises:
+        ConfigError: on every rank: no checkpoint, another configuration or format, or a mesh whose nodes do not
+            match the checkpoint's.
+    """
+    path = Path(path)
+    payload: dict[str, Any] | None = None
+    msg: str | None = None
+    if comm.rank == 0:
+        meta, msg = _read_meta(path, cfg)
+        if msg is None:
+            with np.load(path, allow_pickle=False) as data:
+                payload = {"meta": meta, **{k: data[k] for k in data.files if k != "meta"}}
+    msg = comm.bcast(msg, root=0)
+    if msg is not None:
+        raise ConfigError(msg)
+    payload = comm.bcast(payload, root=0)
+    assert payload is not None
+    keys = keys or field_keys(model)
+    problem = ""
+    values: dict[str, np.ndarray] = {}
+    for name, k in keys.items():
+        if f"keys_{name}" not in payload:
+            problem = problem or f"field {name} is missing"
+            continue
+        saved = payload[f"keys_{name}"]
+        idx = np.searchsorted(saved, k.keys)
+        idx_c = np.minimum(idx, max(saved.size - 1, 0))
+        found = saved.size > 0 and bool(np.all(saved[idx_c] == k.keys))
+        if not found:
+            problem = problem or f"field {name}: a mesh node of this run is not in the checkpoint"
+            continue
+        x = payload[f"x_{name}"][idx_c]
+        scale = max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
+        if x.size and float(np.max(np.abs(x - k.coords))) > 1e-9 * scale:
+            problem = problem or f"field {name}: the mesh nodes moved"
+            continue
+        values[name] = payload[f"values_{name}"][idx_c]
+    problems = [p for p in comm.allgather(problem) if p]
+    if problems:
+        raise ConfigError(f"checkpoint {path} does not match this mesh ({problems[0]})")
+    for name, v in values.items():
+        model.fields[name].x.array[:] = v
+    meta = payload["meta"]
+    model.V.value = float(meta["V"])
+    model.commit_step()
+    return Loaded(state=meta["state"], extra=meta.get("extra", {}), n_ranks=int(meta.get("n_ranks", 0)))
+
+
+__all__ = [
+    "FILENAME",
+    "Loaded",
+    "NodeKeys",
+    "check",
+    "config_hash",
+    "config_identity",
+    "exists",
+    "field_keys",
+    "load",
+    "save",
+]
