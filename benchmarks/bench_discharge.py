@@ -8,16 +8,11 @@ Each (interface, C-rate, ranks) is its own ``mpiexec`` job on the bundled paper 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _driver import ROOT, emit, run_cases, write_results
+
 CASES = {
     "filled": ROOT / "geometries" / "paper-cathode-supported-ppal-30C.toml",
     "point-contact": ROOT / "geometries" / "paper-conventional-ppal-30C.toml",
@@ -56,8 +51,7 @@ def worker(interface: str, c_rate: float) -> None:
         "end_reason": res["end_reason"],
         "peak_rss_mb_max_rank": comm.allreduce(rss, op=MPI.MAX),
     }
-    if comm.rank == 0:
-        print("BENCH " + json.dumps(rec), flush=True)
+    emit(comm, rec)
 
 
 def main() -> int:
@@ -72,38 +66,15 @@ def main() -> int:
     if args.worker:
         worker(args.worker[0], float(args.worker[1]))
         return 0
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    results = []
-    for interface in args.interfaces.split(","):
-        for rate in args.c_rates.split(","):
-            for n in args.ranks.split(","):
-                cmd = [str(mpiexec), "-n", n, sys.executable, __file__, "--worker", interface, rate]
-                t0 = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, cwd=ROOT)
-                line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
-                failed = {
-                    "interface": interface,
-                    "c_rate": float(rate),
-                    "n_ranks": int(n),
-                    "error": proc.stderr[-2000:],
-                }
-                rec = json.loads(line[6:]) if line else failed
-                rec["wall_time_job_s"] = time.perf_counter() - t0
-                print(json.dumps(rec), flush=True)
-                results.append(rec)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "benchmark": "galvanostatic discharge to 3.0 V, 2D paper configs (PPAL, 30 °C), MUMPS LU",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d"),
-        "results": results,
-    }
-    path = out / "discharge_2d.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(path)
-    print(f"wrote {path}")
+    cases = [
+        ({"interface": i, "c_rate": float(c)}, [i, c], int(n))
+        for i in args.interfaces.split(",")
+        for c in args.c_rates.split(",")
+        for n in args.ranks.split(",")
+    ]
+    results = run_cases(__file__, cases, timeout=3600)
+    title = "galvanostatic discharge to 3.0 V, 2D paper configs (PPAL, 30 °C), MUMPS LU"
+    write_results(args.out, "discharge_2d", title, results)
     return 0
 
 

@@ -9,16 +9,10 @@ For each (interface, ranks): setup (assembly of K, M), time per frequency and fo
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _driver import ROOT, emit, run_cases, write_results
 
 
 def worker(interface: str, n_freq: int) -> None:
@@ -77,8 +71,7 @@ def worker(interface: str, n_freq: int) -> None:
         "per_frequency_vs_dc_solve": (t_spec / n_freq) / t_dc,
         "peak_rss_mb_max_rank": comm.allreduce(rss, op=MPI.MAX),
     }
-    if comm.rank == 0:
-        print("BENCH " + json.dumps(rec), flush=True)
+    emit(comm, rec)
 
 
 def main() -> int:
@@ -93,33 +86,14 @@ def main() -> int:
     if args.worker:
         worker(args.worker[0], int(args.worker[1]))
         return 0
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    results = []
-    for interface in args.interfaces.split(","):
-        for n in args.ranks.split(","):
-            cmd = [str(mpiexec), "-n", n, sys.executable, __file__, "--worker", interface, str(args.frequencies)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=ROOT)
-            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
-            rec = (
-                json.loads(line[6:])
-                if line
-                else {"interface": interface, "n_ranks": int(n), "error": proc.stderr[-2000:]}
-            )
-            print(json.dumps(rec), flush=True)
-            results.append(rec)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "benchmark": "impedance study, 2D default case (PPAL, 30 °C), MUMPS LU of the real 2x2 block system",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d"),
-        "results": results,
-    }
-    path = out / "impedance_2d.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(path)
-    print(f"wrote {path}")
+    cases = [
+        ({"interface": i}, [i, args.frequencies], int(n))
+        for i in args.interfaces.split(",")
+        for n in args.ranks.split(",")
+    ]
+    results = run_cases(__file__, cases, timeout=1800)
+    title = "impedance study, 2D default case (PPAL, 30 °C), MUMPS LU of the real 2x2 block system"
+    write_results(args.out, "impedance_2d", title, results)
     return 0
 
 

@@ -10,16 +10,10 @@ yardstick. Usage (from the project root)::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _driver import ROOT, emit, run_cases, write_results
 
 
 def worker(interface: str, mesh_size: float) -> None:
@@ -108,8 +102,7 @@ def worker(interface: str, mesh_size: float) -> None:
     rec["newton_iteration_vs_poisson_solve_per_dof"] = (rec["time_per_newton_iteration_s"] / rec["n_dofs"]) / (
         rec["poisson_solve_s"] / poisson_dofs
     )
-    if comm.rank == 0:
-        print("BENCH " + json.dumps(rec), flush=True)
+    emit(comm, rec)
 
 
 def main() -> int:
@@ -124,40 +117,14 @@ def main() -> int:
     if args.worker:
         worker(args.worker[0], float(args.worker[1]))
         return 0
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    results = []
-    for interface in args.interfaces.split(","):
-        for size in args.sizes.split(","):
-            for n in args.ranks.split(","):
-                cmd = [str(mpiexec), "-n", n, sys.executable, __file__, "--worker", interface, size]
-                t0 = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=ROOT)
-                line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
-                if proc.returncode != 0 or line is None:
-                    rec = {
-                        "interface": interface,
-                        "mesh_size_um": float(size),
-                        "n_ranks": int(n),
-                        "error": proc.stderr[-2000:],
-                    }
-                else:
-                    rec = json.loads(line[6:])
-                rec["wall_time_job_s"] = time.perf_counter() - t0
-                print(json.dumps(rec), flush=True)
-                results.append(rec)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "benchmark": "resistance study, 2D default case (PPAL, 30 °C), MUMPS LU",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d"),
-        "results": results,
-    }
-    path = out / "resistance_2d.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(path)
-    print(f"wrote {path}")
+    cases = [
+        ({"interface": i, "mesh_size_um": float(h)}, [i, h], int(n))
+        for i in args.interfaces.split(",")
+        for h in args.sizes.split(",")
+        for n in args.ranks.split(",")
+    ]
+    results = run_cases(__file__, cases, timeout=1800)
+    write_results(args.out, "resistance_2d", "resistance study, 2D default case (PPAL, 30 °C), MUMPS LU", results)
     return 0
 
 

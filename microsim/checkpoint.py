@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,21 +137,7 @@ def field_keys(model: Any) -> dict[str, NodeKeys]:
 # --------------------------------------------------------------------------------------------------------
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed`` to a temp file beside ``path``, fsync, ``os.replace`` (the old file stays until then)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    outputs._fsync_dir(path.parent)
+    outputs.atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), binary=True)
 
 
 def save(

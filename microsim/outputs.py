@@ -19,9 +19,9 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -146,28 +146,38 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory, fsync, then ``os.replace``.
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], binary: bool = False) -> Path:
+    """Write a file atomically: ``write(fh)`` into a temp file in the same directory, fsync, ``os.replace``.
 
-    Same directory so that ``os.replace`` is a rename on one filesystem (atomic on POSIX).
+    Same directory so that ``os.replace`` is a rename on one filesystem (atomic on POSIX); the old file stays
+    intact until the new one is complete, and a failure leaves no partial file behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_name, path)
     except BaseException:
-        # Leave no partial file behind, whatever went wrong.
         try:
             os.unlink(tmp_name)
         except FileNotFoundError:
             pass
         raise
     _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda fh: fh.write(text))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_text(path, text)
 
 
 def _fsync_dir(directory: Path) -> None:

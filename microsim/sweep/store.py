@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from microsim.errors import ConfigError, MicrosimError
-from microsim.outputs import write_csv, write_json_local
+from microsim.outputs import atomic_write_text, write_csv, write_json_local
 from microsim.post.tables import flatten_summary
 
 __all__ = [
@@ -62,21 +61,7 @@ def case_dir(out_dir: str | os.PathLike[str], case_hash: str) -> Path:
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write a text file atomically (temporary file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_text(path, text)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -1,0 +1,56 @@
+"""Shared driver of the benchmark scripts: each case as its own mpiexec job, one JSON results file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "BENCH "
+
+
+def emit(comm: Any, record: dict[str, Any]) -> None:
+    """Worker side: print the case's record once, on rank 0, for the driver to pick up."""
+    if comm.rank == 0:
+        print(MARK + json.dumps(record), flush=True)
+
+
+def run_cases(script: str, cases: Sequence[tuple[dict[str, Any], Sequence[str], int]], timeout: float) -> list[dict]:
+    """Run ``script --worker ARGS`` under ``mpiexec -n RANKS`` for every case; a failed case keeps its stderr."""
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    results = []
+    for labels, worker_args, ranks in cases:
+        cmd = [str(mpiexec), "-n", str(ranks), sys.executable, script, "--worker", *map(str, worker_args)]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)), None)
+        rec = json.loads(line[len(MARK) :]) if line else {**labels, "n_ranks": ranks, "error": proc.stderr[-2000:]}
+        rec["wall_time_job_s"] = time.perf_counter() - t0
+        print(json.dumps(rec), flush=True)
+        results.append(rec)
+    return results
+
+
+def write_results(out_dir: str | Path, name: str, title: str, results: list[dict]) -> Path:
+    """Write ``out_dir/name.json`` atomically with the machine description."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "benchmark": title,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "date": time.strftime("%Y-%m-%d"),
+        "results": results,
+    }
+    path = out / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.replace(path)
+    print(f"wrote {path}")
+    return path
