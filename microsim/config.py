@@ -20,6 +20,7 @@ import copy
 import difflib
 import json
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,7 @@ GEOMETRY_KINDS = ("packing", "planar", "particles-file")
 INTERFACES = ("filled", "point-contact")
 ELECTROLYTE_NAMES = ("PAL", "PPAL")
 ELECTROLYTE_MODELS = ("binary", "single-ion")
-STUDY_KINDS = ("resistance", "impedance", "discharge", "rate")
+STUDY_KINDS = ("resistance", "impedance", "discharge", "rate", "effective")
 STEP_KINDS = ("cc", "cv", "rest")
 STEP_DIRECTIONS = ("discharge", "charge")
 #: C-rates of a rate study when study.c_rates is not given.
@@ -879,16 +880,26 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         ConfigError: Missing or unreadable file, TOML syntax error, or any validation error.
     """
     path = Path(path)
+    return from_dict(apply_overrides(read_toml(path, "configuration"), overrides), source=path)
+
+
+def read_toml(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """Read a TOML file; every failure is a one-line :class:`ConfigError` naming the file.
+
+    Args:
+        path: The file.
+        what: What the file is, for the message (``"configuration"``, ``"sweep"``).
+    """
+    path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: configuration file not found")
+        raise ConfigError(f"{path}: {what} file not found")
     try:
         with path.open("rb") as handle:
-            d = tomllib.load(handle)
+            return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return from_dict(apply_overrides(d, overrides), source=path)
 
 
 # ----------------------------------------------------------------------------------------------------

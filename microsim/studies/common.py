@@ -37,6 +37,21 @@ def geometry_record(desc: GeometryDescription, cm: CellMesh) -> dict[str, Any]:
     return rec
 
 
+def run_header(study: str, desc: GeometryDescription, params: Any, cm: CellMesh) -> dict[str, Any]:
+    """The keys every study's ``summary.json`` starts with (what was run, on what, how big, where)."""
+    return {
+        "study": study,
+        "interface": desc.interface,
+        "geometry_kind": desc.kind,
+        "dim": desc.dim,
+        "temperature_C": params.temperature_K - 273.15,
+        "electrolyte": params.electrolyte.name,
+        "electrolyte_model": params.electrolyte.model,
+        "n_cells": cm.count_cells()["total"],
+        "n_ranks": cm.comm.size,
+    }
+
+
 def physical_fields(model: CellModel) -> dict[str, list[dolfinx.fem.Function]]:
     """Copies of the solution in physical units, named for ParaView, grouped by submesh."""
     p = model.params

@@ -21,7 +21,7 @@ from microsim import outputs
 from microsim.frequency import FrequencyResponse, ImpedanceResult
 from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
-from microsim.studies.common import Timer, build_cell_mesh, describe_geometry, geometry_record, n_dofs
+from microsim.studies.common import Timer, build_cell_mesh, describe_geometry, geometry_record, n_dofs, run_header
 
 
 def frequencies(cfg: Any) -> np.ndarray:
@@ -151,18 +151,10 @@ def run_impedance(
     analysis = comm.bcast(analysis if analysis is not None else {"analysis_error": err}, root=0)
     geometry = geometry_record(desc, cm)
     summary: dict[str, Any] = {
-        "study": "impedance",
-        "interface": desc.interface,
-        "geometry_kind": desc.kind,
-        "dim": desc.dim,
-        "temperature_C": params.temperature_K - 273.15,
-        "electrolyte": params.electrolyte.name,
-        "electrolyte_model": params.electrolyte.model,
+        **run_header("impedance", desc, params, cm),
         "state_of_charge": 1.0 - theta0,
         "equilibrium_voltage_V": float(params.lfp.ocp.numpy(np.array(theta0))),
-        "n_cells": cm.count_cells()["total"],
         "n_dofs": n_dofs(model),
-        "n_ranks": comm.size,
         "active_fraction": geometry.get("active_fraction"),
         "interface_area_um2": geometry.get("interface_area_um2"),
         "impedance": {**analysis, "time_per_frequency_s": res.time_per_frequency_s},

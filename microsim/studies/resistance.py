@@ -29,6 +29,7 @@ from microsim.studies.common import (
     describe_geometry,
     geometry_record,
     n_dofs,
+    run_header,
     write_fields,
 )
 
@@ -131,17 +132,9 @@ def run_resistance(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, 
 
     geometry = geometry_record(desc, cm)
     summary: dict[str, Any] = {
-        "study": "resistance",
-        "interface": desc.interface,
-        "geometry_kind": desc.kind,
-        "dim": desc.dim,
-        "temperature_C": params.temperature_K - 273.15,
-        "electrolyte": params.electrolyte.name,
-        "electrolyte_model": params.electrolyte.model,
+        **run_header("resistance", desc, params, cm),
         "mode": study.mode,
-        "n_cells": cm.count_cells()["total"],
         "n_dofs": n_dofs(model),
-        "n_ranks": comm.size,
         "active_fraction": geometry.get("active_fraction"),
         "interface_area_um2": interface_area_um2,
         "interface_area_per_geometric_area": q["interface_area"],

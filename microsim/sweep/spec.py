@@ -178,15 +178,7 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
         ConfigError: Missing/unreadable file, TOML syntax, bad base, bad axis, or any invalid case.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: sweep file not found")
-    try:
-        with path.open("rb") as handle:
-            d = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    d = config_mod.read_toml(path, "sweep")
     try:
         return sweep_from_dict(d, base_dir=path.resolve().parent, overrides=overrides, source=path.resolve())
     except ConfigError as exc:
