@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("dolfinx_solver")
 
-from mpi4py import MPI  # noqa: E402
+from mpi4py import MPI
 
-from microsim import config  # noqa: E402
-from microsim.quantities import PARTS  # noqa: E402
-from microsim.studies.resistance import run_resistance  # noqa: E402
+from microsim import config
+from microsim.quantities import PARTS
+from microsim.studies.resistance import run_resistance
 
 pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
 
