@@ -13,7 +13,7 @@ from mpi4py import MPI
 from microsim import outputs
 from microsim.errors import ConfigError
 
-STUDIES = ("resistance", "impedance", "discharge", "rate")
+STUDIES = ("resistance", "impedance", "discharge", "rate", "effective")
 
 
 def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm, restart: bool = False) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm, restart: bool = False) ->
         out_dir: output folder.
         comm: communicator.
         restart: discharge and rate studies continue from the checkpoints in ``out_dir`` (``microsim run
-            --restart``); the steady studies (resistance, impedance) ignore it.
+            --restart``); the steady studies (resistance, impedance, effective) ignore it.
     """
     kind = cfg.study.kind
     if kind == "resistance":
@@ -43,6 +43,10 @@ def run_study(cfg: Any, out_dir: Path, comm: MPI.Comm, restart: bool = False) ->
         from microsim.studies.rate import run_rate
 
         return run_rate(cfg, Path(out_dir), comm, restart=restart)
+    if kind == "effective":
+        from microsim.studies.effective import run_effective
+
+        return run_effective(cfg, Path(out_dir), comm)
     raise ConfigError(f"study.kind = {kind!r}: not available (allowed: {', '.join(STUDIES)})")
 
 
@@ -65,6 +69,17 @@ def build_mesh_only(cfg: Any, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
         cm.mesh.topology.create_connectivity(cm.dim - 1, cm.dim)
         xf.write_meshtags(cm.cell_tags, cm.mesh.geometry)
         xf.write_meshtags(cm.facet_tags, cm.mesh.geometry)
+    err = None
+    if comm.rank == 0:
+        try:
+            from microsim.post.geometry_plot import render_geometry_png
+
+            render_geometry_png(out_dir / "geometry.json", out_dir / "geometry.png")
+        except Exception as exc:  # a picture must never cost the mesh
+            err = f"{type(exc).__name__}: {exc}"
+    err = comm.bcast(err, root=0)
+    if err and comm.rank == 0:
+        print(f"microsim: warning: geometry.png not written ({err})")
     if comm.rank == 0:
         print(
             f"mesh: {rec['mesh']['n_cells_by_phase']['total']} cells, "

@@ -37,6 +37,23 @@ def geometry_record(desc: GeometryDescription, cm: CellMesh) -> dict[str, Any]:
     return rec
 
 
+def stage(cfg: Any, comm: MPI.Comm) -> tuple[Any, GeometryDescription, CellMesh, Timer]:
+    """First stages of every steady study: parameters, geometry description, distributed mesh.
+
+    The parameters and the description validate the input identically on every rank before any collective
+    call; the returned timer already holds ``mesh_s``.
+    """
+    from microsim.parameters import resolve
+
+    timer = Timer()
+    params = resolve(cfg)
+    desc = describe_geometry(cfg)
+    t = time.perf_counter()
+    cm = build_cell_mesh(desc, comm)
+    timer.add("mesh_s", time.perf_counter() - t)
+    return params, desc, cm, timer
+
+
 def run_header(study: str, desc: GeometryDescription, params: Any, cm: CellMesh) -> dict[str, Any]:
     """The keys every study's ``summary.json`` starts with (what was run, on what, how big, where)."""
     return {

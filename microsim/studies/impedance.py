@@ -19,9 +19,8 @@ from mpi4py import MPI
 
 from microsim import outputs
 from microsim.frequency import FrequencyResponse, ImpedanceResult
-from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
-from microsim.studies.common import Timer, build_cell_mesh, describe_geometry, geometry_record, n_dofs, run_header
+from microsim.studies.common import geometry_record, n_dofs, run_header, stage
 
 
 def frequencies(cfg: Any) -> np.ndarray:
@@ -124,15 +123,10 @@ def run_impedance(
         solid_diffusion: False freezes θ (then ω → 0 gives the DC resistance of the resistance study).
         freqs: override of the configured frequencies (tests).
     """
-    timer = Timer()
-    params = resolve(cfg)
+    fr_list = frequencies(cfg) if freqs is None else np.asarray(freqs, dtype=float)
+    params, desc, cm, timer = stage(cfg, comm)
     soc = cfg.study.state_of_charge
     theta0 = (1.0 - soc) if soc is not None else params.initial_stoichiometry
-    fr_list = frequencies(cfg) if freqs is None else np.asarray(freqs, dtype=float)
-    desc = describe_geometry(cfg)
-    t = time.perf_counter()
-    cm = build_cell_mesh(desc, comm)
-    timer.add("mesh_s", time.perf_counter() - t)
     model = rest_model(cm, params, theta0, solid_diffusion)
     response = FrequencyResponse(model, cfg.solver.linear_solver)
     timer.add("setup_s", response.time_setup_s)

@@ -19,17 +19,14 @@ from mpi4py import MPI
 from microsim import outputs
 from microsim.constants import thermal_voltage
 from microsim.errors import ConvergenceError
-from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
 from microsim.quantities import PARTS, Quantities
 from microsim.solver import BorderedNewton, NewtonReport
 from microsim.studies.common import (
-    Timer,
-    build_cell_mesh,
-    describe_geometry,
     geometry_record,
     n_dofs,
     run_header,
+    stage,
     write_fields,
 )
 
@@ -71,12 +68,7 @@ def solve_steady(
 
 def run_resistance(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, Any]:
     """Run the resistance study; write outputs under ``out_dir`` (if given) and return the summary."""
-    timer = Timer()
-    params = resolve(cfg)  # validation first: no collective work before this
-    desc = describe_geometry(cfg)
-    t = time.perf_counter()
-    cm = build_cell_mesh(desc, comm)
-    timer.add("mesh_s", time.perf_counter() - t)
+    params, desc, cm, timer = stage(cfg, comm)  # validation first: no collective work before the mesh
 
     t = time.perf_counter()
     model = CellModel(cm, params, ModelOptions(binary=params.electrolyte.model == "binary", transient=False))

@@ -1,0 +1,334 @@
+"""Effective properties study: tortuosity, effective conductivities and interface measures (MODEL.md §3).
+
+Definitions (all ratios are dimensionless and independent of the material conductivities):
+
+* **Electrolyte-phase conductivity ratio** ``κ_eff/κ`` of the cathode layer: steady conduction ``−∇·(κ∇φ) = 0``
+  in the pore electrolyte only (cells ``ELECTROLYTE_PORE``), ``φ = 1`` on the pore boundary at ``z = L_c`` (the
+  pore|membrane plane), ``φ = 0`` on the pore boundary at ``z = 0`` (the collector plane), no flux anywhere else
+  (particles blocking, insulating side walls). ``κ_eff/κ = I L_c / (A Δφ)`` with ``I`` the current through the
+  layer and ``A = W^(d−1)`` the geometric area.
+* **Porosity** ``ε`` = pore volume / ``(A L_c)``, measured on the mesh; **tortuosity** ``τ = ε κ/κ_eff``;
+  **Bruggeman** ``ε^1.5`` for comparison (PARAMETERS.md §5.4).
+* **Solid-phase conductivity ratio** ``σ_eff/σ``: the same problem in the particle cells, ``φ = 0`` on the
+  collector (``z = 0``) and ``φ = 1`` where the solid meets the membrane plane ``z = L_c``. It is defined only
+  where the solid touches both planes: the point-contact archetype (the contact spots) and the planar one. In the
+  filled archetype the particles keep a gap below ``L_c``, so the solid does not span the layer: ``None`` with the
+  reason.
+* **Specific interface area**: measured ``∫_Γ dS`` per cathode-layer volume ``A L_c`` (m²/m³), Γ being the
+  reacting particle|electrolyte interface (point-contact: the contact spots only).
+* **Contact-area fraction** (point-contact): Γ area / geometric area ``A``.
+
+In the point-contact archetype the pores are void (no electrolyte cells): the electrolyte-phase values are 0
+(porosity, conductivity ratio, Bruggeman) or ``None`` (tortuosity) and ``electrolyte_note`` says why; the void
+fraction is reported separately.
+
+Numerics. The current is the Galerkin (reaction) flux ``I = a(φ_h, w)`` with ``w`` the P1 function equal to 1 on
+the dofs of one Dirichlet plane and 0 elsewhere: it is the sum of the discrete residuals of those Dirichlet rows,
+conservative to round-off (``I_bottom = −I_top``), unlike a gradient evaluated on the boundary. Pore or particle
+clusters touching neither plane (enclosed pockets, floating particles) carry no current; their dofs are pinned to
+0 so the pure-Neumann blocks they would form do not make the matrix singular.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dolfinx_solver  # noqa: F401  (must precede dolfinx/mpi4py/petsc4py)
+
+import dolfinx
+import dolfinx.fem.petsc as fpetsc
+import numpy as np
+import ufl
+from mpi4py import MPI
+
+from microsim import outputs, tags
+from microsim.linear import connected_components
+from microsim.mesh import CellMesh
+from microsim.studies.common import geometry_record, run_header, stage
+
+__all__ = ["ConductionResult", "conduction_ratio", "effective_properties", "run_effective"]
+
+#: Relative distance (in units of the layer thickness) within which a dof counts as lying on a Dirichlet plane.
+PLANE_TOLERANCE = 1.0e-7
+#: Factorisations PETSc can use here; the study falls back to MUMPS for other solver choices (e.g. two-level).
+_DIRECT_SOLVERS = ("mumps", "superlu_dist")
+
+
+@dataclass
+class ConductionResult:
+    """Steady conduction through one phase of the cathode layer (unit conductivity, ``Δφ = 1``).
+
+    Attributes:
+        ratio: Effective / intrinsic conductivity ``I L / (A Δφ)``; ``None`` if the phase does not touch both
+            planes (then ``reason`` says which is missing).
+        volume_fraction: Phase volume / ``(A L)``.
+        current_bottom: Galerkin current through ``z = z_bottom`` per unit conductivity (µm^(d−2)).
+        current_top: The same through ``z = z_top`` (equal and opposite up to round-off).
+        n_dofs: Global number of P1 unknowns.
+        n_components: Connected components of the phase (through cells).
+        n_floating_components: Components touching neither plane (pinned, carry no current).
+        phi: The potential (P1 on the phase submesh), or ``None`` if the phase is empty.
+        reason: Why ``ratio`` is ``None`` (empty otherwise).
+    """
+
+    ratio: float | None
+    volume_fraction: float
+    current_bottom: float = 0.0
+    current_top: float = 0.0
+    n_dofs: int = 0
+    n_components: int = 0
+    n_floating_components: int = 0
+    phi: dolfinx.fem.Function | None = None
+    reason: str = ""
+
+    @property
+    def conservation_error(self) -> float:
+        """``|I_bottom + I_top| / |I_top|``: zero up to the linear solver's accuracy."""
+        if self.current_top == 0.0:
+            return 0.0
+        return abs(self.current_bottom + self.current_top) / abs(self.current_top)
+
+
+def conduction_ratio(
+    msh: dolfinx.mesh.Mesh,
+    cell_tags: dolfinx.mesh.MeshTags,
+    cell_tag: int,
+    z_bottom: float,
+    z_top: float,
+    area: float,
+    name: str = "phi",
+    linear_solver: str = "mumps",
+) -> ConductionResult:
+    """Effective conductivity ratio of the cells ``cell_tag`` between the planes ``z_bottom`` and ``z_top``.
+
+    Solves ``−Δφ = 0`` on the submesh of those cells with ``φ = 0`` on its dofs at ``z = z_bottom``, ``φ = 1`` at
+    ``z = z_top`` and natural (no-flux) conditions everywhere else; collective on ``msh.comm``.
+
+    Args:
+        msh: Parent mesh (the last coordinate runs through the layer).
+        cell_tags: Cell tags of ``msh``.
+        cell_tag: Tag of the conducting cells.
+        z_bottom: The ``φ = 0`` plane.
+        z_top: The ``φ = 1`` plane.
+        area: Geometric cross-section ``A`` (``W`` in 2D, ``W²`` in 3D), same length unit as the mesh.
+        name: Name of the returned potential (XDMF output).
+        linear_solver: PETSc factorisation package.
+
+    Returns:
+        The result; ``ratio`` is 0 for a phase that touches both planes without connecting them, ``None`` if it
+        does not touch both (or has no cells).
+    """
+    comm = msh.comm
+    tdim = msh.topology.dim
+    length = z_top - z_bottom
+    cells = cell_tags.find(cell_tag)
+    if comm.allreduce(len(cells), op=MPI.SUM) == 0:
+        return ConductionResult(ratio=None, volume_fraction=0.0, reason="the phase has no cells")
+    sub, _, _, _ = dolfinx.mesh.create_submesh(msh, tdim, cells)
+    V = dolfinx.fem.functionspace(sub, ("Lagrange", 1))
+    im = V.dofmap.index_map
+    dx = ufl.Measure("dx", domain=sub)
+    one = dolfinx.fem.Constant(sub, dolfinx.default_scalar_type(1.0))
+    volume = comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(one * dx)), op=MPI.SUM)
+    fraction = volume / (area * length)
+
+    # Local dofs (owned and ghost) on each plane. Every phase dof at such z lies on the phase boundary, since no
+    # phase reaches below z_bottom or above z_top.
+    z = V.tabulate_dof_coordinates()[:, tdim - 1]
+    tol = PLANE_TOLERANCE * max(abs(length), 1.0)
+    bottom = np.flatnonzero(np.abs(z - z_bottom) < tol).astype(np.int32)
+    top = np.flatnonzero(np.abs(z - z_top) < tol).astype(np.int32)
+    n_bottom = comm.allreduce(int(np.count_nonzero(bottom < im.size_local)), op=MPI.SUM)
+    n_top = comm.allreduce(int(np.count_nonzero(top < im.size_local)), op=MPI.SUM)
+    missing = [f"z = {zz:g}" for zz, n in ((z_bottom, n_bottom), (z_top, n_top)) if n == 0]
+    if missing:
+        return ConductionResult(
+            ratio=None,
+            volume_fraction=fraction,
+            n_dofs=im.size_global,
+            reason=f"the phase does not touch the plane {' and '.join(missing)}",
+        )
+
+    # Components touching neither plane: pin them (they would make the Neumann problem singular).
+    labels, n_comp = connected_components(V)
+    touched = np.zeros(n_comp, dtype=np.int32)
+    touched[labels[bottom]] = 1
+    touched[labels[top]] = 1
+    comm.Allreduce(MPI.IN_PLACE, touched, op=MPI.MAX)
+    floating = np.flatnonzero(touched[labels] == 0).astype(np.int32)
+
+    g = dolfinx.fem.Function(V)
+    g.x.array[top] = 1.0
+    dofs = np.unique(np.concatenate([bottom, top, floating])).astype(np.int32)
+    bc = dolfinx.fem.dirichletbc(g, dofs)
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    a = ufl.inner(ufl.grad(u), ufl.grad(v)) * dx
+    rhs = ufl.inner(dolfinx.fem.Constant(sub, dolfinx.default_scalar_type(0.0)), v) * dx
+    package = linear_solver if linear_solver in _DIRECT_SOLVERS else "mumps"
+    phi = dolfinx.fem.Function(V, name=name)
+    problem = fpetsc.LinearProblem(
+        a,
+        rhs,
+        u=phi,
+        bcs=[bc],
+        petsc_options_prefix=f"microsim_effective_{name}_",
+        petsc_options={"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": package},
+    )
+    problem.solve()
+    phi.x.scatter_forward()
+
+    def current(plane: np.ndarray) -> float:
+        w = dolfinx.fem.Function(V)
+        w.x.array[plane] = 1.0
+        form = dolfinx.fem.form(ufl.inner(ufl.grad(phi), ufl.grad(w)) * dx)
+        return comm.allreduce(dolfinx.fem.assemble_scalar(form), op=MPI.SUM)
+
+    i_bottom, i_top = current(bottom), current(top)
+    return ConductionResult(
+        ratio=abs(i_top) * length / area,  # Δφ = 1
+        volume_fraction=fraction,
+        current_bottom=i_bottom,
+        current_top=i_top,
+        n_dofs=im.size_global,
+        n_components=n_comp,
+        n_floating_components=int(np.count_nonzero(touched == 0)),
+        phi=phi,
+    )
+
+
+def _interface_area(cm: CellMesh) -> float:
+    """Measured ``∫_Γ dS`` (µm^(d−1); 2D: µm² per µm of depth)."""
+    dS = cm.measures()["dS"]
+    one = dolfinx.fem.Constant(cm.mesh, dolfinx.default_scalar_type(1.0))
+    return cm.comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(one * dS(tags.INTERFACE))), op=MPI.SUM)
+
+
+def effective_properties(
+    cm: CellMesh, interface: str, cathode_thickness_um: float, linear_solver: str = "mumps"
+) -> tuple[dict[str, Any], dict[str, list[dolfinx.fem.Function]]]:
+    """Compute the effective properties of the cathode layer of a meshed cell (collective).
+
+    Args:
+        cm: The meshed cell (``z = 0`` collector, ``z = L_c`` pore|membrane plane).
+        interface: ``"filled"``, ``"point-contact"`` or ``"planar"`` (selects the definitions that apply).
+        cathode_thickness_um: ``L_c``.
+        linear_solver: PETSc factorisation package.
+
+    Returns:
+        The ``effective`` record of ``summary.json`` and the potentials grouped for XDMF output.
+    """
+    lc = cathode_thickness_um
+    area = cm.geometric_area_um
+    layer_volume = area * lc
+    fields: dict[str, list[dolfinx.fem.Function]] = {}
+
+    el = conduction_ratio(cm.mesh, cm.cell_tags, tags.ELECTROLYTE_PORE, 0.0, lc, area, "phi_pore", linear_solver)
+    solid = conduction_ratio(cm.mesh, cm.cell_tags, tags.PARTICLE, 0.0, lc, area, "phi_solid", linear_solver)
+    for key, res in (("pore_electrolyte", el), ("particles", solid)):
+        if res.phi is not None:
+            fields[key] = [res.phi]
+
+    rec: dict[str, Any] = {
+        "definitions": {
+            "electrolyte_conductivity_ratio": "kappa_eff/kappa: pore electrolyte only, phi=0 at z=0, phi=1 at "
+            "z=L_c, particles and side walls insulating; Galerkin current * L_c / (A * dphi)",
+            "tortuosity": "epsilon * kappa / kappa_eff",
+            "bruggeman_ratio": "epsilon**1.5 (spheres); bruggeman_ratio_cylinders: epsilon**2 (2D only)",
+            "bruggeman_exponent_fitted": "ln(kappa_eff/kappa) / ln(epsilon)",
+            "solid_conductivity_ratio": "sigma_eff/sigma: particles only, phi=0 on the collector z=0, phi=1 where "
+            "the solid meets z=L_c; None where the solid does not touch both planes",
+            "specific_interface_area_m2_m3": "measured reacting interface area / (A * L_c)",
+            "contact_area_fraction": "point-contact: Gamma area / A",
+        },
+        "solid_fraction": solid.volume_fraction,
+        "void_fraction": None,
+        "porosity": el.volume_fraction,
+        "electrolyte_conductivity_ratio": el.ratio,
+        "tortuosity": None,
+        "bruggeman_ratio": el.volume_fraction**1.5,
+        # the differential-effective-medium analogue for insulating cylinders (what a 2D section represents)
+        "bruggeman_ratio_cylinders": el.volume_fraction**2 if cm.dim == 2 else None,
+        "bruggeman_exponent_fitted": None,
+        "electrolyte_note": "",
+        "solid_conductivity_ratio": solid.ratio,
+        "solid_note": solid.reason,
+        "electrolyte_current_conservation": el.conservation_error,
+        "solid_current_conservation": solid.conservation_error,
+        "n_dofs": {"pore_electrolyte": el.n_dofs, "particles": solid.n_dofs},
+        "n_floating_components": {
+            "pore_electrolyte": el.n_floating_components,
+            "particles": solid.n_floating_components,
+        },
+    }
+    if interface == "point-contact":
+        rec["void_fraction"] = 1.0 - solid.volume_fraction
+        rec["porosity"] = 0.0
+        rec["electrolyte_conductivity_ratio"] = 0.0
+        rec["bruggeman_ratio"] = 0.0
+        rec["bruggeman_ratio_cylinders"] = 0.0 if cm.dim == 2 else None
+        rec["electrolyte_note"] = "point-contact: the pores are void (no electrolyte in the cathode layer)"
+    elif el.ratio is None:
+        # planar (solid slab) or a filled layer whose pores miss a plane
+        rec["electrolyte_conductivity_ratio"] = 0.0 if el.volume_fraction == 0.0 else None
+        rec["electrolyte_note"] = f"pore electrolyte: {el.reason}"
+    elif el.ratio > 0.0:
+        rec["tortuosity"] = el.volume_fraction / el.ratio
+        if 0.0 < el.volume_fraction < 1.0:
+            # κ_eff/κ = ε^p fitted through this one point (Bruggeman: p = 1.5 for spheres, 2 for 2D cylinders)
+            rec["bruggeman_exponent_fitted"] = float(np.log(el.ratio) / np.log(el.volume_fraction))
+    else:
+        rec["electrolyte_note"] = "the pore electrolyte does not connect z = 0 to z = L_c"
+    if interface == "filled" and solid.ratio is None:
+        rec["solid_note"] = (
+            "filled: the particles keep a gap below the membrane plane z = L_c, so the solid does not span the "
+            f"layer ({solid.reason})"
+        )
+
+    gamma = _interface_area(cm)
+    rec["interface_area_um2"] = gamma
+    rec["specific_interface_area_m2_m3"] = gamma / layer_volume * 1.0e6  # 1/µm -> 1/m
+    rec["contact_area_fraction"] = gamma / area if interface in ("point-contact", "planar") else None
+    return rec, fields
+
+
+def run_effective(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, Any]:
+    """Run the effective-properties study; write outputs under ``out_dir`` (if given) and return the summary."""
+    params, desc, cm, timer = stage(cfg, comm)  # validation first: no collective work before the mesh
+
+    t = time.perf_counter()
+    eff, fields = effective_properties(cm, desc.interface, desc.cathode_thickness_um, cfg.solver.linear_solver)
+    timer.add("solve_s", time.perf_counter() - t)
+    kappa = params.electrolyte.conductivity_S_m
+    sigma = params.lfp.conductivity_S_m
+    ratio_e, ratio_s = eff["electrolyte_conductivity_ratio"], eff["solid_conductivity_ratio"]
+    eff["electrolyte_conductivity_S_m"] = kappa
+    eff["effective_electrolyte_conductivity_S_m"] = None if ratio_e is None else ratio_e * kappa
+    eff["solid_conductivity_S_m"] = sigma
+    eff["effective_solid_conductivity_S_m"] = None if ratio_s is None else ratio_s * sigma
+
+    geometry = geometry_record(desc, cm)
+    summary: dict[str, Any] = {
+        **run_header("effective", desc, params, cm),
+        "active_fraction": geometry.get("active_fraction"),
+        "effective": eff,
+        "geometry": geometry,
+        "timings_s": {},
+    }
+    if out_dir is not None:
+        t = time.perf_counter()
+        out_dir = Path(out_dir)
+        if comm.rank == 0:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        comm.barrier()
+        outputs.write_json(comm, out_dir / "geometry.json", geometry)
+        if cfg.output.xdmf and fields:
+            outputs.write_fields_xdmf(comm, out_dir, fields)
+        timer.add("output_s", time.perf_counter() - t)
+    summary["wall_time_s"] = comm.allreduce(timer.total(), op=MPI.MAX)
+    summary["timings_s"] = dict(timer.sections)
+    if out_dir is not None:
+        outputs.write_json(comm, Path(out_dir) / "summary.json", summary)
+    return summary
