@@ -35,8 +35,11 @@ from microsim.geometry.packing import disk_union_measures
 
 __all__ = ["build_model"]
 
-# Elements across the narrowest point-contact chord (diameter of a 3D spot).
+# Elements across the narrowest point-contact chord (2D: the chord length).
 _ELEMENTS_PER_CHORD = 8
+# 3D: elements across the radius of the smallest contact spot (the constriction resistance 1/(4 κ a) needs the
+# spot resolved; 6 across the radius keeps the Holm term within a few per cent).
+_ELEMENTS_PER_SPOT_RADIUS = 6
 
 
 def _set_options(gmsh: Any, dim: int, h: float) -> None:
@@ -185,7 +188,8 @@ def _mesh_fields(
         threshold(fine, hg, hg)
     chord_size = hg
     if chords:
-        chord_size = min(hg, min(chord_sizes) / _ELEMENTS_PER_CHORD)
+        per_size = _ELEMENTS_PER_CHORD if d == 2 else 2 * _ELEMENTS_PER_SPOT_RADIUS  # 3D sizes are diameters
+        chord_size = min(hg, min(chord_sizes) / per_size)
         if chord_size < hg:
             threshold(chords, chord_size, 0.25 * min(chord_sizes))
     if thresholds:

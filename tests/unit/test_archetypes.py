@@ -184,3 +184,29 @@ def test_bad_kind_and_interface():
         describe(make_geo(kind="spheres"))
     with pytest.raises(GeometryError, match=r"geometry\.interface"):
         describe(make_geo(interface="partial"))
+
+
+# ---- particles-file checks (2D; the 3D ones are in test_packing3d.py) ---------------------------------------
+def test_file_pair_overlapping_too_much_is_refused(tmp_path):
+    # d = 0.8 (r_i + r_j) < (1 - 2 x 0.05)(r_i + r_j): interpenetration, not a neck.
+    geo = file_geo(tmp_path, [[3.0, 2.0], [3.8, 2.0]], [0.5, 0.5])
+    with pytest.raises(GeometryError, match=r"particles\.csv: particles 0 and 1 overlap too much.*overlap 0\.2"):
+        describe(geo)
+
+
+def test_file_particle_deep_in_collector_is_refused(tmp_path):
+    geo = file_geo(tmp_path, [[3.0, 0.2]], [0.5])
+    with pytest.raises(GeometryError, match=r"particles\.csv: particle 0 crosses the collector"):
+        describe(geo)
+
+
+def test_file_particle_crossing_the_top_is_refused(tmp_path):
+    geo = file_geo(tmp_path, [[3.0, 0.475], [3.0, LC - 0.3]], [0.5, 0.5])
+    with pytest.raises(GeometryError, match="particle 1 top"):
+        describe(geo)
+
+
+def test_file_contact_radius_larger_than_particle_is_refused(tmp_path):
+    geo = file_geo(tmp_path, [[3.0, LC - 0.45]], [0.5], interface="point-contact", contact_radius_um=0.8)
+    with pytest.raises(GeometryError, match="contact_radius_um"):
+        describe(geo)

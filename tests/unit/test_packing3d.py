@@ -1,4 +1,9 @@
-"""3D sphere packings: fraction, determinism, neck/gap rules, collector connectivity, volume and area measures."""
+"""3D sphere packings: fraction, determinism, neck/gap rules, collector connectivity, volume and area measures.
+
+0.45 in the narrow default box (W = 4 µm, L_c = 11.2 µm); 0.55 needs a wider box (W = 6 µm): the insulating
+side walls keep a loose layer of spheres next to them, and the densest deposit of the narrow box reaches about
+0.51 (see microsim.geometry.packing3d).
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,46 @@ W, LC, R, STD = 4.0, 11.2, 0.5, 0.1
 OVERLAP, GAP = 0.05, 0.05
 
 
+W55, LC55 = 6.0, 6.0
+
+
 @pytest.fixture(scope="module")
 def packing45():
     return pack(3, W, LC, 0.45, R, STD, 1)
+
+
+@pytest.fixture(scope="module")
+def packing55():
+    return pack(3, W55, LC55, 0.55, R, STD, 1)
+
+
+def _rules_and_connectivity(res, width, height):
+    p = res.particles
+    assert check_gaps(p, width, height, OVERLAP, GAP) == []
+    d = np.sqrt(((p.centers[:, None] - p.centers[None]) ** 2).sum(-1))
+    rsum = p.radii[:, None] + p.radii[None]
+    touching = np.triu(d < rsum, 1)
+    rel = d[touching] / rsum[touching]
+    assert rel.min() >= 1 - 2 * OVERLAP and rel.max() <= 1 - OVERLAP / 2
+    assert abs(np.median(rel) - (1 - OVERLAP)) < 0.1 * OVERLAP
+    # Deposition: every sphere stands on the collector or on spheres, so all of them conduct to it.
+    labels = cluster_labels(p)
+    live = np.unique(labels[touches_collector(p)])
+    assert np.isin(labels, live).all()
+    # Collector spheres sit at the neck depth.
+    floor = touches_collector(p)
+    assert np.allclose(p.centers[floor, 2], p.radii[floor] * (1 - OVERLAP))
+
+
+def test_fraction_055_rules_connectivity(packing55):
+    assert abs(packing55.achieved_fraction - 0.55) <= 0.02
+    assert 100 <= len(packing55.particles) <= 400
+    _rules_and_connectivity(packing55, W55, LC55)
+
+
+def test_fraction_045_rules_connectivity(packing45):
+    _rules_and_connectivity(packing45, W, LC)
+    assert packing45.elapsed_s < 30.0
 
 
 def test_fraction_within_tolerance(packing45):
@@ -57,13 +99,20 @@ def test_neck_and_gap_rules(packing45):
     assert abs(np.median(rel) - (1 - OVERLAP)) < 0.25 * OVERLAP
 
 
+@pytest.mark.slow  # several 3D packings (10–20 s): run with -m slow
+def test_deterministic_by_seed_055(packing55):
+    again = pack(3, W55, LC55, 0.55, R, STD, 1)
+    assert np.array_equal(again.particles.centers, packing55.particles.centers)
+    assert np.array_equal(again.particles.radii, packing55.particles.radii)
+
+
 def test_collector_connectivity(packing45):
     p = packing45.particles
     labels = cluster_labels(p)
     live = np.unique(labels[touches_collector(p)])
     dead = ~np.isin(labels, live)
     assert touches_collector(p).sum() >= 5
-    assert dead.mean() <= 0.05
+    assert not dead.any()
 
 
 def test_unreachable_fraction_names_the_key():
@@ -92,6 +141,7 @@ def _geo(**kw):
     return types.SimpleNamespace(**values)
 
 
+@pytest.mark.slow  # several 3D packings (10–20 s): run with -m slow
 def test_describe_3d_stats():
     desc = describe(_geo())
     st = desc.stats()
@@ -103,6 +153,7 @@ def test_describe_3d_stats():
     assert pc["contact_area_fraction"] == pytest.approx(pc["n_contact_spots"] * math.pi * 0.01 / W**2)
 
 
+@pytest.mark.slow  # several 3D packings (10–20 s): run with -m slow
 def test_describe_3d_hertz_and_too_wide_spot():
     desc = describe(_geo(interface="point-contact", stack_pressure_MPa=0.1, membrane_modulus_MPa=100.0))
     assert desc.contact_radius_um == pytest.approx(0.0669, abs=5e-4)
@@ -127,3 +178,26 @@ def test_particles_file_3d_round_trip(tmp_path, packing45):
     write_particles_csv(path, bad)
     with pytest.raises(GeometryError, match="near-tangent"):
         describe(_geo(kind="particles-file", particles_file=str(path)))
+
+
+def test_particles_file_3d_checks(tmp_path):
+    from microsim.geometry import write_particles_csv
+
+    path = tmp_path / "p3.csv"
+    cases = [
+        # pair overlapping beyond 2 x overlap_fraction of the radii sum
+        (Particles(np.array([[2.0, 2.0, 0.475], [2.0, 2.8, 0.475]]), np.array([0.5, 0.5])), r"particles 0 and 1 "),
+        # particle cut deep by the collector
+        (Particles(np.array([[2.0, 2.0, 0.2]]), np.array([0.5])), r"particle 0 crosses the collector"),
+        # particle crossing the top of the filled layer
+        (Particles(np.array([[2.0, 2.0, 0.475], [2.0, 2.0, LC - 0.3]]), np.array([0.5, 0.5])), r"particle 1 top"),
+    ]
+    for parts, pattern in cases:
+        write_particles_csv(path, parts)
+        with pytest.raises(GeometryError, match=r"p3\.csv.*" + pattern):
+            describe(_geo(kind="particles-file", particles_file=str(path)))
+    write_particles_csv(path, Particles(np.array([[2.0, 2.0, LC - 0.45]]), np.array([0.5])))
+    with pytest.raises(GeometryError, match="contact_radius_um"):
+        describe(
+            _geo(kind="particles-file", particles_file=str(path), interface="point-contact", contact_radius_um=0.8)
+        )
