@@ -45,6 +45,8 @@ DEFAULT_C_RATES = (0.1, 0.2, 0.5, 1.0)
 STUDY_MODES = ("galvanostatic", "potentiostatic")
 #: Upper bound on the estimated cell count of a mesh (a guard against typos, far above a cluster run's size).
 MAX_CELLS_ESTIMATE = 2.0e8
+#: Smallest interface mesh size accepted [µm].
+MIN_INTERFACE_MESH_SIZE_UM = 1.0e-3
 LINEAR_SOLVERS = ("mumps", "superlu_dist", "two-level")
 
 ABSOLUTE_ZERO_C = -273.15
@@ -266,16 +268,22 @@ class GeometryConfig(_Section):
                 )
         smallest = min(self.width_um, self.cathode_thickness_um, self.membrane_thickness_um)
         # refuse meshes no machine could build (a typo such as mesh_size_um = 2e-5 would run Gmsh for days)
-        h = min(self.mesh_size_um, self.interface_mesh_size_um)
+        # the bulk size sets the cell count; interface refinement is local (a shell a few elements thick)
+        h = self.mesh_size_um
         volume = self.width_um ** (self.dim - 1) * (self.cathode_thickness_um + self.membrane_thickness_um)
         cells = volume / h**self.dim * (2.0 if self.dim == 2 else 6.0)
         if cells > MAX_CELLS_ESTIMATE:
             raise ConfigError(
-                f"geometry.mesh_size_um = {_show(self.mesh_size_um)} (interface {_show(self.interface_mesh_size_um)}) "
-                f"with geometry.width_um = {_show(self.width_um)}, geometry.cathode_thickness_um = "
+                f"geometry.mesh_size_um = {_show(self.mesh_size_um)} with geometry.width_um = "
+                f"{_show(self.width_um)}, geometry.cathode_thickness_um = "
                 f"{_show(self.cathode_thickness_um)}, geometry.membrane_thickness_um = "
                 f"{_show(self.membrane_thickness_um)}: about {cells:.2g} cells; at most {MAX_CELLS_ESTIMATE:.0e} "
                 "are allowed (use a larger mesh size or a smaller box)"
+            )
+        if self.interface_mesh_size_um < MIN_INTERFACE_MESH_SIZE_UM:
+            raise ConfigError(
+                f"geometry.interface_mesh_size_um = {_show(self.interface_mesh_size_um)}: must be >= "
+                f"{MIN_INTERFACE_MESH_SIZE_UM:g} µm (1 nm: below the continuum model's validity)"
             )
         if self.mesh_size_um >= smallest:
             raise ConfigError(

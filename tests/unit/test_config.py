@@ -279,3 +279,18 @@ def test_config_is_frozen_and_picklable() -> None:
     with pytest.raises(AttributeError):
         cfg.geometry.width_um = 3.0  # type: ignore[misc]
     assert pickle.loads(pickle.dumps(cfg)) == cfg
+
+
+def test_size_guards_name_the_fields() -> None:
+    """Typos that would ask for billions of cells or particles are refused before anything is built."""
+    from microsim.errors import GeometryError
+    from microsim.geometry import describe
+
+    with pytest.raises(ConfigError, match=r"geometry\.mesh_size_um = 1e-05.*cells"):
+        config.replace(config.default(), **{"geometry.mesh_size_um": 1e-5})
+    with pytest.raises(ConfigError, match=r"geometry\.interface_mesh_size_um = 0\.0001"):
+        config.replace(config.default(), **{"geometry.interface_mesh_size_um": 1e-4})
+    # a locally refined interface is fine even when its size would be absurd for the whole box
+    config.replace(config.default(), **{"geometry.interface_mesh_size_um": 0.005})
+    with pytest.raises(GeometryError, match=r"geometry\.width_um = 1e\+06.*particles"):
+        describe(config.replace(config.default(), **{"geometry.width_um": 1e6, "geometry.mesh_size_um": 1.0}).geometry)
