@@ -275,7 +275,8 @@ def load(
     if msg is not None:
         raise ConfigError(msg)
     payload = comm.bcast(payload, root=0)
-    assert payload is not None
+    if payload is None:  # rank 0 either loads it or reports an error
+        raise ConfigError("checkpoint: nothing received from rank 0")
     keys = keys or field_keys(model)
     problem = ""
     values: dict[str, np.ndarray] = {}

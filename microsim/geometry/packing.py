@@ -746,7 +746,8 @@ def pack_disks(
                 hi = mid
         if best[0] <= aim:
             break
-    assert best is not None
+    if best is None:  # cannot happen: every attempt runs at least one deposit
+        raise GeometryError("packing: no deposit was made")
     err, parts, f, looseness, attempt = best
     if err > tolerance:
         if active_fraction > hi_all:

@@ -446,10 +446,10 @@ def pack_spheres(
                     lo = mid
                 else:
                     hi = mid
-        assert best is not None
-        if best[0] <= aim:
+        if best is not None and best[0] <= aim:
             break
-    assert best is not None
+    if best is None:  # cannot happen: every attempt runs at least one deposit
+        raise GeometryError("packing: no deposit was made")
     err, parts, f, looseness, attempt = best
     if err > tolerance:
         if active_fraction > hi_all:

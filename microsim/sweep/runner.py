@@ -262,7 +262,8 @@ def run_sweep(
     error, states, t0, use_bar = comm.bcast((error, states, t0, use_bar), root=0)
     if error is not None:
         raise ConfigError(error)
-    assert states is not None
+    if states is None:  # rank 0 either fills it or reports an error
+        raise MicrosimError("sweep: no case states received from rank 0")
 
     selected = select_cases(states, case_index, retry_failed)
     n_groups = comm.size // ranks_per_case
@@ -312,7 +313,8 @@ def run_sweep(
     final, write_error = comm.bcast((final, write_error), root=0)
     if write_error is not None:
         raise MicrosimError(write_error)
-    assert final is not None
+    if final is None:
+        raise MicrosimError("sweep: no final case states received from rank 0")
     counts = store.counts(final)
     if comm.rank == 0 and progress:
         print(
