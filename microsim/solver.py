@@ -177,19 +177,15 @@ class BorderedNewton:
                 gV = self._scalar(self.gV)
             t1 = time.perf_counter()
             self.b.scale(-1.0)
-            self.ksp.solve(self.b, self.x1)
+            linear_its += self._linear_solve(self.b, self.x1, it)
             dV = 0.0
             if galvanostatic:
-                self.ksp.solve(self.rV, self.x2)
+                linear_its += self._linear_solve(self.rV, self.x2, it)
                 denom = gV - self.gvec.dot(self.x2)
                 dV = -(G + self.gvec.dot(self.x1)) / denom
                 self.x1.axpy(-dV, self.x2)
             t_sol += time.perf_counter() - t1
             t_asm += t1 - t0
-            linear_its += self.ksp.getIterationNumber()
-            reason = self.ksp.getConvergedReason()
-            if reason < 0:
-                raise ConvergenceError(f"linear solver failed (PETSc reason {reason}) at Newton iteration {it}")
             upd = max(self.x1.norm(PETSc.NormType.NORM_INFINITY), abs(dV))
             if not np.isfinite(upd):
                 raise ConvergenceError(f"Newton iteration {it} produced a non-finite update")
@@ -209,6 +205,14 @@ class BorderedNewton:
             f"Newton did not converge in {self.max_iterations} iterations "
             f"(last updates: {', '.join(f'{h:.2e}' for h in history[-3:])})"
         )
+
+    def _linear_solve(self, rhs: PETSc.Vec, x: PETSc.Vec, newton_it: int) -> int:
+        """One solve with the current operator; returns the Krylov iterations (1 for a direct solve)."""
+        self.ksp.solve(rhs, x)
+        reason = self.ksp.getConvergedReason()
+        if reason < 0:
+            raise ConvergenceError(f"linear solver failed (PETSc reason {reason}) at Newton iteration {newton_it}")
+        return self.ksp.getIterationNumber()
 
     def _step_length(self, dV: float) -> float:
         """Damping factor that keeps an iterate physical.
