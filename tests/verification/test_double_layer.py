@@ -1,0 +1,79 @@
+"""Transient double layer (MODEL.md §2): charging currents carry charge, not lithium.
+
+With C_dl on Γ and at the Li metal, in every backward-Euler step of a galvanostatic discharge (per geometric
+area, I > 0 on discharge, i_n < 0 cathodic):
+- the solid gains the cathode's *faradaic* charge only: Δ∫c_s = −∫_Γ i_n dt / F (not I dt / F);
+- the salt changes by the faradaic imbalance of the two electrodes (MODEL.md's salt fluxes are faradaic):
+  Δ∫c = (1 − t+)(∫_Γ i_n + ∫_Li i_Li) dt / F;
+- each double layer stores the rest of the applied current: ∫_Γ C_dl ΔΔφ = −(I + ∫_Γ i_n) dt and
+  ∫_Li C_dl,Li Δη_Li = (I − ∫_Li i_Li) dt.
+A wrong sign of a charging term, or charging counted in a lithium or salt balance, breaks these equalities.
+Early steps are short so that charging carries most of the current; its share fades as the layers charge.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+pytest.importorskip("dolfinx_solver")
+
+import dolfinx
+from mpi4py import MPI
+
+from microsim.constants import FARADAY
+from microsim.parameters import resolve
+from microsim.physics.model import CellModel, ModelOptions
+from microsim.quantities import Quantities
+from microsim.solver import BorderedNewton
+from microsim.studies.common import build_cell_mesh, describe_geometry
+from tests._cases import small
+
+pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
+
+
+def test_charging_current_carries_no_lithium() -> None:
+    cfg = small(**{"geometry.interface": "filled"})
+    params = resolve(cfg)
+    cm = build_cell_mesh(describe_geometry(cfg), MPI.COMM_WORLD)
+    model = CellModel(cm, params, ModelOptions(binary=True, transient=True, double_layer=True))
+    solver = BorderedNewton(model, tolerance=1e-12)
+    q = Quantities(model)
+    a_hat = model.area_hat
+    forms = [
+        dolfinx.fem.form(f, entity_maps=cm.entity_maps)
+        for f in (
+            params.lfp.double_layer_F_m2 * model.interface_potential / a_hat * model.dS,
+            params.li.double_layer_F_m2 * model.eta_li / a_hat * model.ds_li,
+        )
+    ]
+
+    def q_dl() -> tuple[float, float]:
+        return tuple(cm.comm.allreduce(dolfinx.fem.assemble_scalar(f), op=MPI.SUM) for f in forms)
+
+    current = 0.3  # A/m²
+    model.current_density.value = current
+    model.current_ref.value = current
+    shares = []
+    for dt in (1e-3, 1e-2, 1e-1, 1.0):
+        before = q.evaluate()
+        qdl0 = q_dl()
+        model.dt.value = dt
+        solver.solve()
+        after = q.evaluate()
+        i_gamma = after["current_interface"]  # ∫_Γ i_n per geometric area (negative: cathodic)
+        i_li = after["current_anode"]  # ∫_Li i_Li per geometric area (positive: Li → Li⁺)
+        d_solid = after["lithium_solid"] - before["lithium_solid"]
+        d_salt = after["lithium_electrolyte"] - before["lithium_electrolyte"]
+        assert d_solid == pytest.approx(-i_gamma * dt / FARADAY, rel=1e-7)
+        t_plus = params.electrolyte.transference_number
+        assert d_salt == pytest.approx((1 - t_plus) * (i_gamma + i_li) * dt / FARADAY, rel=1e-6, abs=1e-9 * d_solid)
+        q1 = q_dl()
+        assert q1[0] - qdl0[0] == pytest.approx(-(current + i_gamma) * dt, rel=1e-6)
+        assert q1[1] - qdl0[1] == pytest.approx((current - i_li) * dt, rel=1e-6)
+        shares.append(-i_gamma / current)
+        model.commit_step()
+    # charging dominates the first, shortest step and fades as the double layer charges
+    assert shares[0] < 0.5 < shares[-1]
+    assert all(a < b for a, b in itertools.pairwise(shares))
