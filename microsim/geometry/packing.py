@@ -750,18 +750,10 @@ def pack_disks(
         raise GeometryError("packing: no deposit was made")
     err, parts, f, looseness, attempt = best
     if err > tolerance:
-        if active_fraction > hi_all:
-            why = f"jammed: the densest deposit reaches {hi_all:.3f}"
-        elif active_fraction < lo_all:
-            why = f"too porous: the loosest (branched ballistic) deposit reaches {lo_all:.3f}"
-        else:
-            why = f"the deposits found jump over the target (range {lo_all:.3f} to {hi_all:.3f})"
-        raise GeometryError(
-            f"geometry.active_fraction = {active_fraction:g} cannot be reached within ±{tolerance:g}: best "
-            f"reached {f:.3f} ({why}; with geometry.width_um = {width_um:g}, "
-            f"geometry.cathode_thickness_um = {height_um:g}, geometry.radius_mean_um = {radius_mean_um:g}, "
-            f"geometry.radius_std_um = {radius_std_um:g})"
-        )
+        raise unreachable_fraction(
+            active_fraction, tolerance, f, (lo_all, hi_all), "branched ballistic",
+            (width_um, height_um, radius_mean_um, radius_std_um),
+        )  # fmt: skip
     p_stick, capture = looseness_to_deposition(looseness, radius_mean_um)
     return PackingResult(
         particles=parts,
@@ -773,6 +765,39 @@ def pack_disks(
         n_trials=len(trials),
         elapsed_s=time.perf_counter() - t0,
         trials=tuple(trials),
+    )
+
+
+def unreachable_fraction(
+    target: float,
+    tolerance: float,
+    best: float,
+    reached: tuple[float, float],
+    loosest: str,
+    box: tuple[float, float, float, float],
+) -> GeometryError:
+    """The error of a packer that missed its target: the best reached, why, and every field that matters.
+
+    Args:
+        target: ``geometry.active_fraction`` asked for.
+        tolerance: Allowed deviation.
+        best: Closest fraction reached.
+        reached: Lowest and highest fractions any deposit reached.
+        loosest: Name of the packer's loosest deposit mode (for the message).
+        box: Width, cathode thickness, mean radius and radius spread [µm].
+    """
+    lo, hi = reached
+    if target > hi:
+        why = f"jammed: the densest deposit reaches {hi:.3f}"
+    elif target < lo:
+        why = f"too porous: the loosest ({loosest}) deposit reaches {lo:.3f}"
+    else:
+        why = f"the deposits found jump over the target (range {lo:.3f} to {hi:.3f})"
+    w, h, r, r_std = box
+    return GeometryError(
+        f"geometry.active_fraction = {target:g} cannot be reached within ±{tolerance:g}: best reached {best:.3f} "
+        f"({why}; with geometry.width_um = {w:g}, geometry.cathode_thickness_um = {h:g}, "
+        f"geometry.radius_mean_um = {r:g}, geometry.radius_std_um = {r_std:g})"
     )
 
 

@@ -51,7 +51,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from microsim.errors import GeometryError
-from microsim.geometry.packing import PackingResult, Particles
+from microsim.geometry.packing import PackingResult, Particles, unreachable_fraction
 
 __all__ = ["deposit_spheres", "lens_volume", "pack_spheres", "sphere_union_volume", "volume_fraction_3d"]
 
@@ -452,18 +452,10 @@ def pack_spheres(
         raise GeometryError("packing: no deposit was made")
     err, parts, f, looseness, attempt = best
     if err > tolerance:
-        if active_fraction > hi_all:
-            why = f"jammed: the densest deposit reaches {hi_all:.3f}"
-        elif active_fraction < lo_all:
-            why = f"too porous: the loosest (ballistic) deposit reaches {lo_all:.3f}"
-        else:
-            why = f"the deposits found jump over the target (range {lo_all:.3f} to {hi_all:.3f})"
-        raise GeometryError(
-            f"geometry.active_fraction = {active_fraction:g} cannot be reached within ±{tolerance:g}: best "
-            f"reached {f:.3f} ({why}; with geometry.width_um = {width_um:g}, "
-            f"geometry.cathode_thickness_um = {height_um:g}, geometry.radius_mean_um = {radius_mean_um:g}, "
-            f"geometry.radius_std_um = {radius_std_um:g})"
-        )
+        raise unreachable_fraction(
+            active_fraction, tolerance, f, (lo_all, hi_all), "ballistic",
+            (width_um, height_um, radius_mean_um, radius_std_um),
+        )  # fmt: skip
     return PackingResult(
         particles=parts,
         achieved_fraction=f,
