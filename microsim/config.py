@@ -231,9 +231,10 @@ class GeometryConfig(_Section):
     interface_mesh_size_um: float | None = _spec(
         None, kind=float, low=0.0, unit="µm", doc="mesh size at interfaces", unset="mesh_size_um / 2"
     )
+    # >= 1e-3: touching particles need a neck the mesher can resolve; tangent circles/spheres cannot be meshed
     overlap_fraction: float = _spec(
         0.05,
-        low=0.0,
+        low=1.0e-3,
         high=0.3,
         low_open=False,
         unit="1",
@@ -269,10 +270,15 @@ class GeometryConfig(_Section):
         smallest = min(self.width_um, self.cathode_thickness_um, self.membrane_thickness_um)
         # refuse meshes no machine could build (a typo such as mesh_size_um = 2e-5 would run Gmsh for days)
         # the bulk size sets the cell count; interface refinement is local (a shell a few elements thick)
-        h = self.mesh_size_um
-        volume = self.width_um ** (self.dim - 1) * (self.cathode_thickness_um + self.membrane_thickness_um)
-        cells = volume / h**self.dim * (2.0 if self.dim == 2 else 6.0)
-        if cells > MAX_CELLS_ESTIMATE:
+        # (in logarithms: any finite input, however large, must give a message, not an overflow)
+        log_cells = (
+            (self.dim - 1) * math.log(self.width_um)
+            + math.log(self.cathode_thickness_um + self.membrane_thickness_um)
+            - self.dim * math.log(self.mesh_size_um)
+            + math.log(2.0 if self.dim == 2 else 6.0)
+        )
+        cells = math.exp(min(log_cells, 700.0))
+        if log_cells > math.log(MAX_CELLS_ESTIMATE):
             raise ConfigError(
                 f"geometry.mesh_size_um = {_show(self.mesh_size_um)} with geometry.width_um = "
                 f"{_show(self.width_um)}, geometry.cathode_thickness_um = "

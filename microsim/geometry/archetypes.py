@@ -369,7 +369,10 @@ def describe(geo: Any) -> GeometryDescription:
     if interface == "filled":
         problems = check_gaps(particles, w, lc, overlap, gap)
         if problems:
-            raise GeometryError(f"{source}: particles break the filled-geometry rules: " + "; ".join(problems))
+            raise GeometryError(
+                f"{source}: particles break the filled-geometry rules (geometry.overlap_fraction = {overlap:g}, "
+                f"geometry.min_gap_fraction = {gap / r_mean:g}): " + "; ".join(problems)
+            )
         new_radii = radii
         reaches = np.zeros(len(particles), dtype=bool)
         blocked = np.zeros(len(particles), dtype=bool)
@@ -383,7 +386,10 @@ def describe(geo: Any) -> GeometryDescription:
             )
         problems = check_gaps(particles, w, lc, overlap, gap, exempt_top=reaches)
         if problems:
-            raise GeometryError(f"{source}: particles break the point-contact rules: " + "; ".join(problems))
+            raise GeometryError(
+                f"{source}: particles break the point-contact rules (geometry.overlap_fraction = {overlap:g}, "
+                f"geometry.min_gap_fraction = {gap / r_mean:g}): " + "; ".join(problems)
+            )
         new_radii, blocked = _grow_to_contact(centers, radii, reaches, lc, a, w, overlap, 0.25 * h_gamma)
         reaches = reaches & ~blocked
         if not reaches.any():

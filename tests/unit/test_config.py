@@ -294,3 +294,10 @@ def test_size_guards_name_the_fields() -> None:
     config.replace(config.default(), **{"geometry.interface_mesh_size_um": 0.005})
     with pytest.raises(GeometryError, match=r"geometry\.width_um = 1e\+06.*particles"):
         describe(config.replace(config.default(), **{"geometry.width_um": 1e6, "geometry.mesh_size_um": 1.0}).geometry)
+
+
+def test_overlap_fraction_zero_is_refused() -> None:
+    """Found by the property test: tangent particles (no neck, or one too thin to mesh) are refused."""
+    for value in (0.0, 5e-20):
+        with pytest.raises(ConfigError, match=r"geometry\.overlap_fraction = .*: must be in \[0\.001, 0\.3\)"):
+            config.replace(config.default(), **{"geometry.overlap_fraction": value})
