@@ -83,7 +83,14 @@ def summary(cfg: Config) -> str:
             else f"packing of radius {g.radius_mean_um:g} ± {g.radius_std_um:g} µm, active fraction "
             f"{g.active_fraction:g}, seed {g.seed}"
         )
-        contact = f" (spot radius {g.contact_radius_um:g} µm)" if g.interface == "point-contact" else ""
+        spot = (
+            f"spot radius from {g.stack_pressure_MPa:g} MPa by Hertz"
+            if g.stack_pressure_MPa is not None
+            else f"spot radius {g.contact_radius_um:g} µm"
+        )
+        contact = f" ({spot})" if g.interface in ("point-contact", "infiltrated") else ""
+        if g.interface == "infiltrated":
+            contact = f" ({spot}, electrolyte {g.infiltration_depth_um:g} µm into the pores)"
         cathode = f"cathode {g.cathode_thickness_um:g} µm, {particles}, {g.interface} interface{contact}"
     if s.mode == "potentiostatic":
         drive = f"potentiostatic at {s.voltage_V:g} V"
@@ -128,10 +135,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
     stats = describe(cfg.geometry).stats()
     print(f"{args.config}: ok")
     print(summary(cfg))
-    print(
-        f"Geometry: {stats.get('n_particles')} particles, active fraction {stats.get('active_fraction')}, "
-        f"{stats.get('n_particles_not_connected_to_collector', 0)} not connected to the collector."
-    )
+    fraction = stats.get("active_fraction")
+    parts = [
+        f"Geometry: {stats.get('n_particles')} particles",
+        f"active fraction {fraction:.4g}" if isinstance(fraction, float) else "",
+        f"{stats.get('n_particles_not_connected_to_collector', 0)} not connected to the collector",
+    ]
+    if stats.get("n_contact_spots"):
+        parts.append(f"{stats['n_contact_spots']} contact spots")
+    if stats.get("n_particles_not_reached_by_electrolyte") is not None:
+        parts.append(f"{stats['n_particles_not_reached_by_electrolyte']} not reached by the electrolyte")
+    if stats.get("infiltration_depth_um") is not None:
+        parts.append(f"wet layer {stats['infiltration_depth_um']:.4g} µm deep")
+    print(", ".join(p for p in parts if p) + ".")
     return 0
 
 

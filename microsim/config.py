@@ -34,7 +34,7 @@ from microsim.parameters.ocp import AFSHAR2017, TABLE_PREFIX, Afshar2017, make_o
 
 # Allowed values, one tuple each, so later work extends them in one place.
 GEOMETRY_KINDS = ("packing", "planar", "particles-file")
-INTERFACES = ("filled", "point-contact")
+INTERFACES = ("filled", "point-contact", "infiltrated")
 ELECTROLYTE_NAMES = ("PAL", "PPAL")
 ELECTROLYTE_MODELS = ("binary", "single-ion")
 STUDY_KINDS = ("resistance", "impedance", "discharge", "rate", "effective")
@@ -212,7 +212,10 @@ class GeometryConfig(_Section):
     interface: str = _spec(
         "filled",
         choices=INTERFACES,
-        doc="filled: SPE fills the pores; point-contact: membrane on the top particles",
+        doc=(
+            "filled: SPE fills the pores; point-contact: membrane on the top particles; infiltrated: point "
+            "contact plus SPE in the pores down to infiltration_depth_um below the membrane"
+        ),
     )
     width_um: float = _spec(10.0, low=0.0, unit="µm", doc="lateral size W (2D) or W x W (3D)")
     cathode_thickness_um: float = _spec(11.2, low=0.0, unit="µm", doc="cathode layer thickness L_c")
@@ -222,7 +225,14 @@ class GeometryConfig(_Section):
     )
     radius_mean_um: float = _spec(0.5, low=0.0, unit="µm", doc="mean particle radius (paired with the LFP D_s)")
     radius_std_um: float = _spec(0.1, low=0.0, low_open=False, unit="µm", doc="particle radius standard deviation")
-    contact_radius_um: float = _spec(0.1, low=0.0, unit="µm", doc="contact-spot radius a (point-contact)")
+    contact_radius_um: float = _spec(0.1, low=0.0, unit="µm", doc="contact-spot radius a (point-contact, infiltrated)")
+    infiltration_depth_um: float = _spec(
+        0.0,
+        low=0.0,
+        low_open=False,
+        unit="µm",
+        doc="infiltrated: depth below z = L_c to which the SPE fills the pores (0: point contact; L_c: all)",
+    )
     particles_file: str = _spec(
         "", doc="particle list (centres, radii) for kind = particles-file; relative to the config file"
     )
@@ -261,12 +271,18 @@ class GeometryConfig(_Section):
                 f"geometry.radius_mean_um = {_show(self.radius_mean_um)}: 2*radius_mean_um must be < "
                 f"geometry.cathode_thickness_um = {_show(self.cathode_thickness_um)}"
             )
-        if self.kind != "planar" and self.interface == "point-contact":
+        if self.kind != "planar" and self.interface in ("point-contact", "infiltrated"):
             if self.contact_radius_um >= self.radius_mean_um:
                 raise ConfigError(
                     f"geometry.contact_radius_um = {_show(self.contact_radius_um)}: must be < "
                     f"geometry.radius_mean_um = {_show(self.radius_mean_um)} (a spot is a cap of a particle)"
                 )
+        if self.infiltration_depth_um > self.cathode_thickness_um:
+            raise ConfigError(
+                f"geometry.infiltration_depth_um = {_show(self.infiltration_depth_um)}: must be <= "
+                f"geometry.cathode_thickness_um = {_show(self.cathode_thickness_um)} (the SPE cannot go below "
+                "the collector)"
+            )
         smallest = min(self.width_um, self.cathode_thickness_um, self.membrane_thickness_um)
         # refuse meshes no machine could build (a typo such as mesh_size_um = 2e-5 would run Gmsh for days)
         # the bulk size sets the cell count; interface refinement is local (a shell a few elements thick)

@@ -10,6 +10,12 @@ The three archetypes (MODEL.md §1):
   contact_radius_um``: ``R'^2 = (L_c - z_c)^2 + a^2``. The particle is ``disk ∩ {z <= L_c}``, Γ = the flat
   chords. Clusters not connected to the collector are removed (electronically dead and, with void pores,
   ionically isolated).
+* ``infiltrated``: point contact, then the electrolyte fills the pores from the membrane down to
+  ``z_w = L_c - infiltration_depth_um`` (a membrane pressed on a dry cathode and partly infiltrated, e.g. by
+  heating). Γ = the contact spots plus every particle surface in the wet layer ``z_w < z < L_c``. Depth 0 is
+  the point-contact geometry; depth ``L_c`` wets every pore, i.e. the filled geometry with the top particles
+  grown to their spots. Particle clusters that neither touch the collector nor the electrolyte are removed
+  (nothing would fix their potential); dead clusters the electrolyte reaches are kept, as in ``filled``.
 * ``planar``: a dense LiFePO4 slab ``0 < z < L_c`` under the membrane; Γ = the plane ``z = L_c``.
 
 Particle-based geometries come from a seeded packing (:mod:`microsim.geometry.packing`) or a particle CSV
@@ -37,13 +43,15 @@ from microsim.geometry.packing import (
 )
 from microsim.geometry.packing3d import sphere_union_volume
 
-__all__ = ["CONTACT_TOLERANCE_RADII", "GeometryDescription", "describe"]
+__all__ = ["CONTACT_TOLERANCE_RADII", "SPOT_INTERFACES", "GeometryDescription", "describe"]
 
 # A particle whose top is within this many mean radii of z = L_c touches the membrane in point-contact.
 CONTACT_TOLERANCE_RADII = 0.25
 
 _KINDS = ("packing", "planar", "particles-file")
-_INTERFACES = ("filled", "point-contact")
+_INTERFACES = ("filled", "point-contact", "infiltrated")
+#: Interfaces whose membrane rests on the top particles (contact spots of radius ``contact_radius_um``).
+SPOT_INTERFACES = ("point-contact", "infiltrated")
 
 _EMPTY2 = np.zeros((0, 2))
 
@@ -60,7 +68,7 @@ class GeometryDescription:
 
     Attributes:
         kind: ``"packing"``, ``"planar"`` or ``"particles-file"``.
-        interface: ``"filled"``, ``"point-contact"`` or ``"planar"``.
+        interface: ``"filled"``, ``"point-contact"``, ``"infiltrated"`` or ``"planar"``.
         dim: 2 or 3.
         width_um: Lateral size W (3D: W x W).
         cathode_thickness_um: L_c.
@@ -70,21 +78,27 @@ class GeometryDescription:
         original_radii: ``(N,)`` radii before the growth.
         particle_ids: ``(N,)`` index of each particle in the packing / file it came from.
         touches_collector: ``(N,)`` particles cutting ``z = 0``.
-        reaches_membrane: ``(N,)`` point-contact particles cut by ``z = L_c`` (all False otherwise).
+        reaches_membrane: ``(N,)`` particles cut by ``z = L_c`` at a contact spot (point-contact,
+            infiltrated; all False otherwise).
         cluster: ``(N,)`` cluster label (particles connected through overlaps share one).
         dead_particle_ids: Source indices of the particles not connected to the collector.
-        dead_removed: Whether those were removed (point-contact) or kept (filled).
+        dead_removed: Whether (some of) those were removed (point-contact: all; infiltrated: the dry ones) or
+            kept (filled).
         blocked_contact_ids: Source indices of point-contact particles within the tolerance that were not
             grown (growth would have made a near-tangent neck or crossed a wall; see ``_grow_to_contact``).
         mesh_size_um: Element size far from Γ.
         interface_mesh_size_um: Element size on Γ and on the collector.
-        contact_radius_um: Chord half-width ``a`` of the point-contact spots.
+        contact_radius_um: Chord half-width ``a`` of the contact spots.
+        infiltration_depth_um: Infiltrated: depth of the wet layer below ``z = L_c`` as meshed (the asked
+            depth, moved by at most a fraction of the interface mesh size off near-tangent planes).
+        infiltration_depth_asked_um: Infiltrated: the depth asked for.
         contact_tolerance_um: Distance below ``L_c`` within which a particle top is grown to touch the
             membrane.
         overlap_fraction: Overlap of touching particles.
         min_gap_um: Minimum gap of non-touching particles.
         seed: Packing seed.
         target_active_fraction: Fraction asked for (packings only).
+        n_source_particles: Number of particles in the packing / file (before any removal).
         packing_info: Extra figures of the packing search (p_stick, trials, time).
     """
 
@@ -108,10 +122,13 @@ class GeometryDescription:
     interface_mesh_size_um: float = 0.1
     contact_radius_um: float = 0.0
     contact_tolerance_um: float = 0.0
+    infiltration_depth_um: float = 0.0
+    infiltration_depth_asked_um: float = 0.0
     overlap_fraction: float = 0.05
     min_gap_um: float = 0.05
     seed: int = 0
     target_active_fraction: float | None = None
+    n_source_particles: int = 0
     packing_info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -142,6 +159,21 @@ class GeometryDescription:
         """L_c + L_m: the z of the Li metal."""
         return self.cathode_thickness_um + self.membrane_thickness_um
 
+    @property
+    def wet_plane_um(self) -> float:
+        """``z_w``: the lower end of the electrolyte in the pores (``L_c`` for point contact, 0 for filled)."""
+        if self.interface == "infiltrated":
+            return self.cathode_thickness_um - self.infiltration_depth_um
+        return self.cathode_thickness_um if self.interface == "point-contact" else 0.0
+
+    def reached_by_electrolyte(self) -> np.ndarray:
+        """``(N,)`` particles that touch the electrolyte (filled: all; otherwise a spot or the wet layer)."""
+        if self.interface in ("filled", "planar"):
+            return np.ones(self.n_particles, dtype=bool)
+        tops = self.centers[:, -1] + self.radii if self.n_particles else np.zeros(0)
+        wet = tops > self.wet_plane_um if self.interface == "infiltrated" else np.zeros(self.n_particles, bool)
+        return self.reaches_membrane | wet
+
     def contact_spots(self) -> list[tuple[float, ...]]:
         """Lateral centres of the point-contact spots, one per particle reaching the membrane."""
         return [tuple(float(v) for v in c[:-1]) for c in self.centers[self.reaches_membrane]]
@@ -154,6 +186,7 @@ class GeometryDescription:
         (1 µm). In 3D with particles the interface measures come from the Gmsh model (``build_model`` info).
         """
         w, lc = self.width_um, self.cathode_thickness_um
+        spots = self.interface in SPOT_INTERFACES
         out: dict[str, Any] = {
             "kind": self.kind,
             "interface": self.interface,
@@ -172,16 +205,27 @@ class GeometryDescription:
             "n_particles_not_connected_to_collector": len(self.dead_particle_ids),
             "particles_not_connected_to_collector": [int(i) for i in self.dead_particle_ids],
             "dead_particles_removed": self.dead_removed,
-            "n_blocked_contacts": len(self.blocked_contact_ids) if self.interface == "point-contact" else None,
+            "share_particles_not_connected_to_collector": len(self.dead_particle_ids) / max(self.n_source_particles, 1),
+            "n_particles_not_reached_by_electrolyte": None,
+            "share_particles_not_reached_by_electrolyte": None,
+            "n_blocked_contacts": len(self.blocked_contact_ids) if spots else None,
             "n_particles_touching_collector": int(self.touches_collector.sum()),
             "n_contact_spots": None,
-            "contact_radius_um": self.contact_radius_um if self.interface == "point-contact" else None,
+            "contact_radius_um": self.contact_radius_um if spots else None,
+            "infiltration_depth_um": self.infiltration_depth_um if self.interface == "infiltrated" else None,
+            "infiltration_depth_asked_um": (
+                self.infiltration_depth_asked_um if self.interface == "infiltrated" else None
+            ),
             "particles": self._particle_records(),
             "seed": self.seed if self.kind == "packing" else None,
         }
         if self.packing_info:
             out["packing"] = dict(self.packing_info)
         layer_volume = w * lc * (w if self.dim == 3 else 1.0)  # µm³ (2D: per µm of depth)
+        if self.interface != "planar":
+            dry = ~self.reached_by_electrolyte()
+            out["n_particles_not_reached_by_electrolyte"] = int(dry.sum())
+            out["share_particles_not_reached_by_electrolyte"] = float(dry.sum()) / max(self.n_particles, 1)
         if self.interface == "planar":
             area = w * w if self.dim == 3 else w
             out.update(
@@ -198,11 +242,13 @@ class GeometryDescription:
         if self.dim == 3:
             # Exact up to triple overlaps (see packing3d.sphere_union_volume / _sphere_union_area).
             out["active_fraction"] = sphere_union_volume(self.centers, self.radii, 0.0, lc) / layer_volume
-            if self.interface == "point-contact":
+            if spots:
                 n_spots = int(self.reaches_membrane.sum())
                 out["n_contact_spots"] = n_spots
                 gamma = n_spots * math.pi * self.contact_radius_um**2
                 out["contact_area_fraction"] = gamma / (w * w)
+                if self.interface == "infiltrated" and self.infiltration_depth_um > 0.0:
+                    gamma += _sphere_union_area(self.centers, self.radii, lc, self.wet_plane_um)
             else:
                 out["n_contact_spots"] = 0
                 gamma = _sphere_union_area(self.centers, self.radii, lc)
@@ -220,6 +266,8 @@ class GeometryDescription:
             gamma = m.top_length
             out["contact_area_fraction"] = gamma / w
             out["n_contact_spots"] = _count_spots(self.centers, self.radii, lc)
+            if self.interface == "infiltrated" and self.infiltration_depth_um > 0.0:
+                gamma += disk_union_measures(self.centers, self.radii, self.wet_plane_um, lc).arc_length
         out["interface_length_um"] = gamma
         out["interface_area_um2"] = gamma * 1.0
         out["specific_interface_area_m2_m3"] = gamma * 1.0 / layer_volume * 1.0e6
@@ -233,15 +281,15 @@ class GeometryDescription:
         ]
 
 
-def _sphere_union_area(centers: np.ndarray, radii: np.ndarray, lc: float) -> float:
-    """Exposed area of a union of spheres inside ``0 < z < L_c`` (µm²).
+def _sphere_union_area(centers: np.ndarray, radii: np.ndarray, lc: float, z_lo: float = 0.0) -> float:
+    """Exposed area of a union of spheres inside ``z_lo < z < L_c`` (µm²).
 
     Sphere areas less the caps covered by each overlapping neighbour and cut by the two planes (exact unless
-    three spheres share a point).
+    three spheres share a point, or a neighbour's cap is also cut by a plane).
     """
     area = 4.0 * math.pi * radii**2
     z = centers[:, -1]
-    area -= 2.0 * math.pi * radii * np.clip(radii - z, 0.0, 2.0 * radii)  # below z = 0
+    area -= 2.0 * math.pi * radii * np.clip(radii - (z - z_lo), 0.0, 2.0 * radii)  # below z = z_lo
     area -= 2.0 * math.pi * radii * np.clip(z + radii - lc, 0.0, 2.0 * radii)  # above z = L_c
     d = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1))
     n = radii.shape[0]
@@ -350,7 +398,7 @@ def describe(geo: Any) -> GeometryDescription:
         # written by microsim and read back): their deeper overlaps are the growth's, not interpenetration.
         grown = (
             particles.centers[:, -1] + particles.radii >= lc - CONTACT_TOLERANCE_RADII * r_mean
-            if interface == "point-contact"
+            if interface in SPOT_INTERFACES
             else np.zeros(len(particles), dtype=bool)
         )
         _check_file_overlaps(particles, overlap, source, grown)
@@ -362,7 +410,7 @@ def describe(geo: Any) -> GeometryDescription:
     tolerance = CONTACT_TOLERANCE_RADII * r_mean
     a = float(geo.contact_radius_um)
     pressure = getattr(geo, "stack_pressure_MPa", None)
-    if interface == "point-contact" and pressure is not None:
+    if interface in SPOT_INTERFACES and pressure is not None:
         # Hertz at the mean radius (one spot radius for the whole geometry; see microsim.geometry.contact).
         a = hertz_contact_radius_um(float(pressure), r_mean, float(_get(geo, "membrane_modulus_MPa", 3.0)))
 
@@ -381,20 +429,23 @@ def describe(geo: Any) -> GeometryDescription:
         reaches = tops >= lc - tolerance
         if not reaches.any():
             raise GeometryError(
-                f"point-contact: no particle reaches the membrane plane z = L_c = {lc:g} µm within the "
+                f"{interface}: no particle reaches the membrane plane z = L_c = {lc:g} µm within the "
                 f"contact tolerance {tolerance:.3g} µm (highest particle top at {tops.max():.4g} µm)"
             )
         problems = check_gaps(particles, w, lc, overlap, gap, exempt_top=reaches)
         if problems:
             raise GeometryError(
-                f"{source}: particles break the point-contact rules (geometry.overlap_fraction = {overlap:g}, "
+                f"{source}: particles break the {interface} rules (geometry.overlap_fraction = {overlap:g}, "
                 f"geometry.min_gap_fraction = {gap / r_mean:g}): " + "; ".join(problems)
             )
-        new_radii, blocked = _grow_to_contact(centers, radii, reaches, lc, a, w, overlap, 0.25 * h_gamma)
+        # half the packing's gap: the filled geometry meshes such gaps; a near-tangent one would need slivers
+        wet = interface == "infiltrated" and float(_get(geo, "infiltration_depth_um", 0.0)) > 0.0
+        wet_gap = 0.5 * gap if wet else 0.0
+        new_radii, blocked = _grow_to_contact(centers, radii, reaches, lc, a, w, overlap, 0.25 * h_gamma, wet_gap)
         reaches = reaches & ~blocked
         if not reaches.any():
             raise GeometryError(
-                f"point-contact: no particle reaches the membrane plane z = L_c = {lc:g} µm: the "
+                f"{interface}: no particle reaches the membrane plane z = L_c = {lc:g} µm: the "
                 f"{int(blocked.sum())} particle(s) within the contact tolerance cannot be grown to a contact "
                 f"half-width a = {a:g} µm without a near-tangent contact with a neighbour or crossing a side "
                 "wall"
@@ -406,12 +457,19 @@ def describe(geo: Any) -> GeometryDescription:
     dead_ids = tuple(int(i) for i in ids[dead])
     dead_removed = False
     keep = np.ones(len(particles), dtype=bool)
-    if interface == "point-contact" and dead.any():
-        keep = ~dead
-        dead_removed = True
-        if not (reaches & keep).any():
+    depth_asked = float(_get(geo, "infiltration_depth_um", 0.0)) if interface == "infiltrated" else 0.0
+    depth = _wet_depth(centers, new_radii, lc, depth_asked, h_gamma) if depth_asked else 0.0
+    if interface in SPOT_INTERFACES and dead.any():
+        remove = dead
+        if interface == "infiltrated":
+            # dead clusters the electrolyte reaches keep a potential (their Butler–Volmer current sums to 0)
+            wet = reaches | (centers[:, -1] + new_radii > lc - depth) if depth > 0.0 else reaches
+            remove = dead & ~np.isin(labels, np.unique(labels[wet]))
+        keep = ~remove
+        dead_removed = bool(remove.any())
+        if not (reaches & ~dead).any():
             raise GeometryError(
-                "point-contact: no particle connected to the collector reaches the membrane plane z = L_c = "
+                f"{interface}: no particle connected to the collector reaches the membrane plane z = L_c = "
                 f"{lc:g} µm (the {int(reaches.sum())} reaching it belong to clusters not connected to the "
                 "collector)"
             )
@@ -431,12 +489,42 @@ def describe(geo: Any) -> GeometryDescription:
         dead_particle_ids=dead_ids,
         dead_removed=dead_removed,
         blocked_contact_ids=tuple(int(i) for i in ids[blocked]),
-        contact_radius_um=a if interface == "point-contact" else 0.0,
-        contact_tolerance_um=tolerance if interface == "point-contact" else 0.0,
+        contact_radius_um=a if interface in SPOT_INTERFACES else 0.0,
+        contact_tolerance_um=tolerance if interface in SPOT_INTERFACES else 0.0,
+        infiltration_depth_um=depth,
+        infiltration_depth_asked_um=depth_asked,
         target_active_fraction=target,
+        n_source_particles=len(particles),
         packing_info=packing_info,
         **common,
     )
+
+
+def _wet_depth(centers: np.ndarray, radii: np.ndarray, lc: float, depth: float, h_gamma: float) -> float:
+    """The infiltration depth to mesh: ``depth``, moved the least so the wet plane cuts no sliver cap.
+
+    A plane at distance ``t`` from a particle's top or bottom cuts a cap of radius ``√(2 r t)``; caps narrower
+    than a quarter of the interface mesh size need flat, tiny elements, so the plane keeps
+    ``t >= (h_Γ/4)² / (2r)`` from every particle's top and bottom. Depths at or beyond ``L_c`` mean "every pore"
+    and are returned as ``L_c``.
+    """
+    if depth >= lc:
+        return lc
+    z = centers[:, -1]
+    clear = np.concatenate([(0.25 * h_gamma) ** 2 / (2.0 * radii)] * 2)
+    tangents = np.concatenate([z - radii, z + radii])
+    lo, hi = tangents - clear, tangents + clear
+
+    def allowed(zw: float) -> bool:
+        return 0.0 < zw < lc and not np.any((lo < zw) & (zw < hi))
+
+    z_asked = lc - depth
+    candidates = [z_asked, *lo, *hi]
+    ok = [zw for zw in candidates if allowed(zw)]
+    if not ok:  # cannot happen for finitely many particles; keep the asked depth
+        return depth
+    best = min(ok, key=lambda zw: abs(zw - z_asked))
+    return lc - best
 
 
 def _check_file_overlaps(particles: Particles, overlap: float, source: str, exempt: np.ndarray) -> None:
@@ -496,6 +584,7 @@ def _grow_to_contact(
     width: float,
     overlap: float,
     min_feature_um: float,
+    wet_gap_um: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grow the particles that reach ``z = L_c`` to a chord of half-width ``a`` about their fixed centres.
 
@@ -504,7 +593,8 @@ def _grow_to_contact(
     the particle) or push it through a side wall is left as it was (it then keeps a void gap under the
     membrane) and reported as blocked. This departs from "grow every particle within the tolerance",
     deliberately: otherwise about a third of the seeds fail. Near-tangent pairs *without* overlap are harmless
-    here: the pores are void.
+    where the pores are void; where they hold electrolyte (infiltrated), a growth that leaves a gap narrower than
+    ``wet_gap_um`` (half the packing's minimum gap) is blocked too: a thinner electrolyte film needs slivers.
 
     Returns:
         The new radii and the mask of blocked particles.
@@ -545,7 +635,7 @@ def _grow_to_contact(
         r = trial[i]
         crosses_wall = bool(np.any(lateral[i] - r < 0.0) or np.any(lateral[i] + r > width))
         rsum = trial + r
-        shallow = (dist[i] < rsum) & (dist[i] > (1.0 - overlap / 2.0) * rsum)
+        shallow = (dist[i] < rsum + wet_gap_um) & (dist[i] > (1.0 - overlap / 2.0) * rsum)
         shallow[i] = False
         ok = not crosses_wall and not shallow.any()
         if ok and arcs_now is not None:

@@ -7,13 +7,15 @@ it current.
 Construction (µm):
 
 1. the cathode box ``[0, W] x [0, L_c]`` and the membrane box ``[0, W] x [L_c, L_c + L_m]`` (3D: ``W x W``);
-2. the particles (disks / spheres); in point-contact those reaching the membrane are first cut by the
+   infiltrated: the cathode box is two boxes, dry ``z < z_w`` and wet ``z_w < z < L_c``;
+2. the particles (disks / spheres); in point-contact and infiltrated those reaching the membrane are cut by the
    half-space ``z > L_c`` so the membrane stays one flat-bottomed body and Γ is the flat chord (no sliver
    cap);
 3. the particles are fused (overlapping particles form one body: no internal particle|particle curves and no
    thin lens elements), then everything is fragmented so all interfaces are conforming;
 4. each fragment is classified from the fragment map: particle (child of a particle, inside the cathode box),
-   pore (child of the cathode box only; void in point-contact, removed), membrane (child of the membrane box);
+   pore (child of the cathode box only; void in point-contact and in the dry box, removed), membrane (child of
+   the membrane box);
    particle pieces below ``z = 0`` are removed;
 5. each facet (curve in 2D, surface in 3D) is classified from its adjacent cells: particle|electrolyte ->
    INTERFACE, particle boundary on ``z = 0`` -> COLLECTOR, electrolyte boundary on the top -> ANODE, anything
@@ -100,12 +102,28 @@ def _classify_cells(
     if desc.interface == "planar":
         _, out_map = occ.fragment([(d, cath)], [(d, memb)])
         return [t for _, t in out_map[0]], [], [t for _, t in out_map[1]], []
+    boxes = [(d, cath)]
+    z_w = desc.wet_plane_um
+    infiltrated = desc.interface == "infiltrated" and desc.infiltration_depth_um > 0.0
+    if infiltrated and z_w > 0.0:
+        occ.remove([(d, cath)])
+        if d == 2:
+            boxes = [(d, occ.addRectangle(0.0, 0.0, 0.0, w, z_w)), (d, occ.addRectangle(0.0, z_w, 0.0, w, lc - z_w))]
+        else:
+            boxes = [(d, occ.addBox(0.0, 0.0, 0.0, w, w, z_w)), (d, occ.addBox(0.0, 0.0, z_w, w, w, lc - z_w))]
     bodies = _add_particles(gmsh, desc)
-    _, out_map = occ.fragment([(d, cath), (d, memb)], bodies)
-    cath_children = {t for _, t in out_map[0]}
-    memb_children = {t for _, t in out_map[1]}
+    _, out_map = occ.fragment([*boxes, (d, memb)], bodies)
+    nb = len(boxes)
+    box_children = [{t for _, t in out_map[k]} for k in range(nb)]
+    cath_children = set().union(*box_children)
+    # the pores that hold electrolyte: all (filled), the wet box's (infiltrated), none (point-contact)
+    if desc.interface == "point-contact" or (desc.interface == "infiltrated" and not infiltrated):
+        wet_children: set[int] = set()
+    else:
+        wet_children = box_children[-1]  # filled or fully infiltrated: the one cathode box
+    memb_children = {t for _, t in out_map[nb]}
     part_children: set[int] = set()
-    for children in out_map[2:]:
+    for children in out_map[nb + 1 :]:
         part_children.update(t for _, t in children)
     if part_children & memb_children:
         raise GeometryError(
@@ -114,12 +132,11 @@ def _classify_cells(
         )
     particle = sorted(part_children & cath_children)
     outside = sorted(part_children - cath_children - memb_children)  # below the collector
-    pore = sorted(cath_children - part_children)
+    pore = sorted(wet_children - part_children)
+    void = sorted(cath_children - part_children - set(pore))
     membrane = sorted(memb_children - part_children)
     remove = [(d, t) for t in outside]
-    if desc.interface == "point-contact":
-        remove += [(d, t) for t in pore]  # the pores are void: not meshed
-        pore = []
+    remove += [(d, t) for t in void]  # void pores are not meshed
     if not particle:
         raise GeometryError("gmsh: no particle piece inside the cathode layer")
     return particle, pore, membrane, remove
@@ -154,6 +171,19 @@ def _classify_facets(
         elif len(cells) == 1 and n_e == 1 and lo > top - tol:
             anode.append(f)
     return interface, collector, anode
+
+
+def _spot_facets(gmsh: Any, desc: GeometryDescription, interface: list[int]) -> list[int]:
+    """The Γ facets that are contact spots: those lying in the membrane plane ``z = L_c``."""
+    axis = _thickness_axis(desc.dim)
+    lc = desc.cathode_thickness_um
+    tol = 1.0e-6 * max(desc.width_um, desc.total_thickness_um)
+    spots = []
+    for f in interface:
+        box = gmsh.model.getBoundingBox(desc.dim - 1, f)
+        if abs(box[axis] - lc) < tol and abs(box[axis + 3] - lc) < tol:
+            spots.append(f)
+    return spots
 
 
 def _mesh_fields(
@@ -287,10 +317,11 @@ def build_model(desc: GeometryDescription, model: Any = None) -> dict[str, Any]:
     gamma = [mass(d - 1, f) for f in interface]
     chords: list[int] = []
     chord_sizes: list[float] = []
-    if desc.interface == "point-contact":
-        chords = list(interface)
+    if desc.interface in ("point-contact", "infiltrated"):
+        chords = _spot_facets(gmsh, desc, interface)
+        spot_measures = [mass(d - 1, f) for f in chords]
         # Size scale of a spot: chord length in 2D, spot diameter in 3D.
-        chord_sizes = gamma if d == 2 else [2.0 * math.sqrt(g / math.pi) for g in gamma]
+        chord_sizes = spot_measures if d == 2 else [2.0 * math.sqrt(g / math.pi) for g in spot_measures]
     chord_mesh = _mesh_fields(gmsh, desc, interface + collector, chords, chord_sizes)
     t1 = time.perf_counter()
     gmsh.model.mesh.generate(d)
@@ -327,7 +358,7 @@ def build_model(desc: GeometryDescription, model: Any = None) -> dict[str, Any]:
         "anode_measure_um": float(sum(mass(d - 1, f) for f in anode)),
         "particle_measure": particle_measure,
         "active_fraction_measured": particle_measure / layer,
-        "chord_lengths_um": sorted(gamma) if desc.interface == "point-contact" else [],
+        "chord_lengths_um": sorted(mass(d - 1, f) for f in chords),
         "chord_mesh_size_um": chord_mesh if chords else None,
         "n_isolated_pores": n_iso,
         "isolated_pore_fraction": iso_measure / pore_measure if pore_measure > 0 else None,

@@ -4,7 +4,8 @@ Drawn from the particle list, not from the mesh, so the picture is cheap and ava
 was described (``microsim mesh CONFIG --out DIR`` writes ``DIR/geometry.png``):
 
 * 3D: the particles as spheres clipped at the collector ``z = 0``, the cathode box outline, the membrane as a
-  translucent slab above ``z = L_c``, and (point-contact) the contact spots as red disks on ``z = L_c``;
+  translucent slab above ``z = L_c``, (point-contact, infiltrated) the contact spots as red disks on ``z = L_c``
+  and (infiltrated) the wet layer ``z_w < z < L_c`` as a translucent slab in the membrane's colour;
 * 2D: the same with disks in the ``x``–``y`` plane (``y`` through the thickness) and the spots as red
   segments.
 """
@@ -64,6 +65,8 @@ def render_geometry_png(
     lc = float(rec["cathode_thickness_um"])
     lm = float(rec.get("membrane_thickness_um") or 0.0)
     interface = str(rec.get("interface", "filled"))
+    spotted = interface in ("point-contact", "infiltrated")
+    depth = float(rec.get("infiltration_depth_um") or 0.0) if interface == "infiltrated" else 0.0
     names = ("x_um", "y_um") if dim == 2 else ("x_um", "y_um", "z_um")
     parts = rec.get("particles") or []
     centers = np.array([[p[n] for n in names] for p in parts], dtype=float).reshape(-1, dim)
@@ -84,13 +87,15 @@ def render_geometry_png(
                     for c, r in zip(centers, radii, strict=True)
                 ]
             ).clip(normal="-z", origin=(0.0, 0.0, 0.0))
-            if interface == "point-contact":
+            if spotted:
                 spheres = spheres.clip(normal="z", origin=(0.0, 0.0, lc))
             plotter.add_mesh(spheres, color=_PARTICLE_COLOR, smooth_shading=True)
         plotter.add_mesh(pv.Box(bounds=(0.0, w, 0.0, w, 0.0, lc)).outline(), color="black", line_width=2)
         if lm > 0.0:
             plotter.add_mesh(pv.Box(bounds=(0.0, w, 0.0, w, lc, lc + lm)), color=_MEMBRANE_COLOR, opacity=0.15)
-        if interface == "point-contact" and len(radii):
+        if depth > 0.0:
+            plotter.add_mesh(pv.Box(bounds=(0.0, w, 0.0, w, lc - depth, lc)), color=_MEMBRANE_COLOR, opacity=0.3)
+        if spotted and len(radii):
             xy, a = _spots(centers, radii, lc)
             for (x, y), ra in zip(xy, a, strict=True):
                 disc = pv.Disc(center=(x, y, lc + 1e-3 * w), inner=0.0, outer=float(ra), normal=(0, 0, 1), c_res=32)
@@ -100,20 +105,25 @@ def render_geometry_png(
     else:
         for (x, y), r in zip(centers, radii, strict=True):
             disc = pv.Disc(center=(x, y, 0.0), inner=0.0, outer=float(r), normal=(0, 0, 1), c_res=48)
-            if interface == "point-contact":
+            if spotted:
                 disc = disc.clip(normal="y", origin=(0.0, lc, 0.0))
             disc = disc.clip(normal="-y", origin=(0.0, 0.0, 0.0))
             plotter.add_mesh(disc, color=_PARTICLE_COLOR)
         plotter.add_mesh(pv.Box(bounds=(0.0, w, 0.0, lc, 0.0, 0.0)).outline(), color="black", line_width=2)
         if lm > 0.0:
             plotter.add_mesh(pv.Box(bounds=(0.0, w, lc, lc + lm, -1e-3, -1e-3)), color=_MEMBRANE_COLOR, opacity=0.35)
-        if interface == "point-contact" and len(radii):
+        if depth > 0.0:
+            wet = pv.Box(bounds=(0.0, w, lc - depth, lc, -1e-3, -1e-3))
+            plotter.add_mesh(wet, color=_MEMBRANE_COLOR, opacity=0.35)
+        if spotted and len(radii):
             xs, a = _spots(centers, radii, lc)
             for x, ra in zip(xs[:, 0], a, strict=True):
                 seg = pv.Line((x - ra, lc, 1e-3), (x + ra, lc, 1e-3))
                 plotter.add_mesh(seg, color=_SPOT_COLOR, line_width=6)
         plotter.view_xy()
     title = f"{dim}D {interface}: {len(radii)} particles"
+    if interface == "infiltrated":
+        title += f", wet {depth:.3g} µm deep"
     fraction = rec.get("active_fraction")
     if isinstance(fraction, (int, float)) and math.isfinite(fraction):
         title += f", active fraction {fraction:.3f}"

@@ -20,7 +20,10 @@ Definitions (all ratios are dimensionless and independent of the material conduc
 
 In the point-contact archetype the pores are void (no electrolyte cells): the electrolyte-phase values are 0
 (porosity, conductivity ratio, Bruggeman) or ``None`` (tortuosity) and ``electrolyte_note`` says why; the void
-fraction is reported separately.
+fraction is reported separately. In the infiltrated archetype the electrolyte fills the pores of the wet layer
+``z_w < z < L_c`` only: unless that is the whole layer, the layer's electrolyte ratio is ``None`` (no electrolyte
+path to ``z = 0``) and the same definitions are applied to the wet layer alone (``wet_layer``: its porosity,
+conductivity ratio and tortuosity between ``z_w`` and ``L_c``).
 
 Numerics. The current is the Galerkin (reaction) flux ``I = a(φ_h, w)`` with ``w`` the P1 function equal to 1 on
 the dofs of one Dirichlet plane and 0 elsewhere: it is the sum of the discrete residuals of those Dirichlet rows,
@@ -206,16 +209,33 @@ def _interface_area(cm: CellMesh) -> float:
     return cm.comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(one * dS(tags.INTERFACE))), op=MPI.SUM)
 
 
+def _spot_area(cm: CellMesh, lc: float) -> float:
+    """Measured area of the Γ facets lying in the membrane plane ``z = L_c`` (the contact spots)."""
+    dS = cm.measures()["dS"]
+    x = ufl.SpatialCoordinate(cm.mesh)
+    tol = PLANE_TOLERANCE * lc
+    # 1 on facets whose midpoint lies on the plane: spots are flat, the curved wet Γ touches it at most at a point
+    on_plane = ufl.conditional(ufl.lt(abs(x[cm.dim - 1]("+") - lc), tol), 1.0, 0.0)
+    form = dolfinx.fem.form(on_plane * dS(tags.INTERFACE))
+    return cm.comm.allreduce(dolfinx.fem.assemble_scalar(form), op=MPI.SUM)
+
+
 def effective_properties(
-    cm: CellMesh, interface: str, cathode_thickness_um: float, linear_solver: str = "mumps"
+    cm: CellMesh,
+    interface: str,
+    cathode_thickness_um: float,
+    linear_solver: str = "mumps",
+    wet_plane_um: float = 0.0,
 ) -> tuple[dict[str, Any], dict[str, list[dolfinx.fem.Function]]]:
     """Compute the effective properties of the cathode layer of a meshed cell (collective).
 
     Args:
         cm: The meshed cell (``z = 0`` collector, ``z = L_c`` pore|membrane plane).
-        interface: ``"filled"``, ``"point-contact"`` or ``"planar"`` (selects the definitions that apply).
+        interface: ``"filled"``, ``"point-contact"``, ``"infiltrated"`` or ``"planar"`` (selects the
+            definitions that apply).
         cathode_thickness_um: ``L_c``.
         linear_solver: PETSc factorisation package.
+        wet_plane_um: Infiltrated: ``z_w``, the lower end of the pore electrolyte.
 
     Returns:
         The ``effective`` record of ``summary.json`` and the potentials grouped for XDMF output.
@@ -241,7 +261,7 @@ def effective_properties(
             "solid_conductivity_ratio": "sigma_eff/sigma: particles only, phi=0 on the collector z=0, phi=1 where "
             "the solid meets z=L_c; None where the solid does not touch both planes",
             "specific_interface_area_m2_m3": "measured reacting interface area / (A * L_c)",
-            "contact_area_fraction": "point-contact: Gamma area / A",
+            "contact_area_fraction": "point-contact: Gamma area / A; infiltrated: area of the spots on z=L_c / A",
         },
         "solid_fraction": solid.volume_fraction,
         "void_fraction": None,
@@ -263,7 +283,34 @@ def effective_properties(
             "particles": solid.n_floating_components,
         },
     }
-    if interface == "point-contact":
+    if interface == "infiltrated":
+        rec["void_fraction"] = max(1.0 - solid.volume_fraction - el.volume_fraction, 0.0)
+        if wet_plane_um > 0.0:
+            wet = conduction_ratio(
+                cm.mesh, cm.cell_tags, tags.ELECTROLYTE_PORE, wet_plane_um, lc, area, "phi_wet", linear_solver
+            )
+            # the pore volume lies in the wet layer: its porosity there is the layer's, rescaled
+            porosity = el.volume_fraction * lc / (lc - wet_plane_um)
+            rec["wet_layer"] = {
+                "z_bottom_um": wet_plane_um,
+                "thickness_um": lc - wet_plane_um,
+                "porosity": porosity,
+                "electrolyte_conductivity_ratio": wet.ratio,
+                "tortuosity": porosity / wet.ratio if wet.ratio else None,
+                "note": wet.reason,
+            }
+            if wet.phi is not None:
+                fields["wet_layer_electrolyte"] = [wet.phi]
+            rec["electrolyte_conductivity_ratio"] = None
+            rec["bruggeman_ratio"] = None
+            rec["bruggeman_ratio_cylinders"] = None
+            rec["electrolyte_note"] = (
+                f"infiltrated to z_w = {wet_plane_um:.4g} µm: the pore electrolyte does not reach z = 0 (see "
+                "wet_layer for the wet layer alone)"
+            )
+        elif el.ratio is not None and el.ratio > 0.0:
+            rec["tortuosity"] = el.volume_fraction / el.ratio
+    elif interface == "point-contact":
         rec["void_fraction"] = 1.0 - solid.volume_fraction
         rec["porosity"] = 0.0
         rec["electrolyte_conductivity_ratio"] = 0.0
@@ -290,7 +337,12 @@ def effective_properties(
     gamma = _interface_area(cm)
     rec["interface_area_um2"] = gamma
     rec["specific_interface_area_m2_m3"] = gamma / layer_volume * 1.0e6  # 1/µm -> 1/m
-    rec["contact_area_fraction"] = gamma / area if interface in ("point-contact", "planar") else None
+    if interface in ("point-contact", "planar"):
+        rec["contact_area_fraction"] = gamma / area
+    elif interface == "infiltrated":
+        rec["contact_area_fraction"] = _spot_area(cm, lc) / area
+    else:
+        rec["contact_area_fraction"] = None
     return rec, fields
 
 
@@ -299,7 +351,9 @@ def run_effective(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, A
     params, desc, cm, timer = stage(cfg, comm)  # validation first: no collective work before the mesh
 
     t = time.perf_counter()
-    eff, fields = effective_properties(cm, desc.interface, desc.cathode_thickness_um, cfg.solver.linear_solver)
+    eff, fields = effective_properties(
+        cm, desc.interface, desc.cathode_thickness_um, cfg.solver.linear_solver, desc.wet_plane_um
+    )
     timer.add("solve_s", time.perf_counter() - t)
     kappa = params.electrolyte.conductivity_S_m
     sigma = params.lfp.conductivity_S_m
