@@ -47,7 +47,8 @@ STUDY_MODES = ("galvanostatic", "potentiostatic")
 MAX_CELLS_ESTIMATE = 2.0e8
 #: Smallest interface mesh size accepted [µm].
 MIN_INTERFACE_MESH_SIZE_UM = 1.0e-3
-LINEAR_SOLVERS = ("mumps", "superlu_dist", "two-level")
+#: ``auto``: the two-level iterative solver in 3D, MUMPS in 2D (microsim.solver.resolve_linear_solver).
+LINEAR_SOLVERS = ("auto", "mumps", "superlu_dist", "two-level")
 
 ABSOLUTE_ZERO_C = -273.15
 MAX_TEMPERATURE_C = 200.0
@@ -240,6 +241,13 @@ class GeometryConfig(_Section):
     mesh_size_um: float = _spec(0.2, low=0.0, unit="µm", doc="bulk mesh size")
     interface_mesh_size_um: float | None = _spec(
         None, kind=float, low=0.0, unit="µm", doc="mesh size at interfaces", unset="mesh_size_um / 2"
+    )
+    spot_mesh_level: float = _spec(
+        1.0,
+        low=0.0,
+        high=4.0,
+        unit="1",
+        doc="3D contact spots: mesh level s (edge size 0.1a*s, spot 0.35a*sqrt(s)); 0.5 or 0.25 refine",
     )
     # >= 1e-3: touching particles need a neck the mesher can resolve; tangent circles/spheres cannot be meshed
     overlap_fraction: float = _spec(
@@ -615,7 +623,11 @@ class SolverConfig(_Section):
 
     SECTION: ClassVar[str] = "solver"
 
-    linear_solver: str = _spec("mumps", choices=LINEAR_SOLVERS, doc="direct solver (PETSc)")
+    linear_solver: str = _spec(
+        "auto",
+        choices=LINEAR_SOLVERS,
+        doc="linear solver: auto (two-level in 3D, mumps in 2D), mumps, superlu_dist or two-level",
+    )
     newton_max_iterations: int = _spec(30, low=1, low_open=False, doc="Newton iteration limit")
     newton_tolerance: float = _spec(
         1e-10,

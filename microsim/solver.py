@@ -13,9 +13,10 @@ that changes between solves is a :class:`dolfinx.fem.Constant` or a :class:`dolf
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dolfinx_solver  # noqa: F401
 
@@ -29,6 +30,9 @@ from petsc4py import PETSc
 from microsim.errors import ConvergenceError, SolutionError
 from microsim.physics.model import CellModel
 
+if TYPE_CHECKING:
+    from microsim.linear import TwoLevelPC
+
 
 @dataclass
 class NewtonReport:
@@ -40,7 +44,7 @@ class NewtonReport:
     history: list[float] = field(default_factory=list)
     time_assemble_s: float = 0.0
     time_solve_s: float = 0.0
-    linear_iterations: int = 0  # Krylov iterations (0 for direct solvers)
+    linear_iterations: int = 0  # Krylov iterations of all linear solves (a direct solve counts 1)
 
 
 def _nonempty(form: ufl.Form) -> ufl.Form | None:
@@ -56,12 +60,36 @@ def _ghost_fwd(vec: PETSc.Vec) -> None:
     dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
 
 
+#: Values of ``linear_solver`` that factorise the matrix (the others iterate).
+DIRECT_SOLVERS = ("mumps", "superlu_dist")
+
+
+def resolve_linear_solver(choice: str, dim: int) -> str:
+    """The linear solver that ``choice`` means for a problem of this dimension.
+
+    ``"auto"`` is the two-level iterative solver in 3D and MUMPS in 2D. Measured with the resistance study
+    (benchmarks/bench_3d.py): in 3D the two-level solver's linear solves took less time than MUMPS's at every size
+    tried, from 4k to 132k unknowns, serial and on 2 ranks (about 1.5× less at 10k–20k, 3× at 66k, 5× at 132k),
+    with less peak memory (half at 132k); MUMPS's fill grows like N^(4/3) in 3D. In 2D MUMPS factorises 67k
+    unknowns in a fraction of a second while GMRES needs 150–250 iterations per solve (about 20× slower).
+
+    Args:
+        choice: a value of ``solver.linear_solver``: ``"auto"`` or an explicit solver (returned unchanged).
+        dim: spatial dimension of the mesh.
+    """
+    if choice != "auto":
+        return choice
+    return "two-level" if dim == 3 else "mumps"
+
+
 class BorderedNewton:
     """Newton's method for ``R(u, V) = 0`` and, galvanostatically, ``G(u) = −I/I_ref``.
 
     Args:
         model: the cell model (forms are compiled here, once).
-        linear_solver: ``"mumps"`` or ``"superlu_dist"`` (direct LU of the monolithic block matrix).
+        linear_solver: ``"mumps"`` or ``"superlu_dist"`` (direct LU of the monolithic block matrix),
+            ``"two-level"`` (GMRES with :mod:`microsim.linear`'s preconditioner) or ``"auto"`` (see
+            :func:`resolve_linear_solver`; the choice made is :attr:`linear_solver`).
         max_iterations: Newton iteration limit.
         tolerance: convergence threshold on the max-norm of the scaled update (and of δV in volts).
         prefix: PETSc options prefix, unique per solver object.
@@ -72,7 +100,7 @@ class BorderedNewton:
     def __init__(
         self,
         model: CellModel,
-        linear_solver: str = "mumps",
+        linear_solver: str = "auto",
         max_iterations: int = 30,
         tolerance: float = 1e-10,
         prefix: str | None = None,
@@ -116,9 +144,16 @@ class BorderedNewton:
 
         BorderedNewton._count += 1
         self.prefix = prefix or f"microsim_newton{BorderedNewton._count}_"
+        #: the solver actually used (``"auto"`` resolved), for the run's summary
+        self.linear_solver = resolve_linear_solver(linear_solver, model.cm.dim)
+        linear_solver = self.linear_solver
+        #: set when the iterative solver failed and MUMPS took over (reported in the run's summary)
+        self.fallback: str | None = None
+        self._x2_guess = False  # whether x2 holds the previous solution of J x₂ = ∂R/∂V (a Krylov initial guess)
         ksp = PETSc.KSP().create(self.comm)
         ksp.setOptionsPrefix(self.prefix)
         ksp.setOperators(self.A)
+        self.two_level: TwoLevelPC | None = None
         if linear_solver == "two-level":
             from microsim.linear import configure_two_level
 
@@ -180,7 +215,9 @@ class BorderedNewton:
             linear_its += self._linear_solve(self.b, self.x1, it)
             dV = 0.0
             if galvanostatic:
-                linear_its += self._linear_solve(self.rV, self.x2, it)
+                # ∂R/∂V and J change little between Newton iterations and time steps: the last x₂ is a good start
+                linear_its += self._linear_solve(self.rV, self.x2, it, guess=self._x2_guess)
+                self._x2_guess = self.two_level is not None
                 denom = gV - self.gvec.dot(self.x2)
                 dV = -(G + self.gvec.dot(self.x1)) / denom
                 self.x1.axpy(-dV, self.x2)
@@ -188,6 +225,7 @@ class BorderedNewton:
             t_asm += t1 - t0
             upd = max(self.x1.norm(PETSc.NormType.NORM_INFINITY), abs(dV))
             if not np.isfinite(upd):
+                self._x2_guess = False
                 raise ConvergenceError(f"Newton iteration {it} produced a non-finite update")
             lam = self._step_length(dV)
             if lam < 1.0:
@@ -201,18 +239,58 @@ class BorderedNewton:
             if upd < self.tolerance:
                 self._check_finite()
                 return NewtonReport(it, True, upd, history, t_asm, t_sol, linear_its)
+        self._x2_guess = False  # a diverging iteration leaves no useful start
         raise ConvergenceError(
             f"Newton did not converge in {self.max_iterations} iterations "
             f"(last updates: {', '.join(f'{h:.2e}' for h in history[-3:])})"
         )
 
-    def _linear_solve(self, rhs: PETSc.Vec, x: PETSc.Vec, newton_it: int) -> int:
-        """One solve with the current operator; returns the Krylov iterations (1 for a direct solve)."""
+    def _linear_solve(self, rhs: PETSc.Vec, x: PETSc.Vec, newton_it: int, guess: bool = False) -> int:
+        """One solve with the current operator; returns the Krylov iterations (1 for a direct solve).
+
+        Args:
+            rhs: right-hand side.
+            x: solution; with ``guess``, also the initial guess of the Krylov method.
+            newton_it: Newton iteration (for the error message).
+            guess: start from ``x`` instead of zero (iterative solvers only).
+        """
+        self.ksp.setInitialGuessNonzero(guess)
         self.ksp.solve(rhs, x)
-        reason = self.ksp.getConvergedReason()
+        reason = self.ksp.getConvergedReason()  # collective: the same on every rank
+        if reason < 0 and self.two_level is not None:
+            # the iterative default must not end a run MUMPS could finish: fall back once, for good, and say so
+            its = self.ksp.getIterationNumber()
+            self._fall_back_to_direct()
+            if self.comm.rank == 0:
+                print(
+                    f"microsim: warning: GMRES with the two-level preconditioner failed (PETSc reason {reason}, "
+                    f"{its} iterations) at Newton iteration {newton_it}; continuing with MUMPS",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            self.ksp.setInitialGuessNonzero(False)
+            self.ksp.solve(rhs, x)
+            reason = self.ksp.getConvergedReason()
         if reason < 0:
+            self._x2_guess = False
             raise ConvergenceError(f"linear solver failed (PETSc reason {reason}) at Newton iteration {newton_it}")
         return self.ksp.getIterationNumber()
+
+    def _fall_back_to_direct(self) -> None:
+        """Replace the two-level preconditioner by a MUMPS factorisation (``linear_solver`` records it)."""
+        ctx, self.two_level = self.two_level, None
+        self._x2_guess = False
+        ksp = self.ksp
+        ksp.setType("preonly")
+        pc = ksp.getPC()
+        pc.setType("lu")
+        pc.setFactorSolverType("mumps")
+        pc.setFactorSetUpSolverType()
+        pc.getFactorMatrix().setMumpsIcntl(14, 80)
+        if ctx is not None:
+            ctx.destroy()
+        self.linear_solver = "mumps"
+        self.fallback = "two-level -> mumps (GMRES failed)"
 
     def _step_length(self, dV: float) -> float:
         """Damping factor that keeps an iterate physical.

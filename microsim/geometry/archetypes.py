@@ -92,6 +92,8 @@ class GeometryDescription:
         infiltration_depth_um: Infiltrated: depth of the wet layer below ``z = L_c`` as meshed (the asked
             depth, moved by at most a fraction of the interface mesh size off near-tangent planes).
         infiltration_depth_asked_um: Infiltrated: the depth asked for.
+        spot_mesh_level: 3D contact spots: mesh level ``s`` of the graded spot fields (1: default; smaller is
+            finer; see :mod:`microsim.geometry.gmsh_model`).
         contact_tolerance_um: Distance below ``L_c`` within which a particle top is grown to touch the
             membrane.
         overlap_fraction: Overlap of touching particles.
@@ -124,6 +126,7 @@ class GeometryDescription:
     contact_tolerance_um: float = 0.0
     infiltration_depth_um: float = 0.0
     infiltration_depth_asked_um: float = 0.0
+    spot_mesh_level: float = 1.0
     overlap_fraction: float = 0.05
     min_gap_um: float = 0.05
     seed: int = 0
@@ -356,6 +359,7 @@ def describe(geo: Any) -> GeometryDescription:
         membrane_thickness_um=lm,
         mesh_size_um=h,
         interface_mesh_size_um=h_gamma,
+        spot_mesh_level=float(_get(geo, "spot_mesh_level", 1.0)),
         overlap_fraction=overlap,
         min_gap_um=gap,
         seed=int(geo.seed),

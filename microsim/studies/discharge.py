@@ -421,6 +421,8 @@ class DischargeCell:
             "double_layer": self.cfg.study.double_layer,
             "n_cells": self.cm.count_cells()["total"],
             "n_dofs": n_dofs(self.model),
+            "linear_solver": self.solver.linear_solver,
+            "linear_solver_fallback": self.solver.fallback,
             "n_ranks": self.comm.size,
             "n_particles": self.n_particles,
             "active_fraction": geometry.get("active_fraction"),

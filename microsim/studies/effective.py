@@ -366,6 +366,8 @@ def run_effective(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, A
     geometry = geometry_record(desc, cm)
     summary: dict[str, Any] = {
         **run_header("effective", desc, params, cm),
+        # scalar Poisson solves: a factorisation whatever the choice ("auto", "two-level" mean MUMPS)
+        "linear_solver": cfg.solver.linear_solver if cfg.solver.linear_solver in _DIRECT_SOLVERS else "mumps",
         "active_fraction": geometry.get("active_fraction"),
         "effective": eff,
         "geometry": geometry,

@@ -149,6 +149,7 @@ def run_impedance(
         "state_of_charge": 1.0 - theta0,
         "equilibrium_voltage_V": float(params.lfp.ocp.numpy(np.array(theta0))),
         "n_dofs": n_dofs(model),
+        "linear_solver": response.linear_solver,
         "active_fraction": geometry.get("active_fraction"),
         "interface_area_um2": geometry.get("interface_area_um2"),
         "impedance": {**analysis, "time_per_frequency_s": res.time_per_frequency_s},
