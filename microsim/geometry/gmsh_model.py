@@ -65,6 +65,32 @@ def _set_options(gmsh: Any, dim: int, h: float) -> None:
     gmsh.option.setNumber("Mesh.MeshSizeMax", h)
 
 
+# 3D surface meshing attempts, in order: (algorithm, Gmsh's switch to MeshAdapt on a failed surface). Sphere
+# patches cut by the side walls near a corner defeat one algorithm or another, and Gmsh 4.15's MeshAdapt fallback
+# crashed the process (SIGSEGV) after Frontal-Delaunay failed on 2 of 24 point-contact packings of the wall study.
+# A crash cannot be caught, so the attempts without the switch come first (a failure is then an exception);
+# Delaunay with the switch meshed both of those, Frontal-Delaunay with it the one Delaunay could not.
+_SURFACE_ATTEMPTS = ((6, 0), (5, 0), (5, 1), (6, 1))
+
+
+class _MeshingFailed(Exception):
+    """One meshing attempt failed."""
+
+
+def _generate(gmsh: Any, dim: int, algorithm: int, switch: int) -> None:
+    """``gmsh.model.mesh.generate(dim)`` with one attempt's surface algorithm; raise if anything stays empty."""
+    gmsh.option.setNumber("Mesh.Algorithm", algorithm)
+    gmsh.option.setNumber("Mesh.AlgorithmSwitchOnFailure", switch)
+    try:
+        gmsh.model.mesh.generate(dim)
+    except Exception as exc:  # gmsh raises a plain Exception with its last error message
+        raise _MeshingFailed(str(exc)) from exc
+    # without the switch a failed surface is left empty, and so is the volume behind it
+    empty = [t for _, t in gmsh.model.getEntities(dim) if _count_elements(gmsh, dim, [t]) == 0]
+    if empty:
+        raise _MeshingFailed(f"{len(empty)} {'volume' if dim == 3 else 'surface'}(s) left without elements")
+
+
 def _add_particles(gmsh: Any, desc: GeometryDescription) -> list[tuple[int, int]]:
     """Create the particle bodies (cut at z = L_c where they reach the membrane) and fuse them."""
     occ = gmsh.model.occ
@@ -319,6 +345,30 @@ def build_model(desc: GeometryDescription, model: Any = None) -> dict[str, Any]:
     import gmsh  # local: keep the package importable without gmsh
 
     del model  # the gmsh API is module-global; see docstring
+    attempts = _SURFACE_ATTEMPTS if desc.dim == 3 else ((6, 1),)
+    errors = []
+    for algorithm, switch in attempts:
+        try:
+            info = _build(gmsh, desc, algorithm, switch)
+            info["surface_algorithm"] = algorithm
+            info["meshing_attempts"] = len(errors) + 1
+            return info
+        except _MeshingFailed as exc:
+            errors.append(f"surface algorithm {algorithm}{' with MeshAdapt fallback' if switch else ''}: {exc}")
+            # a failed mesh leaves state behind that gmsh.clear() does not remove (the next attempt then meshes
+            # nothing): restart Gmsh, keeping the caller's verbosity
+            terminal = gmsh.option.getNumber("General.Terminal")
+            gmsh.finalize()
+            gmsh.initialize()
+            gmsh.option.setNumber("General.Terminal", terminal)
+    raise GeometryError(
+        "gmsh could not mesh the geometry (" + "; ".join(errors) + "); another geometry.seed or a slightly "
+        "different geometry.width_um or geometry.interface_mesh_size_um usually meshes"
+    )
+
+
+def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) -> dict[str, Any]:
+    """One attempt of :func:`build_model` with the given surface algorithm."""
     t0 = time.perf_counter()
     d = desc.dim
     _set_options(gmsh, d, desc.mesh_size_um)
@@ -362,7 +412,7 @@ def build_model(desc: GeometryDescription, model: Any = None) -> dict[str, Any]:
         chord_sizes = spot_measures if d == 2 else [2.0 * math.sqrt(g / math.pi) for g in spot_measures]
     chord_mesh = _mesh_fields(gmsh, desc, interface + collector, chords, chord_sizes, membrane)
     t1 = time.perf_counter()
-    gmsh.model.mesh.generate(d)
+    _generate(gmsh, d, algorithm, switch)
     t2 = time.perf_counter()
 
     node_tags, _, _ = gmsh.model.mesh.getNodes()
