@@ -11,10 +11,7 @@ gmsh = pytest.importorskip("gmsh")
 
 from microsim import config  # noqa: E402
 from microsim.errors import GeometryError  # noqa: E402
-from microsim.geometry import (
-    describe,
-    gmsh_model,
-)
+from microsim.geometry import describe, gmsh_model  # noqa: E402
 
 pytestmark = pytest.mark.fenics
 
