@@ -4,12 +4,12 @@ Why (SOLVER-NOTES "Linear solvers"): each block of the Jacobian is nearly singul
 of its phase — the potentials are pure Neumann up to the weak Butler–Volmer Robin term, the salt up to a tiny
 pseudo-transient mass term — so one-level preconditioners (GAMG per field, ILU) stall. A coarse space of one
 indicator vector per (field, connected component) removes exactly those modes; a fieldsplit smoother with GAMG on
-each field handles the rest. One application of the preconditioner (``cycle = "coarse-smooth"``, the default):
+each field handles the rest. One application of the preconditioner:
 
     y = Z A_c⁻¹ Zᵀ r;   y += S (r − A y)
 
 with ``A_c = Zᵀ A Z`` (small and dense, inverted on every rank) and ``S`` one additive-fieldsplit sweep. The
-``"symmetric"`` cycle (``y = S r``, coarse correction, smoothing again) costs twice as much per iteration for about
+symmetric cycle (``y = S r``, coarse correction, smoothing again) cost twice as much per iteration for about
 a quarter fewer iterations, and at the same GMRES tolerance its solutions were 10–100× further from the direct
 solution in 3D. Krylov method: GMRES, left-preconditioned.
 
@@ -137,8 +137,6 @@ class TwoLevelPC:
             0..n_k−1) or −1 for dofs in no coarse vector (Dirichlet rows).
         n_components: per block, the global number of components n_k.
         prefix: options prefix of the smoother (fieldsplit), ``...twolevel_``.
-        cycle: ``"coarse-smooth"`` (coarse correction, then one smoothing) or ``"symmetric"`` (smooth, coarse,
-            smooth).
     """
 
     def __init__(
@@ -147,13 +145,9 @@ class TwoLevelPC:
         coarse_labels: list[np.ndarray],
         n_components: list[int],
         prefix: str,
-        cycle: str = "coarse-smooth",
     ) -> None:
-        if cycle not in ("coarse-smooth", "symmetric"):
-            raise ValueError(f"unknown two-level cycle {cycle!r}")
         self.blocks = blocks
         self.prefix = prefix
-        self.cycle = cycle
         self.smoother: PETSc.PC | None = None
         self._labels_by_block = coarse_labels
         self._n_by_block = n_components
@@ -266,25 +260,15 @@ class TwoLevelPC:
         self.n_setups += 1
 
     def apply(self, pc: PETSc.PC, r: PETSc.Vec, y: PETSc.Vec) -> None:
-        """One two-level cycle (see :class:`TwoLevelPC` ``cycle``)."""
+        """One two-level cycle: coarse correction, then one smoothing of the residual (module docstring)."""
         if self.smoother is None or self.A is None or self.work is None or self.work2 is None:
             raise RuntimeError("TwoLevelPC.apply called before setUp")
         self.n_applies += 1
         A, t, s = self.A, self.work, self.work2
-        if self.cycle == "coarse-smooth":
-            y.set(0.0)
-            self._coarse(r, y)
-            A.mult(y, t)
-            t.aypx(-1.0, r)
-            self.smoother.apply(t, s)
-            y.axpy(1.0, s)
-            return
-        self.smoother.apply(r, y)
+        y.set(0.0)
+        self._coarse(r, y)
         A.mult(y, t)
         t.aypx(-1.0, r)  # t = r − A y
-        self._coarse(t, y)
-        A.mult(y, t)
-        t.aypx(-1.0, r)
         self.smoother.apply(t, s)
         y.axpy(1.0, s)
 
@@ -306,7 +290,6 @@ def configure_two_level(
     blocks: Any,
     bcs_by_block: list[list[Any]],
     rtol: float = KRYLOV_DEFAULTS["rtol"],
-    cycle: str = "coarse-smooth",
 ) -> TwoLevelPC:
     """Make ``ksp`` GMRES with the two-level preconditioner; returns the Python context.
 
@@ -316,7 +299,6 @@ def configure_two_level(
         blocks: the block offsets of the matrix's vectors (``vec.getAttr("_blocks")``).
         bcs_by_block: Dirichlet conditions grouped by block (their rows get no coarse vector).
         rtol: relative tolerance of GMRES.
-        cycle: see :class:`TwoLevelPC`.
     """
     labels, n_comp = [], []
     for V, bcs_k in zip(spaces, bcs_by_block, strict=True):
@@ -328,7 +310,7 @@ def configure_two_level(
             lab[dofs[dofs < n_loc]] = -1
         labels.append(lab)
         n_comp.append(n)
-    ctx = TwoLevelPC(blocks, labels, n_comp, (ksp.getOptionsPrefix() or "") + "twolevel_", cycle)
+    ctx = TwoLevelPC(blocks, labels, n_comp, (ksp.getOptionsPrefix() or "") + "twolevel_")
     ksp.setType("gmres")
     ksp.setGMRESRestart(KRYLOV_DEFAULTS["restart"])
     ksp.setTolerances(rtol=rtol, atol=1e-50, max_it=KRYLOV_DEFAULTS["max_it"])

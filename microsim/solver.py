@@ -82,6 +82,19 @@ def resolve_linear_solver(choice: str, dim: int) -> str:
     return "two-level" if dim == 3 else "mumps"
 
 
+def _configure_direct(ksp: PETSc.KSP, package: str) -> None:
+    """Make ``ksp`` one LU solve with ``package`` (``"mumps"`` or ``"superlu_dist"``), options applied."""
+    ksp.setType("preonly")
+    pc = ksp.getPC()
+    pc.setType("lu")
+    pc.setFactorSolverType(package)
+    ksp.setFromOptions()
+    if package == "mumps":
+        # more MUMPS workspace: interface rows are nearly dense (SOLVER-NOTES pitfall 6)
+        pc.setFactorSetUpSolverType()
+        pc.getFactorMatrix().setMumpsIcntl(14, 80)
+
+
 class BorderedNewton:
     """Newton's method for ``R(u, V) = 0`` and, galvanostatically, ``G(u) = −I/I_ref``.
 
@@ -160,15 +173,7 @@ class BorderedNewton:
             self.two_level = configure_two_level(ksp, spaces, self._blocks, self._bcs0)
             ksp.setFromOptions()
         else:
-            ksp.setType("preonly")
-            pc = ksp.getPC()
-            pc.setType("lu")
-            pc.setFactorSolverType(linear_solver)
-            ksp.setFromOptions()
-        if linear_solver == "mumps":
-            # more MUMPS workspace: interface rows are nearly dense (SOLVER-NOTES pitfall 6)
-            pc.setFactorSetUpSolverType()
-            pc.getFactorMatrix().setMumpsIcntl(14, 80)
+            _configure_direct(ksp, linear_solver)
         self.ksp = ksp
 
     # --- assembly helpers -------------------------------------------------------------------------------------
@@ -280,13 +285,7 @@ class BorderedNewton:
         """Replace the two-level preconditioner by a MUMPS factorisation (``linear_solver`` records it)."""
         ctx, self.two_level = self.two_level, None
         self._x2_guess = False
-        ksp = self.ksp
-        ksp.setType("preonly")
-        pc = ksp.getPC()
-        pc.setType("lu")
-        pc.setFactorSolverType("mumps")
-        pc.setFactorSetUpSolverType()
-        pc.getFactorMatrix().setMumpsIcntl(14, 80)
+        _configure_direct(self.ksp, "mumps")
         if ctx is not None:
             ctx.destroy()
         self.linear_solver = "mumps"

@@ -72,7 +72,7 @@ import numpy as np
 from mpi4py import MPI
 
 from microsim import config, outputs, tags
-from microsim.geometry import build_model
+from microsim.geometry import build_model, gmsh_model
 from microsim.mesh import from_gmsh
 from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
@@ -90,12 +90,12 @@ MEMBRANE_UM = 4.0
 PARTICLE_R_UM = 0.5
 SPOT_RADII_UM = (0.1, 0.2)
 FAST_I0_A_M2 = 1.0e6
-#: Graded family at level s = 1 (lengths in units of a): edge size, spot size, grading slope.
-EDGE_SIZE_A = 0.1
-SPOT_SIZE_A = 0.35
-SLOPE = 0.28
-#: Grading slope on the particle side of the spot: the metallic solid needs no resolution, only a sane transition.
-PARTICLE_SLOPE = 0.5
+#: Graded family at level s = 1 (lengths in units of a): edge size, spot size, grading slope, and the slope on the
+#: particle side. The library's own spot meshing (spot_mesh_level) uses the same values: one source of truth.
+EDGE_SIZE_A = gmsh_model._SPOT_EDGE_SIZE
+SPOT_SIZE_A = gmsh_model._SPOT_SIZE
+SLOPE = gmsh_model._SPOT_SLOPE
+PARTICLE_SLOPE = gmsh_model._SPOT_PARTICLE_SLOPE
 LEVELS = (1.0, 2**-1, 2**-1.5, 2**-2, 2**-2.5, 2**-3)
 QUICK_LEVELS = (1.0, 2**-1, 2**-2)
 #: Library family: geometry.spot_mesh_level.

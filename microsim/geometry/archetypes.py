@@ -173,9 +173,7 @@ class GeometryDescription:
         """``(N,)`` particles that touch the electrolyte (filled: all; otherwise a spot or the wet layer)."""
         if self.interface in ("filled", "planar"):
             return np.ones(self.n_particles, dtype=bool)
-        tops = self.centers[:, -1] + self.radii if self.n_particles else np.zeros(0)
-        wet = tops > self.wet_plane_um if self.interface == "infiltrated" else np.zeros(self.n_particles, bool)
-        return self.reaches_membrane | wet
+        return _reached(self.centers, self.radii, self.reaches_membrane, self.wet_plane_um)
 
     def contact_spots(self) -> list[tuple[float, ...]]:
         """Lateral centres of the point-contact spots, one per particle reaching the membrane."""
@@ -418,6 +416,7 @@ def describe(geo: Any) -> GeometryDescription:
         # Hertz at the mean radius (one spot radius for the whole geometry; see microsim.geometry.contact).
         a = hertz_contact_radius_um(float(pressure), r_mean, float(_get(geo, "membrane_modulus_MPa", 3.0)))
 
+    depth_asked = float(_get(geo, "infiltration_depth_um", 0.0)) if interface == "infiltrated" else 0.0
     if interface == "filled":
         problems = check_gaps(particles, w, lc, overlap, gap)
         if problems:
@@ -443,8 +442,7 @@ def describe(geo: Any) -> GeometryDescription:
                 f"geometry.min_gap_fraction = {gap / r_mean:g}): " + "; ".join(problems)
             )
         # half the packing's gap: the filled geometry meshes such gaps; a near-tangent one would need slivers
-        wet = interface == "infiltrated" and float(_get(geo, "infiltration_depth_um", 0.0)) > 0.0
-        wet_gap = 0.5 * gap if wet else 0.0
+        wet_gap = 0.5 * gap if depth_asked > 0.0 else 0.0
         new_radii, blocked = _grow_to_contact(centers, radii, reaches, lc, a, w, overlap, 0.25 * h_gamma, wet_gap)
         reaches = reaches & ~blocked
         if not reaches.any():
@@ -461,13 +459,12 @@ def describe(geo: Any) -> GeometryDescription:
     dead_ids = tuple(int(i) for i in ids[dead])
     dead_removed = False
     keep = np.ones(len(particles), dtype=bool)
-    depth_asked = float(_get(geo, "infiltration_depth_um", 0.0)) if interface == "infiltrated" else 0.0
     depth = _wet_depth(centers, new_radii, lc, depth_asked, h_gamma) if depth_asked else 0.0
     if interface in SPOT_INTERFACES and dead.any():
         remove = dead
         if interface == "infiltrated":
             # dead clusters the electrolyte reaches keep a potential (their Butler–Volmer current sums to 0)
-            wet = reaches | (centers[:, -1] + new_radii > lc - depth) if depth > 0.0 else reaches
+            wet = _reached(centers, new_radii, reaches, lc - depth)
             remove = dead & ~np.isin(labels, np.unique(labels[wet]))
         keep = ~remove
         dead_removed = bool(remove.any())
@@ -502,6 +499,11 @@ def describe(geo: Any) -> GeometryDescription:
         packing_info=packing_info,
         **common,
     )
+
+
+def _reached(centers: np.ndarray, radii: np.ndarray, spots: np.ndarray, wet_plane_um: float) -> np.ndarray:
+    """Particles the electrolyte touches: a contact spot, or a top above the wet plane (``L_c``: none)."""
+    return spots | (centers[:, -1] + radii > wet_plane_um)
 
 
 def _wet_depth(centers: np.ndarray, radii: np.ndarray, lc: float, depth: float, h_gamma: float) -> float:

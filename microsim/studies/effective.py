@@ -285,31 +285,30 @@ def effective_properties(
     }
     if interface == "infiltrated":
         rec["void_fraction"] = max(1.0 - solid.volume_fraction - el.volume_fraction, 0.0)
-        if wet_plane_um > 0.0:
-            wet = conduction_ratio(
-                cm.mesh, cm.cell_tags, tags.ELECTROLYTE_PORE, wet_plane_um, lc, area, "phi_wet", linear_solver
-            )
-            # the pore volume lies in the wet layer: its porosity there is the layer's, rescaled
-            porosity = el.volume_fraction * lc / (lc - wet_plane_um)
-            rec["wet_layer"] = {
-                "z_bottom_um": wet_plane_um,
-                "thickness_um": lc - wet_plane_um,
-                "porosity": porosity,
-                "electrolyte_conductivity_ratio": wet.ratio,
-                "tortuosity": porosity / wet.ratio if wet.ratio else None,
-                "note": wet.reason,
-            }
-            if wet.phi is not None:
-                fields["wet_layer_electrolyte"] = [wet.phi]
-            rec["electrolyte_conductivity_ratio"] = None
-            rec["bruggeman_ratio"] = None
-            rec["bruggeman_ratio_cylinders"] = None
-            rec["electrolyte_note"] = (
-                f"infiltrated to z_w = {wet_plane_um:.4g} µm: the pore electrolyte does not reach z = 0 (see "
-                "wet_layer for the wet layer alone)"
-            )
-        elif el.ratio is not None and el.ratio > 0.0:
-            rec["tortuosity"] = el.volume_fraction / el.ratio
+    # a fully infiltrated layer is a filled one for the electrolyte: it takes the general branches below
+    if interface == "infiltrated" and wet_plane_um > 0.0:
+        wet = conduction_ratio(
+            cm.mesh, cm.cell_tags, tags.ELECTROLYTE_PORE, wet_plane_um, lc, area, "phi_wet", linear_solver
+        )
+        # the pore volume lies in the wet layer: its porosity there is the layer's, rescaled
+        porosity = el.volume_fraction * lc / (lc - wet_plane_um)
+        rec["wet_layer"] = {
+            "z_bottom_um": wet_plane_um,
+            "thickness_um": lc - wet_plane_um,
+            "porosity": porosity,
+            "electrolyte_conductivity_ratio": wet.ratio,
+            "tortuosity": porosity / wet.ratio if wet.ratio else None,
+            "note": wet.reason,
+        }
+        if wet.phi is not None:
+            fields["wet_layer_electrolyte"] = [wet.phi]
+        rec["electrolyte_conductivity_ratio"] = None
+        rec["bruggeman_ratio"] = None
+        rec["bruggeman_ratio_cylinders"] = None
+        rec["electrolyte_note"] = (
+            f"infiltrated to z_w = {wet_plane_um:.4g} µm: the pore electrolyte does not reach z = 0 (see "
+            "wet_layer for the wet layer alone)"
+        )
     elif interface == "point-contact":
         rec["void_fraction"] = 1.0 - solid.volume_fraction
         rec["porosity"] = 0.0
