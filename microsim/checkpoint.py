@@ -42,7 +42,14 @@ FILENAME = "checkpoint.npz"
 #: Version of the file layout; a restart refuses other versions.
 FORMAT_VERSION = 1
 #: Configuration keys a restart may change: they do not change the computed answer.
-IGNORED_KEYS = frozenset({"study.checkpoint_interval_s", "study.checkpoint_every_steps", "study.snapshots"})
+IGNORED_KEYS = frozenset(
+    {
+        "study.checkpoint_interval_s",
+        "study.checkpoint_every_steps",
+        "study.checkpoint_wall_interval_s",
+        "study.snapshots",
+    }
+)
 IGNORED_SECTIONS = frozenset({"output"})
 
 

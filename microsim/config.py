@@ -454,6 +454,10 @@ class StudyConfig(_Section):
     checkpoint_every_steps: int = _spec(
         0, low=0, low_open=False, doc="discharge/rate: also a checkpoint every this many time steps; 0: off"
     )
+    checkpoint_wall_interval_s: float = _spec(
+        300.0, low=0.0, low_open=False, unit="s",
+        doc="discharge/rate: also a checkpoint (and timeseries.csv) after this much wall time; 0: off",
+    )  # fmt: skip
 
     def _cross_check(self) -> None:
         self._check_protocol()
@@ -635,7 +639,25 @@ class SolverConfig(_Section):
         high=1e-3,
         high_open=False,
         unit="1",
-        doc="absolute tolerance on the scaled Newton update",
+        doc="update test: a full Newton step below this (max-norm of the scaled update, V for potentials) ends it",
+    )
+    newton_rtol: float = _spec(
+        1e-10,
+        low=0.0,
+        low_open=False,
+        high=1e-3,
+        high_open=False,
+        unit="1",
+        doc="residual test: every block's scaled residual below this fraction of its first value (or its floor)",
+    )
+    newton_atol: float = _spec(
+        0.0,
+        low=0.0,
+        low_open=False,
+        high=1e-3,
+        high_open=False,
+        unit="1",
+        doc="smallest absolute floor of the residual test, added to the round-off floors",
     )
 
 
@@ -647,6 +669,10 @@ class OutputConfig(_Section):
 
     xdmf: bool = _spec(True, doc="write fields as XDMF")
     png: bool = _spec(True, doc="write PNG figures")
+    progress_interval_s: float = _spec(
+        30.0, low=0.0, low_open=False, unit="s",
+        doc="without a terminal: wall time between progress lines of long studies; 0: every step",
+    )  # fmt: skip
 
 
 _SECTIONS: dict[str, type[_Section]] = {

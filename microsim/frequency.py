@@ -16,6 +16,7 @@ factorises it once.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,8 +205,15 @@ class FrequencyResponse:
             fn.x.array[:nloc] = arr[owned[k] : owned[k + 1]]
             fn.x.scatter_forward()
 
-    def solve(self, frequencies_Hz: np.ndarray) -> ImpedanceResult:
-        """Impedance at each frequency (ω = 0 allowed: the DC limit)."""
+    def solve(
+        self, frequencies_Hz: np.ndarray, progress: Callable[[int, float, complex], None] | None = None
+    ) -> ImpedanceResult:
+        """Impedance at each frequency (ω = 0 allowed: the DC limit).
+
+        Args:
+            frequencies_Hz: the frequencies.
+            progress: called after each frequency with its index, the frequency and Z [Ω·cm²].
+        """
         comm = self.comm
         K, M = self.K, self.M
         n = self.n_local
@@ -258,6 +266,8 @@ class FrequencyResponse:
             zc[k] = (c_r + 1j * c_i - 1j * w * c_c) / mag2 * 1e4
             za[k] = (a_g - 1j * w * a_c) / mag2 * 1e4
             t_total += time.perf_counter() - t0
+            if progress is not None:
+                progress(k, float(fr), complex(z[k]))
         for obj in (m_neg, A0, B, A, b, x, *blocks.values()):
             obj.destroy()
         if not np.all(np.isfinite(z)):

@@ -34,9 +34,31 @@ if TYPE_CHECKING:
     from microsim.linear import TwoLevelPC
 
 
+#: Residual floors are this many units of round-off of the largest term assembled into a row (see
+#: :meth:`BorderedNewton._floors`): a row sums tens of element contributions, each carrying a few ulps.
+FLOOR_ULPS = 100.0
+#: Iterations over which a stagnating residual is judged (full Newton steps only).
+STAGNATION_WINDOW = 3
+#: A residual that fell by less than this factor over :data:`STAGNATION_WINDOW` full steps has stagnated.
+STAGNATION_FACTOR = 0.5
+#: A damping factor below this for :data:`STAGNATION_WINDOW` iterations in a row means a bound holds Newton still.
+STALL_STEP_LENGTH = 1.0e-3
+
+
 @dataclass
 class NewtonReport:
-    """What one nonlinear solve did."""
+    """What one nonlinear solve did.
+
+    Attributes:
+        iterations: linear (Newton) steps taken; 0 when the starting state already met the residual test.
+        converged: always True for a returned report (failures raise).
+        last_update: max-norm of the last scaled update (0 when no step was taken).
+        history: the update norms, one per step.
+        reason: ``"residual"`` (every block and the constraint met the residual test) or ``"update"`` (a full
+            step below :attr:`BorderedNewton.tolerance`).
+        residual_ratio: the largest residual over its target at the end (≤ 1 when ``reason == "residual"``).
+        linear_iterations: Krylov iterations of all linear solves (a direct solve counts 1).
+    """
 
     iterations: int
     converged: bool
@@ -44,7 +66,9 @@ class NewtonReport:
     history: list[float] = field(default_factory=list)
     time_assemble_s: float = 0.0
     time_solve_s: float = 0.0
-    linear_iterations: int = 0  # Krylov iterations of all linear solves (a direct solve counts 1)
+    linear_iterations: int = 0
+    reason: str = "update"
+    residual_ratio: float = 0.0
 
 
 def _nonempty(form: ufl.Form) -> ufl.Form | None:
@@ -104,8 +128,19 @@ class BorderedNewton:
             ``"two-level"`` (GMRES with :mod:`microsim.linear`'s preconditioner) or ``"auto"`` (see
             :func:`resolve_linear_solver`; the choice made is :attr:`linear_solver`).
         max_iterations: Newton iteration limit.
-        tolerance: convergence threshold on the max-norm of the scaled update (and of δV in volts).
+        tolerance: a full step whose scaled update (and δV in volts) is below this in the max-norm ends the
+            iteration (the update test).
+        rtol: the residual test: every block's residual (max-norm of its scaled rows) at most ``rtol`` times
+            its value at the first iteration, or at most its floor; the same for the constraint.
+        atol: the smallest absolute residual floor (added to the round-off floors of :meth:`_floors`).
         prefix: PETSc options prefix, unique per solver object.
+
+    Convergence (docs/solver.md): the residual test is checked before each linear solve, so a state that already
+    meets it costs one residual assembly and no solve; the update test after each full step. A solve that
+    stagnates (the residual measure fell by less than :data:`STAGNATION_FACTOR` over
+    :data:`STAGNATION_WINDOW` full steps, or the step-length limiter held the iterate still for as many
+    iterations, or a bound on θ or c damped :data:`STAGNATION_WINDOW` steps in a row without the update
+    shrinking) fails at once with the reason, instead of spending the remaining iterations.
     """
 
     _count = 0
@@ -117,11 +152,17 @@ class BorderedNewton:
         max_iterations: int = 30,
         tolerance: float = 1e-10,
         prefix: str | None = None,
+        rtol: float = 1e-10,
+        atol: float = 0.0,
     ) -> None:
         self.model = model
         self.comm: MPI.Comm = model.cm.comm
         self.max_iterations = max_iterations
         self.tolerance = tolerance
+        self.rtol = rtol
+        self.atol = atol
+        #: why the last step-length limit applied (field and bound), for failure messages
+        self.limited_by = ""
         self.max_potential_step = 0.1  # V per Newton iteration (about 4 RT/F)
         emaps = model.cm.entity_maps
         u = model.unknowns
@@ -197,24 +238,63 @@ class BorderedNewton:
         """Run Newton from the current state of the model's functions and ``V``.
 
         Raises:
-            ConvergenceError: no convergence within the iteration limit, or a non-finite iterate.
+            ConvergenceError: no convergence within the iteration limit, a stagnating iteration (with the
+                reason), or a non-finite iterate.
         """
         m = self.model
         fpetsc.assign(self.u, self.x)
         _ghost_fwd(self.x)
         history: list[float] = []
+        ratios: list[float] = []  # residual measure (largest residual / target) before each step
+        lams: list[float] = []
         t_asm = t_sol = 0.0
         linear_its = 0
-        upd = np.inf
-        for it in range(1, self.max_iterations + 1):
+        r0: np.ndarray | None = None
+        floors: np.ndarray | None = None
+        self._bound_history: list[tuple[float, bool]] = []  # (update norm, damped by a bound) per step
+        steps = 0
+        for it in range(1, self.max_iterations + 2):
             t0 = time.perf_counter()
             fpetsc.assemble_residual(None, self.x, self.b, self.u, self.R, self.J, self.bcs, self._blocks)
+            G = self.constraint_value() if galvanostatic else 0.0
+            res = np.append(self._block_norms(self.b), abs(G))
+            t_asm += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if r0 is None:
+                r0 = res.copy()
+            if floors is not None:
+                # floors need the Jacobian: from the second assembly on (the first iteration always steps unless
+                # the residual is exactly zero)
+                target = np.maximum(self.rtol * r0, floors)
+                ratio = float(np.max(res / np.where(target > 0, target, np.inf), initial=0.0))
+                if not np.all(np.isfinite(res)):
+                    raise ConvergenceError(f"Newton iteration {it}: non-finite residual in {self._worst(res, target)}")
+                ratios.append(ratio)
+                if ratio <= 1.0:
+                    self._check_finite()
+                    return NewtonReport(
+                        steps,
+                        True,
+                        history[-1] if history else 0.0,
+                        history,
+                        t_asm,
+                        t_sol,
+                        linear_its,
+                        "residual",
+                        ratio,
+                    )
+                self._check_stagnation(ratios, lams, res, target)
+            elif not np.any(res):
+                return NewtonReport(0, True, 0.0, history, t_asm, t_sol, linear_its, "residual", 0.0)
+            if steps == self.max_iterations:
+                break
             fpetsc.assemble_jacobian(None, self.x, self.A, None, self.u, self.J, None, self.bcs)
             if galvanostatic:
                 self._assemble_linear(self.rV, self.dRdV)
                 self._assemble_linear(self.gvec, self.g)
-                G = self.constraint_value()
                 gV = self._scalar(self.gV)
+            if floors is None:  # once per solve: the scales change little between iterations
+                floors = self._floors(float(m.V.value), galvanostatic)
             t1 = time.perf_counter()
             self.b.scale(-1.0)
             linear_its += self._linear_solve(self.b, self.x1, it)
@@ -228,11 +308,14 @@ class BorderedNewton:
                 self.x1.axpy(-dV, self.x2)
             t_sol += time.perf_counter() - t1
             t_asm += t1 - t0
+            steps += 1
             upd = max(self.x1.norm(PETSc.NormType.NORM_INFINITY), abs(dV))
             if not np.isfinite(upd):
                 self._x2_guess = False
                 raise ConvergenceError(f"Newton iteration {it} produced a non-finite update")
             lam = self._step_length(dV)
+            lams.append(lam)
+            self._bound_history.append((upd, lam < 1.0 and "bound" in self.limited_by))
             if lam < 1.0:
                 self.x1.scale(lam)
                 dV *= lam
@@ -241,14 +324,92 @@ class BorderedNewton:
             fpetsc.assign(self.x, self.u)
             m.V.value = float(m.V.value) + dV
             history.append(upd)
-            if upd < self.tolerance:
+            if lam == 1.0 and upd < self.tolerance:
                 self._check_finite()
-                return NewtonReport(it, True, upd, history, t_asm, t_sol, linear_its)
+                return NewtonReport(
+                    steps, True, upd, history, t_asm, t_sol, linear_its, "update", ratios[-1] if ratios else 0.0
+                )
         self._x2_guess = False  # a diverging iteration leaves no useful start
         raise ConvergenceError(
             f"Newton did not converge in {self.max_iterations} iterations "
-            f"(last updates: {', '.join(f'{h:.2e}' for h in history[-3:])})"
+            f"(last updates: {', '.join(f'{h:.2e}' for h in history[-3:])}; "
+            f"residual {ratios[-1] if ratios else float('nan'):.2e} × its target)"
         )
+
+    # --- convergence helpers ----------------------------------------------------------------------------------
+    def _block_norms(self, vec: PETSc.Vec) -> np.ndarray:
+        """Max-norm of each block's owned entries, reduced over ranks (one value per unknown)."""
+        owned = self._blocks[0]
+        arr = vec.array_r
+        loc = np.array(
+            [np.max(np.abs(arr[owned[k] : owned[k + 1]]), initial=0.0) for k in range(len(owned) - 1)], dtype=float
+        )
+        self.comm.Allreduce(MPI.IN_PLACE, loc, op=MPI.MAX)
+        return loc
+
+    def _floors(self, V: float, galvanostatic: bool) -> np.ndarray:
+        """Round-off floors of the block residuals and of the constraint.
+
+        A residual row is a sum of element terms, each computed to a few ulps of its own size. The size of the
+        largest term in row ``i`` is bounded by ``Σ_j |J_ij| X + |∂R_i/∂V| |V|`` with ``X = max(1, ‖u‖∞)`` (the
+        unknowns are scaled to O(1), potentials in volts), so a row cannot be trusted below
+        :data:`FLOOR_ULPS` ulps of that. The constraint is a sum of interface currents normalised by the applied
+        one: its floor is :data:`FLOOR_ULPS` ulps of ``1 + |g|·X + |g_V||V|``. ``atol`` is added to each.
+        """
+        eps = np.finfo(float).eps
+        owned = self._blocks[0]
+        n_owned = owned[-1]
+        indptr, _, data = self.A.getValuesCSR()
+        row_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        rows = np.bincount(row_of, weights=np.abs(data), minlength=n_owned)[:n_owned]
+        X = max(1.0, self.comm.allreduce(float(np.max(np.abs(self.x.array_r), initial=0.0)), op=MPI.MAX))
+        scale = rows * X
+        if galvanostatic:
+            scale = scale + np.abs(self.rV.array_r[:n_owned]) * abs(V)
+        loc = np.array(
+            [np.max(scale[owned[k] : owned[k + 1]], initial=0.0) for k in range(len(owned) - 1)], dtype=float
+        )
+        self.comm.Allreduce(MPI.IN_PLACE, loc, op=MPI.MAX)
+        blocks = loc
+        if galvanostatic:
+            g_scale = 1.0 + self.gvec.norm(PETSc.NormType.NORM_1) * X + abs(self._scalar(self.gV)) * abs(V)
+        else:
+            g_scale = 0.0
+        return FLOOR_ULPS * eps * np.append(blocks, g_scale) + self.atol
+
+    def _worst(self, res: np.ndarray, target: np.ndarray) -> str:
+        """The block (or the constraint) furthest above its target, with its residual and target."""
+        names = [*self.model.fields, "current constraint"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = int(np.argmax(np.where(np.isfinite(res), res / np.where(target > 0, target, np.inf), np.inf)))
+        return f"{names[k]} (residual {res[k]:.3e}, target {target[k]:.3e})"
+
+    def _check_stagnation(self, ratios: list[float], lams: list[float], res: np.ndarray, target: np.ndarray) -> None:
+        """Fail at once when the iteration can no longer meet the residual test (class docstring)."""
+        w = STAGNATION_WINDOW
+        hist = self._bound_history
+        if len(hist) > w and all(b for _, b in hist[-w:]) and hist[-1][0] > STAGNATION_FACTOR * hist[-1 - w][0]:
+            # a bound damped every step and the update is not shrinking: the iterate makes no headway (the discrete
+            # solution lies outside the bound, or the bound blocks the only way to it)
+            self._x2_guess = False
+            raise ConvergenceError(
+                f"Newton stalled: {w} steps in a row damped by a bound ({self.limited_by}; step length "
+                f"{lams[-1]:.2e}) while the update stayed at {hist[-1][0]:.2e}; worst block: {self._worst(res, target)}"
+            )
+        if len(lams) >= w and all(lam < STALL_STEP_LENGTH for lam in lams[-w:]):
+            self._x2_guess = False
+            raise ConvergenceError(
+                f"Newton stalled: the step-length limit held the iterate still for {w} iterations "
+                f"(step length {lams[-1]:.2e}; {self.limited_by}); worst block: {self._worst(res, target)}"
+            )
+        # full steps only: a damped iteration may legitimately reduce the residual slowly
+        if len(ratios) > w and len(lams) >= w and all(lam == 1.0 for lam in lams[-w:]):
+            if ratios[-1] > STAGNATION_FACTOR * ratios[-1 - w]:
+                self._x2_guess = False
+                raise ConvergenceError(
+                    f"Newton stagnated: the residual fell from {ratios[-1 - w]:.2e} to {ratios[-1]:.2e} × its "
+                    f"target in {w} full steps; worst block: {self._worst(res, target)}"
+                )
 
     def _linear_solve(self, rhs: PETSc.Vec, x: PETSc.Vec, newton_it: int, guess: bool = False) -> int:
         """One solve with the current operator; returns the Krylov iterations (1 for a direct solve).
@@ -292,13 +453,13 @@ class BorderedNewton:
         self.fallback = "two-level -> mumps (GMRES failed)"
 
     def _step_length(self, dV: float) -> float:
-        """Damping factor that keeps an iterate physical.
+        """Damping factor that keeps an iterate physical; :attr:`limited_by` says what limited it.
 
         Butler–Volmer is exponential: a full Newton step from the linearised kinetics can overshoot by volts and
         push θ or c out of their domain (NaN in the exchange current). Potentials may move by at most
         :attr:`max_potential_step` per iteration; θ, 1 − θ and c/c0 may shrink by at most half.
         """
-        lam = 1.0
+        lam, why = 1.0, ""
         owned = self._blocks[0]
         arr_x = self.x.array_r
         arr_d = self.x1.array_r
@@ -309,18 +470,30 @@ class BorderedNewton:
             v = arr_x[owned[k] : owned[k + 1]]
             if name in ("phi_e", "phi_s"):
                 big = np.max(np.abs(d))
-                if big > self.max_potential_step:
-                    lam = min(lam, self.max_potential_step / big)
+                if big > self.max_potential_step and self.max_potential_step / big < lam:
+                    lam, why = self.max_potential_step / big, f"{name} moves by at most {self.max_potential_step} V"
             else:
                 lows = [v] if name == "c" else [v, 1.0 - v]
                 steps = [d] if name == "c" else [d, -d]
-                for lo, st in zip(lows, steps, strict=True):
+                bounds = ["lower bound 0"] if name == "c" else ["lower bound 0", "upper bound 1"]
+                for lo, st, bound in zip(lows, steps, bounds, strict=True):
                     neg = st < 0
                     if np.any(neg):
-                        lam = min(lam, float(np.min(0.5 * lo[neg] / -st[neg])))
-        if abs(dV) > self.max_potential_step:
-            lam = min(lam, self.max_potential_step / abs(dV))
-        return self.comm.allreduce(lam, op=MPI.MIN)
+                        cand = 0.5 * lo[neg] / -st[neg]
+                        j = int(np.argmin(cand))
+                        if cand[j] < lam:
+                            lam = float(cand[j])
+                            why = f"{name} at its {bound} ({np.count_nonzero(cand < 1.0)} dofs, value {lo[neg][j]:.3g})"
+        if abs(dV) > self.max_potential_step and self.max_potential_step / abs(dV) < lam:
+            lam, why = self.max_potential_step / abs(dV), f"V moves by at most {self.max_potential_step} V"
+        glam = self.comm.allreduce(lam, op=MPI.MIN)
+        # the reason of the rank that set the minimum (one small allgather, only when damped)
+        if glam < 1.0:
+            whys = self.comm.allgather((lam, why))
+            self.limited_by = min(whys, key=lambda t: t[0])[1]
+        else:
+            self.limited_by = ""
+        return glam
 
     def _check_finite(self) -> None:
         bad = [f.name for f in self.u if not np.all(np.isfinite(f.x.array))]
@@ -332,3 +505,15 @@ class BorderedNewton:
         """Free PETSc objects."""
         for obj in (self.ksp, self.A, self.b, self.x, self.rV, self.gvec, self.x1, self.x2):
             obj.destroy()
+
+
+def newton_from_config(model: CellModel, solver_cfg: Any) -> BorderedNewton:
+    """A :class:`BorderedNewton` with the settings of a ``[solver]`` section."""
+    return BorderedNewton(
+        model,
+        solver_cfg.linear_solver,
+        solver_cfg.newton_max_iterations,
+        solver_cfg.newton_tolerance,
+        rtol=solver_cfg.newton_rtol,
+        atol=solver_cfg.newton_atol,
+    )

@@ -77,7 +77,7 @@ from microsim.mesh import from_gmsh
 from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
 from microsim.quantities import Quantities
-from microsim.solver import BorderedNewton
+from microsim.solver import newton_from_config
 from microsim.studies.common import describe_geometry
 from microsim.studies.resistance import DEFAULT_CURRENT_A_M2, run_resistance, solve_steady
 
@@ -278,9 +278,7 @@ def solve_spot(cfg: config.Config, comm: MPI.Comm, level: float | None = None) -
         cm = from_gmsh(comm, lambda: _build_graded(desc, sizes), 3, width_um**2, desc.total_thickness_um)
         t1 = time.perf_counter()
         model = CellModel(cm, params, ModelOptions(binary=False, transient=False))
-        solver = BorderedNewton(
-            model, cfg.solver.linear_solver, cfg.solver.newton_max_iterations, cfg.solver.newton_tolerance
-        )
+        solver = newton_from_config(model, cfg.solver)
         quantities = Quantities(model)
         model.current_density.value = DEFAULT_CURRENT_A_M2
         model.current_ref.value = DEFAULT_CURRENT_A_M2

@@ -41,7 +41,6 @@ cut-backs), the last accepted state is saved before the error propagates: ``time
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -57,8 +56,9 @@ from microsim import checkpoint, outputs
 from microsim.errors import ConfigError, ConvergenceError, MicrosimError
 from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
+from microsim.progress import ProgressLog, WallClock
 from microsim.quantities import Quantities
-from microsim.solver import BorderedNewton
+from microsim.solver import newton_from_config
 from microsim.studies.common import (
     Timer,
     build_cell_mesh,
@@ -121,12 +121,13 @@ class DischargeCell:
         self.timer.add("mesh_s", time.perf_counter() - t)
         t = time.perf_counter()
         opts = ModelOptions(
-            binary=self.params.electrolyte.model == "binary", transient=True, double_layer=cfg.study.double_layer
+            binary=self.params.electrolyte.model == "binary",
+            transient=True,
+            double_layer=cfg.study.double_layer,
+            lumped_theta_mass=True,
         )
         self.model = CellModel(self.cm, self.params, opts)
-        self.solver = BorderedNewton(
-            self.model, cfg.solver.linear_solver, cfg.solver.newton_max_iterations, cfg.solver.newton_tolerance
-        )
+        self.solver = newton_from_config(self.model, cfg.solver)
         self.quantities = Quantities(self.model)
         self._compile_breakdown()
         self._setup_particle_bins()
@@ -272,7 +273,10 @@ class DischargeCell:
             theta_start = self.particle_theta()
         extra = {"label": label, "theta_start": [float(x) for x in theta_start]}
         writer = None
-        if ckpt_path is not None and (cfg.study.checkpoint_interval_s > 0 or cfg.study.checkpoint_every_steps > 0):
+        st = cfg.study
+        if ckpt_path is not None and (
+            st.checkpoint_interval_s > 0 or st.checkpoint_every_steps > 0 or st.checkpoint_wall_interval_s > 0
+        ):
             writer = _Checkpointer(self, ckpt_path, keys, extra, runner.time_s)
             runner.checkpoint = writer
 
@@ -282,7 +286,13 @@ class DischargeCell:
             if out_dir is not None and cfg.output.xdmf
             else None
         )
-        progress = _Progress(comm, label or (steps[0].label if steps else ""), series)
+        progress = _Progress(
+            comm,
+            label or (steps[0].label if steps else "") or "protocol",
+            series,
+            len(steps),
+            cfg.output.progress_interval_s,
+        )
         runner.progress = progress
         try:
             try:
@@ -293,6 +303,12 @@ class DischargeCell:
                 raise ConvergenceError(self._save_last_good(runner, Path(out_dir), keys, extra, exc)) from exc
             if series is not None and series.files:
                 series.write(runner.time_s)  # the final state, at the cut-off
+            end = runner.records[-1]
+            progress.log.update(
+                1.0,
+                {"t": f"{end.time_s:.6g} s", "V": f"{end.voltage_V:.4f} V", "end": summaries[-1].end_reason},
+                final=True,
+            )
         finally:
             progress.close()
             if series is not None:
@@ -346,6 +362,7 @@ class DischargeCell:
             "particle_theta_end": [float(x) for x in theta_end],
             "time_steps": sum(s.time_steps for s in summaries),
             "newton_iterations": sum(r.newton_iterations for r in runner.records),
+            "krylov_iterations": sum(r.krylov_iterations for r in runner.records),
             "steps": step_rows,
             "wall_time_s": comm.allreduce(time.perf_counter() - t_start, op=MPI.MAX),
         }
@@ -370,6 +387,7 @@ class DischargeCell:
                 "Energy [Wh/kg]": energy_Wh_kg(r.energy_J_m2, self.mass_kg_m2),
                 "Time step [s]": r.dt_s,
                 "Newton iterations": r.newton_iterations,
+                "Krylov iterations": r.krylov_iterations,
             }
             for key, col in COLUMNS.items():
                 row[col] = r.extra.get(key, 0.0)
@@ -494,10 +512,12 @@ class _Snapshots:
 
 
 class _Checkpointer:
-    """Writes ``checkpoint.npz`` at the intervals of ``study.checkpoint_interval_s``/``checkpoint_every_steps``.
+    """Writes ``checkpoint.npz`` (and refreshes ``timeseries.csv``) while a run goes on.
 
-    The intervals count simulated seconds and accepted time steps, which every rank shares: all ranks decide
-    alike and write (a collective call) together.
+    Due after ``study.checkpoint_interval_s`` simulated seconds, ``study.checkpoint_every_steps`` accepted time
+    steps, or ``study.checkpoint_wall_interval_s`` of wall time. The first two count what every rank shares; the
+    wall time is decided by rank 0 and broadcast (:class:`~microsim.progress.WallClock`): all ranks decide alike
+    and write (a collective call) together.
     """
 
     def __init__(
@@ -514,6 +534,7 @@ class _Checkpointer:
         self.extra = extra
         self.interval = float(cell.cfg.study.checkpoint_interval_s)
         self.every = int(cell.cfg.study.checkpoint_every_steps)
+        self.wall = WallClock(cell.comm, cell.cfg.study.checkpoint_wall_interval_s)
         self.next_time = t0 + self.interval
         self.steps = 0
         self.written = 0
@@ -521,7 +542,14 @@ class _Checkpointer:
     def __call__(self, runner: ProtocolRunner) -> None:
         self.steps += 1
         due_time = self.interval > 0 and runner.time_s >= self.next_time
-        if due_time or (self.every > 0 and self.steps >= self.every):
+        due_steps = self.every > 0 and self.steps >= self.every
+        if self.wall.due():
+            # a long run keeps what it computed visible and restartable, whatever its step sizes
+            self.write(runner)
+            state = runner.state()
+            rows = self.cell.timeseries_rows(runner.records[: state["n_records"]])
+            outputs.write_csv(self.cell.comm, self.path.parent / "timeseries.csv", rows)
+        elif due_time or due_steps:
             self.write(runner)
 
     def write(self, runner: ProtocolRunner) -> None:
@@ -538,48 +566,33 @@ class _Checkpointer:
 
 
 class _Progress:
-    """Progress on rank 0: a tqdm bar on a terminal, otherwise a line every ~10 % of the step."""
+    """Progress of a protocol run (:class:`~microsim.progress.ProgressLog`) plus the field snapshots."""
 
-    def __init__(self, comm: MPI.Comm, label: str, snapshots: _Snapshots | None) -> None:
-        self.rank0 = comm.rank == 0
-        self.label = label
+    def __init__(self, comm: MPI.Comm, label: str, snapshots: _Snapshots | None, n_steps: int, interval_s: float):
+        self.log = ProgressLog(comm, label, interval_s)
         self.snapshots = snapshots
-        self.bar = None
-        self.next_line = 0.1
-        self.step_index = -1
-        self.tty = self.rank0 and sys.stdout.isatty()
+        self.n_steps = max(n_steps, 1)
+        self.time_steps = 0
 
     def __call__(self, rec: Record, step: Step, fraction: float) -> None:
         if self.snapshots is not None:
             self.snapshots.maybe_write(rec.time_s, fraction, False)
-        if rec.step_index != self.step_index:
-            self.step_index = rec.step_index
-            self.next_line = 0.1
-            if self.bar is not None:
-                self.bar.close()
-                self.bar = None
-        if not self.rank0:
-            return
-        if self.tty:
-            if self.bar is None:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=100, desc=f"{self.label}: {step.label}", unit="%", leave=False)
-            self.bar.n = round(100 * fraction)
-            self.bar.set_postfix_str(f"t={rec.time_s:.4g} s, V={rec.voltage_V:.4f} V, dt={rec.dt_s:.3g} s")
-            self.bar.refresh()
-        elif fraction >= self.next_line:
-            print(
-                f"  {self.label}: {step.label}: {100 * fraction:3.0f} %  t = {rec.time_s:.5g} s  "
-                f"V = {rec.voltage_V:.4f} V",
-                flush=True,
-            )
-            while self.next_line <= fraction:
-                self.next_line += 0.1
+        self.time_steps += 1
+        fields = {} if self.n_steps == 1 else {"": f"step {rec.step_index + 1}/{self.n_steps} ({step.label})"}
+        fields.update(
+            {
+                "t": f"{rec.time_s:.6g} s",
+                "time step": str(self.time_steps),
+                "dt": f"{rec.dt_s:.3g} s",
+                "V": f"{rec.voltage_V:.4f} V",
+                "Newton": str(rec.newton_iterations),
+                "Krylov": str(rec.krylov_iterations),
+            }
+        )
+        self.log.update((rec.step_index + fraction) / self.n_steps, fields)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.log.close()
 
 
 def run_discharge(cfg: Any, out_dir: Path | None, comm: MPI.Comm, restart: bool = False) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from mpi4py import MPI
 from microsim import outputs, tags
 from microsim.linear import connected_components
 from microsim.mesh import CellMesh
+from microsim.progress import ProgressLog
 from microsim.studies.common import geometry_record, run_header, stage
 
 __all__ = ["ConductionResult", "conduction_ratio", "effective_properties", "run_effective"]
@@ -226,6 +227,7 @@ def effective_properties(
     cathode_thickness_um: float,
     linear_solver: str = "mumps",
     wet_plane_um: float = 0.0,
+    log: ProgressLog | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[dolfinx.fem.Function]]]:
     """Compute the effective properties of the cathode layer of a meshed cell (collective).
 
@@ -236,6 +238,7 @@ def effective_properties(
         cathode_thickness_um: ``L_c``.
         linear_solver: PETSc factorisation package.
         wet_plane_um: Infiltrated: ``z_w``, the lower end of the pore electrolyte.
+        log: progress of the conduction solves, if given.
 
     Returns:
         The ``effective`` record of ``summary.json`` and the potentials grouped for XDMF output.
@@ -245,8 +248,16 @@ def effective_properties(
     layer_volume = area * lc
     fields: dict[str, list[dolfinx.fem.Function]] = {}
 
+    n_solves = 3 if interface == "infiltrated" and wet_plane_um > 0.0 else 2
+
+    def done(k: int, what: str) -> None:
+        if log is not None:
+            log.update(k / n_solves, {"solved": f"{k}/{n_solves} ({what} conduction)"}, final=k == n_solves)
+
     el = conduction_ratio(cm.mesh, cm.cell_tags, tags.ELECTROLYTE_PORE, 0.0, lc, area, "phi_pore", linear_solver)
+    done(1, "pore electrolyte")
     solid = conduction_ratio(cm.mesh, cm.cell_tags, tags.PARTICLE, 0.0, lc, area, "phi_solid", linear_solver)
+    done(2, "particle network")
     for key, res in (("pore_electrolyte", el), ("particles", solid)):
         if res.phi is not None:
             fields[key] = [res.phi]
@@ -290,6 +301,7 @@ def effective_properties(
         wet = conduction_ratio(
             cm.mesh, cm.cell_tags, tags.ELECTROLYTE_PORE, wet_plane_um, lc, area, "phi_wet", linear_solver
         )
+        done(3, "wet-layer electrolyte")
         # the pore volume lies in the wet layer: its porosity there is the layer's, rescaled
         porosity = el.volume_fraction * lc / (lc - wet_plane_um)
         rec["wet_layer"] = {
@@ -350,9 +362,11 @@ def run_effective(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, A
     params, desc, cm, timer = stage(cfg, comm)  # validation first: no collective work before the mesh
 
     t = time.perf_counter()
+    log = ProgressLog(comm, "effective properties", cfg.output.progress_interval_s)
     eff, fields = effective_properties(
-        cm, desc.interface, desc.cathode_thickness_um, cfg.solver.linear_solver, desc.wet_plane_um
+        cm, desc.interface, desc.cathode_thickness_um, cfg.solver.linear_solver, desc.wet_plane_um, log
     )
+    log.close()
     timer.add("solve_s", time.perf_counter() - t)
     kappa = params.electrolyte.conductivity_S_m
     sigma = params.lfp.conductivity_S_m

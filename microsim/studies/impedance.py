@@ -20,6 +20,7 @@ from mpi4py import MPI
 from microsim import outputs
 from microsim.frequency import FrequencyResponse, ImpedanceResult
 from microsim.physics.model import CellModel, ModelOptions
+from microsim.progress import ProgressLog
 from microsim.studies.common import geometry_record, n_dofs, run_header, stage
 
 
@@ -131,7 +132,18 @@ def run_impedance(
     response = FrequencyResponse(model, cfg.solver.linear_solver)
     timer.add("setup_s", response.time_setup_s)
     t = time.perf_counter()
-    res = response.solve(fr_list)
+    log = ProgressLog(comm, "impedance", cfg.output.progress_interval_s)
+    n_fr = len(fr_list)
+
+    def progress(k: int, fr: float, z: complex) -> None:
+        log.update(
+            (k + 1) / n_fr,
+            {"frequency": f"{k + 1}/{n_fr} ({fr:.4g} Hz)", "|Z|": f"{abs(z):.4g} Ω·cm²"},
+            final=k + 1 == n_fr,
+        )
+
+    res = response.solve(fr_list, progress)
+    log.close()
     timer.add("solve_s", time.perf_counter() - t)
     response.destroy()
 

@@ -9,13 +9,21 @@ the lowest-rate value, interpolated linearly in log C (MODEL.md §3); ``null`` w
 Outputs: ``summary.json`` (``rate`` table), ``rate.csv``, ``runs/<rate>C/timeseries.csv`` (+ fields and
 ``fields_series``), ``voltage_capacity.png``, ``rate_capability.png``.
 
+Nothing finished is lost: after each C-rate, ``rate.csv`` (one row per finished or failed rate, with its
+``Status``) and ``summary.json`` (``rate.partial`` true while a rate failed or is still to run, ``rate.failed``
+with each failure's reason, ``rate.pending``) are rewritten atomically. A C-rate whose time stepping fails for good
+is recorded and the others still run; the study then ends with a :class:`~microsim.errors.ConvergenceError` that
+names the failures (exit status 2 from the command line), after everything else is written.
+
 Checkpoints are per rate (``runs/<rate>C/checkpoint.npz``, see :mod:`microsim.studies.discharge`); each rate also
-leaves its final state there. A restart takes every rate that has a checkpoint from it (a finished rate only
-rewrites its outputs from its final state, an unfinished one continues) and runs the others from the start.
+leaves its final state there, and a failed one its last accepted state. A restart takes every rate that has a
+checkpoint from it (a finished rate only rewrites its outputs from its final state, an unfinished or failed one
+continues) and runs the others from the start.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +34,7 @@ from mpi4py import MPI
 
 from microsim import checkpoint, outputs
 from microsim.config import DEFAULT_C_RATES
-from microsim.errors import ConfigError
+from microsim.errors import ConfigError, ConvergenceError, SolutionError
 from microsim.studies.common import geometry_record
 from microsim.studies.discharge import DischargeCell
 from microsim.studies.stepping import rate_at_fraction, steps_from_config
@@ -68,8 +76,9 @@ def run_rate(cfg: Any, out_dir: Path | None, comm: MPI.Comm, restart: bool = Fal
             out_dir.mkdir(parents=True, exist_ok=True)
         comm.barrier()
     runs: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
     t = time.perf_counter()
-    for rate in rates:
+    for k, rate in enumerate(rates):
         label = run_label(rate)
         steps = steps_from_config(cfg.study, cell.one_c, cell.C_per_mAh_g, c_rate=rate)
         run_dir = None if out_dir is None else out_dir / "runs" / label
@@ -77,64 +86,125 @@ def run_rate(cfg: Any, out_dir: Path | None, comm: MPI.Comm, restart: bool = Fal
             if comm.rank == 0:
                 run_dir.mkdir(parents=True, exist_ok=True)
             comm.barrier()
-        runs[label] = cell.run(steps, run_dir, label=label, restart=label in resume)
-        if comm.rank == 0:
-            r = runs[label]
-            print(
-                f"microsim rate: {cell.desc.interface} {label}: {r['capacity_mAh_g']:.4g} mAh/g, "
-                f"end {r['end_reason']} at {r['final_voltage_V']:.4f} V, limited by {r['limiting_mechanism']}, "
-                f"{r['time_steps']} steps, {r['wall_time_s']:.1f} s",
-                flush=True,
-            )
-    cell.timer.add("solve_s", time.perf_counter() - t)
-    caps = [runs[run_label(r)]["capacity_mAh_g"] for r in rates]
-    table = {
-        "c_rates": rates,
-        "current_density_A_m2": [r * cell.one_c for r in rates],
-        "capacity_mAh_g": caps,
-        "energy_Wh_kg": [runs[run_label(r)]["energy_Wh_kg"] for r in rates],
-        "mean_voltage_V": [runs[run_label(r)]["mean_voltage_V"] for r in rates],
-        "c80": rate_at_fraction(rates, caps, 0.8),
-        "c50": rate_at_fraction(rates, caps, 0.5),
-        "limiting_mechanism": [runs[run_label(r)]["limiting_mechanism"] for r in rates],
-        "particle_unused_fraction": [runs[run_label(r)]["particle_unused_fraction"] for r in rates],
-        "end_reason": [runs[run_label(r)]["end_reason"] for r in rates],
-        "final_voltage_V": [runs[run_label(r)]["final_voltage_V"] for r in rates],
-        "overpotential_at_cutoff_V": [runs[run_label(r)]["overpotential_at_end_V"] for r in rates],
-        "time_steps": [runs[run_label(r)]["time_steps"] for r in rates],
-        "wall_time_s": [runs[run_label(r)]["wall_time_s"] for r in rates],
-    }
-    summary = {"study": "rate", **cell.base_summary(), "rate": table}
-    summary["timings_s"] = {**cell.timer.sections, "compile_s": cell.solver.time_compile_s}
-    summary["wall_time_s"] = comm.allreduce(cell.timer.total(), op=MPI.MAX)
+        try:
+            runs[label] = cell.run(steps, run_dir, label=label, restart=label in resume)
+        except (ConvergenceError, SolutionError) as exc:
+            # one C-rate that cannot be finished must not cost the others: record it and go on
+            failed[label] = str(exc)
+            if comm.rank == 0:
+                print(f"microsim rate: {cell.desc.interface} {label}: FAILED: {exc}", file=sys.stderr, flush=True)
+        else:
+            if comm.rank == 0:
+                r = runs[label]
+                print(
+                    f"microsim rate: {cell.desc.interface} {label}: {r['capacity_mAh_g']:.4g} mAh/g, "
+                    f"end {r['end_reason']} at {r['final_voltage_V']:.4f} V, limited by {r['limiting_mechanism']}, "
+                    f"{r['time_steps']} steps, {r['wall_time_s']:.1f} s",
+                    flush=True,
+                )
+        pending = [run_label(r) for r in rates[k + 1 :]]
+        summary = _summary(cell, cell.base_summary(), rates, runs, failed, pending, time.perf_counter() - t)
+        if out_dir is not None:
+            # each finished (or failed) C-rate is on disk at once: a job killed later keeps it
+            _write_tables(comm, out_dir, cell, summary, rates, runs, failed)
     cell.destroy()
     if out_dir is not None:
-        rows = []
-        for k, r in enumerate(rates):
-            over = table["overpotential_at_cutoff_V"][k]
-            rows.append(
-                {
-                    "C-rate [1/h]": r,
-                    "Current [A/m2]": table["current_density_A_m2"][k],
-                    "Capacity [mAh/g]": caps[k],
-                    "Energy [Wh/kg]": table["energy_Wh_kg"][k],
-                    "Mean voltage [V]": table["mean_voltage_V"][k] if table["mean_voltage_V"][k] is not None else 0.0,
-                    "Limiting mechanism": table["limiting_mechanism"][k],
-                    "Unused particle fraction [-]": table["particle_unused_fraction"][k],
-                    **{f"{name} at cut-off [V]": over[name] for name in over},
-                }
-            )
-        outputs.write_csv(comm, out_dir / "rate.csv", rows)
         outputs.write_json(comm, out_dir / "geometry.json", geometry_record(cell.desc, cell.cm))
-        outputs.write_json(comm, out_dir / "summary.json", summary)
-        if comm.rank == 0 and cfg.output.png:
+        if comm.rank == 0 and cfg.output.png and runs:
             try:
                 from microsim.post.rate_plots import plot_rate_capability, plot_voltage_capacity
 
                 series = {run_label(r): out_dir / "runs" / run_label(r) / "timeseries.csv" for r in rates}
+                series = {k: v for k, v in series.items() if k in runs}
                 title = f"{cell.desc.interface}, {cell.params.electrolyte.name}, {summary['temperature_C']:.0f} °C"
                 plot_voltage_capacity(series, out_dir / "voltage_capacity.png", title=title)
                 plot_rate_capability({cell.desc.interface: summary}, out_dir / "rate_capability.png", title=title)
             except Exception as exc:  # a picture must never cost the results
                 print(f"microsim: warning: rate plots not written ({type(exc).__name__}: {exc})")
+    if failed:
+        where = f"; the finished ones are in {out_dir / 'rate.csv'} and summary.json" if out_dir is not None else ""
+        raise ConvergenceError(
+            f"rate study: {len(failed)} of {len(rates)} C-rates failed ("
+            + "; ".join(f"{k}: {v}" for k, v in failed.items())
+            + f"){where}; `microsim run --restart` continues the missing ones"
+        )
     return summary
+
+
+def _summary(
+    cell: DischargeCell,
+    base: dict[str, Any],
+    rates: list[float],
+    runs: dict[str, dict[str, Any]],
+    failed: dict[str, str],
+    pending: list[str],
+    solve_s: float,
+) -> dict[str, Any]:
+    """``summary.json`` of the rates finished so far (``partial`` while any is failed or still to run)."""
+    done = [r for r in rates if run_label(r) in runs]
+    caps = [runs[run_label(r)]["capacity_mAh_g"] for r in done]
+
+    def col(key: str) -> list[Any]:
+        return [runs[run_label(r)][key] for r in done]
+
+    table = {
+        "c_rates": done,
+        "current_density_A_m2": [r * cell.one_c for r in done],
+        "capacity_mAh_g": caps,
+        "energy_Wh_kg": col("energy_Wh_kg"),
+        "mean_voltage_V": col("mean_voltage_V"),
+        "c80": rate_at_fraction(done, caps, 0.8),
+        "c50": rate_at_fraction(done, caps, 0.5),
+        "limiting_mechanism": col("limiting_mechanism"),
+        "particle_unused_fraction": col("particle_unused_fraction"),
+        "end_reason": col("end_reason"),
+        "final_voltage_V": col("final_voltage_V"),
+        "overpotential_at_cutoff_V": col("overpotential_at_end_V"),
+        "time_steps": col("time_steps"),
+        "newton_iterations": col("newton_iterations"),
+        "krylov_iterations": col("krylov_iterations"),
+        "wall_time_s": col("wall_time_s"),
+        "c_rates_requested": list(rates),
+        "failed": dict(failed),
+        "pending": list(pending),
+        "partial": bool(failed or pending),
+    }
+    summary = {"study": "rate", **base, "rate": table}
+    summary["timings_s"] = {**cell.timer.sections, "solve_s": solve_s, "compile_s": cell.solver.time_compile_s}
+    summary["wall_time_s"] = cell.comm.allreduce(cell.timer.total() + solve_s, op=MPI.MAX)
+    return summary
+
+
+def _write_tables(
+    comm: MPI.Comm,
+    out_dir: Path,
+    cell: DischargeCell,
+    summary: dict[str, Any],
+    rates: list[float],
+    runs: dict[str, dict[str, Any]],
+    failed: dict[str, str],
+) -> None:
+    """``rate.csv`` (a row per finished or failed C-rate, in rate order) and ``summary.json``; collective."""
+    rows = []
+    for r in rates:
+        label = run_label(r)
+        if label in runs:
+            res = runs[label]
+            over = res["overpotential_at_end_V"]
+            rows.append(
+                {
+                    "C-rate [1/h]": r,
+                    "Status": "finished",
+                    "Current [A/m2]": r * cell.one_c,
+                    "Capacity [mAh/g]": res["capacity_mAh_g"],
+                    "Energy [Wh/kg]": res["energy_Wh_kg"],
+                    "Mean voltage [V]": res["mean_voltage_V"] if res["mean_voltage_V"] is not None else 0.0,
+                    "Limiting mechanism": res["limiting_mechanism"],
+                    "Unused particle fraction [-]": res["particle_unused_fraction"],
+                    **{f"{name} at cut-off [V]": over[name] for name in over},
+                }
+            )
+        elif label in failed:
+            rows.append({"C-rate [1/h]": r, "Status": "failed", "Current [A/m2]": r * cell.one_c})
+    outputs.write_csv(comm, out_dir / "rate.csv", rows)
+    outputs.write_json(comm, out_dir / "summary.json", summary)

@@ -20,8 +20,9 @@ from microsim import outputs
 from microsim.constants import thermal_voltage
 from microsim.errors import ConvergenceError
 from microsim.physics.model import CellModel, ModelOptions
+from microsim.progress import ProgressLog
 from microsim.quantities import PARTS, Quantities
-from microsim.solver import BorderedNewton, NewtonReport
+from microsim.solver import BorderedNewton, NewtonReport, newton_from_config
 from microsim.studies.common import (
     geometry_record,
     n_dofs,
@@ -46,21 +47,51 @@ def one_c_current_density(params: Any, particle_volume_per_area_m: float) -> flo
 
 
 def solve_steady(
-    model: CellModel, solver: BorderedNewton, galvanostatic: bool, total_thickness_m: float
+    model: CellModel,
+    solver: BorderedNewton,
+    galvanostatic: bool,
+    total_thickness_m: float,
+    log: ProgressLog | None = None,
 ) -> list[NewtonReport]:
-    """Newton on the steady problem; the salt (if any) relaxes by pseudo-transient steps. One report per solve."""
+    """Newton on the steady problem; the salt (if any) relaxes by pseudo-transient steps. One report per solve.
+
+    Args:
+        model: the steady cell model.
+        solver: its Newton solver.
+        galvanostatic: solve for V under the applied current (else V is imposed).
+        total_thickness_m: cathode plus membrane (sets the pseudo-transient step).
+        log: progress of the relaxation steps, if given.
+    """
     el = model.params.electrolyte
     if "c" not in model.fields:
-        return [solver.solve(galvanostatic)]
+        reports = [solver.solve(galvanostatic)]
+        if log is not None:
+            r = reports[0]
+            log.update(1.0, {"Newton": str(r.iterations), "Krylov": str(r.linear_iterations)}, final=True)
+        return reports
     model.dt.value = SALT_STEP_DIFFUSION_TIMES * total_thickness_m**2 / el.diffusivity_m2_s
     v_prev = float(model.V.value)
     reports = []
-    for _ in range(MAX_SALT_STEPS):
+    for k in range(MAX_SALT_STEPS):
         reports.append(solver.solve(galvanostatic))
         model.commit_step()
         v = float(model.V.value)
         # the transient left decays by ~1e-4 per step; stop once V no longer moves at round-off level
-        if abs(v - v_prev) < 1e-13 * max(1.0, abs(v)):
+        settled = abs(v - v_prev) < 1e-13 * max(1.0, abs(v))
+        if log is not None:
+            r = reports[-1]
+            log.update(
+                1.0 if settled else (k + 1) / MAX_SALT_STEPS,
+                {
+                    "salt relaxation step": str(k + 1),
+                    "V": f"{v:.6f} V",
+                    "ΔV": f"{abs(v - v_prev):.2e} V",
+                    "Newton": str(r.iterations),
+                    "Krylov": str(r.linear_iterations),
+                },
+                final=settled,
+            )
+        if settled:
             break
         v_prev = v
     return reports
@@ -72,9 +103,7 @@ def run_resistance(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, 
 
     t = time.perf_counter()
     model = CellModel(cm, params, ModelOptions(binary=params.electrolyte.model == "binary", transient=False))
-    solver = BorderedNewton(
-        model, cfg.solver.linear_solver, cfg.solver.newton_max_iterations, cfg.solver.newton_tolerance
-    )
+    solver = newton_from_config(model, cfg.solver)
     quantities = Quantities(model)
     timer.add("setup_s", time.perf_counter() - t)
 
@@ -99,7 +128,9 @@ def run_resistance(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, 
 
     t = time.perf_counter()
     total_m = desc.total_thickness_um * 1e-6
-    reports = solve_steady(model, solver, galvanostatic, total_m)
+    log = ProgressLog(comm, "resistance", cfg.output.progress_interval_s)
+    reports = solve_steady(model, solver, galvanostatic, total_m, log)
+    log.close()
     iterations = sum(r.iterations for r in reports)
     timer.add("solve_s", time.perf_counter() - t)
 

@@ -127,6 +127,7 @@ class Record:
     dt_s: float
     newton_iterations: int
     extra: dict[str, float] = field(default_factory=dict)
+    krylov_iterations: int = 0  # of the accepted solve (a direct solve counts 1 per linear solve)
 
 
 @dataclass
@@ -280,6 +281,7 @@ class ProtocolRunner:
         self.summaries: list[StepSummary] = []
         self.current_A_m2 = float(model.current_density.value)
         self._cutbacks = 0
+        self._krylov = 0  # Krylov iterations of the last converged solve
         #: the protocol step running (the number of steps once the protocol is done)
         self.step_index = 0
         #: the running step's state after its last accepted time step; None before its first one
@@ -495,6 +497,7 @@ class ProtocolRunner:
             m.dt.value = dt
             try:
                 report = self.solver.solve(step.kind != "cv")
+                self._krylov = int(getattr(report, "linear_iterations", 0))
                 return dt, int(getattr(report, "iterations", 0))
             except (ConvergenceError, SolutionError) as exc:
                 m.restore_step()
@@ -584,6 +587,7 @@ class ProtocolRunner:
             self.energy_J_m2,
             dt,
             its,
+            krylov_iterations=self._krylov if its else 0,
         )
         if self.observe is not None:
             rec.extra = dict(self.observe(rec))

@@ -233,6 +233,94 @@ def test_rate_study_resumes_the_unfinished_rate(
     assert restarted["capacity_mAh_g"][0] == pytest.approx(reference["summary"]["capacity_mAh_g"], rel=SAME)
 
 
+def test_a_failed_rate_keeps_the_others_and_restart_completes_it(
+    mpi_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comm = MPI.COMM_WORLD
+    cfg = _cfg(**{"study.kind": "rate", "study.c_rates": [0.05, 0.1], "study.max_cutbacks": 2})
+    full = run_rate(cfg, mpi_tmp_path / "full", comm)["rate"]
+    out = mpi_tmp_path / "failed"
+    real = BorderedNewton.solve
+    fast = 0.075 * 2.0  # between the two rates' currents, in units of the 0.05C current (set below)
+
+    def failing(self: BorderedNewton, galvanostatic: bool = True) -> Any:
+        # the last C-rate fails for good once it has run 600 s: cut-backs cannot help
+        m = self.model
+        if float(m.current_density.value) > fast and float(m.V_old.value) < 3.35:
+            raise ConvergenceError("injected failure")
+        return real(self, galvanostatic)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(BorderedNewton, "solve", failing)
+        from microsim.studies.discharge import DischargeCell
+
+        probe = DischargeCell(cfg, comm)
+        fast = 0.075 * probe.one_c
+        probe.destroy()
+        with pytest.raises(ConvergenceError) as info:
+            run_rate(cfg, out, comm)
+    msg = str(info.value)
+    assert "1 of 2 C-rates failed" in msg and "0.1C" in msg and "injected failure" in msg and "--restart" in msg
+    # the finished rate is on disk, and the failed one is recorded with its reason
+    on_disk = json.loads((out / "summary.json").read_text())["rate"]
+    assert on_disk["partial"] is True and on_disk["pending"] == []
+    assert on_disk["c_rates"] == [0.05] and list(on_disk["failed"]) == ["0.1C"]
+    assert "injected failure" in on_disk["failed"]["0.1C"]
+    assert on_disk["capacity_mAh_g"][0] == pytest.approx(full["capacity_mAh_g"][0], rel=SAME)
+    table = pd.read_csv(out / "rate.csv")
+    assert list(table["Status"]) == ["finished", "failed"]
+    assert table["Capacity [mAh/g]"].iloc[0] == pytest.approx(full["capacity_mAh_g"][0], rel=SAME)
+    assert np.isnan(table["Capacity [mAh/g]"].iloc[1])
+    assert (out / "runs" / "0.1C" / checkpoint.FILENAME).is_file()  # its last accepted state
+    # the restart continues the failed rate from that state and keeps the finished one
+    again = run_rate(cfg, out, comm, restart=True)["rate"]
+    assert again["partial"] is False and again["failed"] == {} and again["c_rates"] == [0.05, 0.1]
+    np.testing.assert_allclose(again["capacity_mAh_g"], full["capacity_mAh_g"], rtol=SAME)
+    assert list(pd.read_csv(out / "rate.csv")["Status"]) == ["finished", "finished"]
+
+
+def test_a_running_study_keeps_its_time_series_and_checkpoint_current(
+    reference: dict[str, Any], mpi_tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    comm = MPI.COMM_WORLD
+    # a wall-time interval shorter than any step: the checkpoint and timeseries.csv follow every accepted step;
+    # a simulated-time interval that never comes, so only the wall clock writes
+    cfg = _cfg(
+        **{
+            "study.checkpoint_interval_s": 1e6,
+            "study.checkpoint_wall_interval_s": 1e-9,
+            "output.progress_interval_s": 0.0,
+        }
+    )
+    original = discharge_mod.DischargeCell.breakdown
+    seen = {"n": 0}
+
+    def breakdown(self: Any, current: float) -> dict[str, float]:
+        seen["n"] += 1
+        if seen["n"] > 8:  # the initial state and 7 accepted steps; the job dies in the 8th
+            raise Killed
+        return original(self, current)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(discharge_mod.DischargeCell, "breakdown", breakdown)
+        with pytest.raises(Killed):
+            run_study(cfg, mpi_tmp_path, comm)
+    series = pd.read_csv(mpi_tmp_path / "timeseries.csv")
+    # written after the 7th step: the initial state and 7 rows, as in the uninterrupted run
+    assert len(series) == 8
+    np.testing.assert_allclose(series.to_numpy(float), reference["series"].to_numpy(float)[:8], rtol=SAME, atol=1e-12)
+    assert (series["Newton iterations"].iloc[1:] > 0).all() and (series["Krylov iterations"].iloc[1:] > 0).all()
+    state = json.loads(str(np.load(mpi_tmp_path / checkpoint.FILENAME)["meta"]))["state"]
+    assert state["time_s"] == pytest.approx(series["Time [s]"].iloc[-1], rel=1e-14)
+    # batch progress: a line per step on rank 0 (progress_interval_s = 0) with the solver effort, none elsewhere
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("microsim: CC discharge")]
+    if comm.rank == 0:
+        assert len(lines) == 7
+        assert all("Newton" in ln and "Krylov" in ln and "ETA" in ln and "V 3." in ln for ln in lines)
+    else:
+        assert lines == []
+
+
 @pytest.mark.skipif(MPI.COMM_WORLD.size > 1, reason="runs its own serial subprocesses")
 def test_cli_restart(tmp_path: Path) -> None:
     case = tmp_path / "case.toml"

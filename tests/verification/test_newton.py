@@ -1,0 +1,93 @@
+"""Newton's convergence test: what the arithmetic can meet, and failures that are failures.
+
+* A problem whose update cannot reach the update tolerance (here 0: no floating-point update is below it) used
+  to iterate to the limit and fail; the residual test ends it at the answer, and the report says why.
+* With no relative tolerance at all, the round-off floors alone end it: they are reachable, and small.
+* A genuinely divergent start (the electrolyte potential 5 V off) still fails and the time stepper cuts the step
+  back and recovers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("dolfinx_solver")
+
+from mpi4py import MPI
+
+from microsim.errors import ConvergenceError
+from microsim.parameters import resolve
+from microsim.physics.model import CellModel, ModelOptions
+from microsim.solver import BorderedNewton
+from microsim.studies.common import build_cell_mesh, describe_geometry
+from microsim.studies.discharge import DischargeCell
+from microsim.studies.stepping import Step
+from tests._cases import small
+
+pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
+
+
+def _model() -> CellModel:
+    cfg = small(**{"geometry.interface": "filled"})
+    cm = build_cell_mesh(describe_geometry(cfg), MPI.COMM_WORLD)
+    model = CellModel(cm, resolve(cfg), ModelOptions(binary=True, transient=True))
+    model.current_density.value = 3.0  # about 1C
+    model.current_ref.value = 3.0
+    model.dt.value = 5.0
+    return model
+
+
+def _reset(model: CellModel) -> None:
+    model.restore_step()  # back to the rest state the model was built in
+
+
+def test_residual_test_ends_a_solve_the_update_test_cannot() -> None:
+    model = _model()
+    ref = BorderedNewton(model)
+    rep = ref.solve()
+    v_ref = float(model.V.value)
+    ref.destroy()
+    _reset(model)
+    # tolerance 0: the update test can never hold, as when round-off keeps updates above a tight tolerance
+    solver = BorderedNewton(model, tolerance=0.0)
+    out = solver.solve()
+    assert out.converged and out.reason == "residual"
+    assert out.residual_ratio <= 1.0
+    assert out.iterations <= rep.iterations + 1 < solver.max_iterations
+    assert float(model.V.value) == pytest.approx(v_ref, abs=1e-12)
+    solver.destroy()
+
+
+def test_round_off_floors_alone_are_reachable_and_small() -> None:
+    model = _model()
+    solver = BorderedNewton(model, tolerance=0.0, rtol=0.0)
+    out = solver.solve()
+    assert out.reason == "residual" and out.iterations < 10
+    floors = solver._floors(float(model.V.value), True)
+    # positive (an exact zero would be unreachable) and far below any residual that still means something
+    assert (floors > 0).all() and (floors < 1e-9).all()
+    solver.destroy()
+
+
+def test_a_divergent_start_fails_and_the_time_step_is_cut_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    cell = DischargeCell(small(**{"study.kind": "discharge", "output.xdmf": False}), MPI.COMM_WORLD)
+    real = cell.solver.solve
+    seen = {"calls": 0, "failed": 0}
+
+    def divergent_once(galvanostatic: bool = True):  # type: ignore[no-untyped-def]
+        seen["calls"] += 1
+        if seen["calls"] == 4:
+            # a starting guess 5 V away: Butler–Volmer at exp(95); Newton cannot recover within its limit
+            cell.model.fields["phi_e"].x.array[:] += 5.0
+        try:
+            return real(galvanostatic)
+        except ConvergenceError:
+            seen["failed"] += 1
+            raise
+
+    monkeypatch.setattr(cell.solver, "solve", divergent_once)
+    res = cell.run([Step("cc", cell.one_c, 1.0, cutoff_V=3.0, duration_s=120.0)], None)
+    cell.destroy()
+    assert seen["failed"] == 1
+    assert res["steps"][0]["cutbacks"] == 1
+    assert res["end_reason"] in ("duration", "cutoff")
