@@ -49,6 +49,8 @@ MAX_CELLS_ESTIMATE = 2.0e8
 MIN_INTERFACE_MESH_SIZE_UM = 1.0e-3
 #: ``auto``: the two-level iterative solver in 3D, MUMPS in 2D (microsim.solver.resolve_linear_solver).
 LINEAR_SOLVERS = ("auto", "mumps", "superlu_dist", "two-level")
+#: Mass matrix of the lithiation equation in transient runs (docs/solver.md).
+THETA_MASS = ("lumped", "consistent")
 
 ABSOLUTE_ZERO_C = -273.15
 MAX_TEMPERATURE_C = 200.0
@@ -649,6 +651,12 @@ class SolverConfig(_Section):
         high_open=False,
         unit="1",
         doc="residual test: every block's scaled residual below this fraction of its first value (or its floor)",
+    )
+    theta_mass: str = _spec(
+        "lumped",
+        choices=THETA_MASS,
+        doc="discharge/rate: lithiation mass matrix; lumped keeps θ in [0, 1], consistent is more accurate at "
+        "the surface on coarse meshes but can leave [0, 1] from a nearly empty or full particle",
     )
     newton_atol: float = _spec(
         0.0,

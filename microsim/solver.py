@@ -392,9 +392,15 @@ class BorderedNewton:
             # a bound damped every step and the update is not shrinking: the iterate makes no headway (the discrete
             # solution lies outside the bound, or the bound blocks the only way to it)
             self._x2_guess = False
+            hint = (
+                ' (the discrete θ leaves [0, 1]: solver.theta_mass = "lumped" keeps it inside)'
+                if self.limited_by.startswith("theta") and not getattr(self.model.options, "lumped_theta_mass", True)
+                else ""
+            )
             raise ConvergenceError(
                 f"Newton stalled: {w} steps in a row damped by a bound ({self.limited_by}; step length "
-                f"{lams[-1]:.2e}) while the update stayed at {hist[-1][0]:.2e}; worst block: {self._worst(res, target)}"
+                f"{lams[-1]:.2e}) while the update stayed at {hist[-1][0]:.2e}; worst block: "
+                f"{self._worst(res, target)}{hint}"
             )
         if len(lams) >= w and all(lam < STALL_STEP_LENGTH for lam in lams[-w:]):
             self._x2_guess = False

@@ -124,7 +124,7 @@ class DischargeCell:
             binary=self.params.electrolyte.model == "binary",
             transient=True,
             double_layer=cfg.study.double_layer,
-            lumped_theta_mass=True,
+            lumped_theta_mass=cfg.solver.theta_mass == "lumped",
         )
         self.model = CellModel(self.cm, self.params, opts)
         self.solver = newton_from_config(self.model, cfg.solver)

@@ -27,7 +27,6 @@ from mpi4py import MPI
 
 from microsim import config
 from microsim.errors import ConvergenceError
-from microsim.physics import model as model_mod
 from microsim.solver import STAGNATION_WINDOW
 from microsim.studies.discharge import DischargeCell
 from microsim.studies.rate import run_rate
@@ -102,14 +101,9 @@ def test_small_3d_discharge_reaches_the_cutoff_with_both_solvers() -> None:
 
 def test_consistent_theta_mass_leaves_the_bounds_and_newton_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     comm = MPI.COMM_WORLD
-    real_init = model_mod.CellModel.__init__
-
-    def consistent(self, cm, params, options=None):  # type: ignore[no-untyped-def]
-        options.lumped_theta_mass = False
-        real_init(self, cm, params, options)
-
-    monkeypatch.setattr(model_mod.CellModel, "__init__", consistent)
-    cell = DischargeCell(_infiltrated("study.kind=discharge", "study.max_cutbacks=2"), comm)
+    cfg = _infiltrated("study.kind=discharge", "study.max_cutbacks=2", "solver.theta_mass=consistent")
+    cell = DischargeCell(cfg, comm)
+    assert cell.model.options.lumped_theta_mass is False
     solver = cell.solver
     real_solve, real_step_length = solver.solve, solver._step_length
     steps = {"n": 0}
@@ -129,7 +123,7 @@ def test_consistent_theta_mass_leaves_the_bounds_and_newton_says_so(monkeypatch:
 
     monkeypatch.setattr(solver, "_step_length", step_length)
     monkeypatch.setattr(solver, "solve", counting)
-    with pytest.raises(ConvergenceError, match=r"Newton stalled.*theta at its lower bound 0"):
+    with pytest.raises(ConvergenceError, match=r"Newton stalled.*theta at its lower bound 0.*theta_mass = \"lumped\""):
         cell.run([Step("cc", 0.2 * cell.one_c, 0.2, cutoff_V=3.0)], None)
     cell.destroy()
     # each failing solve gave up within a few iterations of the stall, not after the 30 of the iteration limit
@@ -140,6 +134,7 @@ def test_consistent_theta_mass_leaves_the_bounds_and_newton_says_so(monkeypatch:
 def test_lumped_theta_mass_keeps_lithiation_above_its_start() -> None:
     comm = MPI.COMM_WORLD
     cell = DischargeCell(_infiltrated("study.kind=discharge"), comm)
+    assert cell.model.options.lumped_theta_mass is True  # the default
     theta0 = cell.theta0
     lowest = []
     real_solve = cell.solver.solve

@@ -68,6 +68,10 @@ TAUS = (0.01, 0.05, 0.1, 0.2)
 RISE_TOL = {0.01: 0.2, 0.05: 0.03, 0.1: 0.01, 0.2: 0.005}
 # voltage against the formula at the analytic θ_s (measured 1.0e-4, 1.1e-5, 6e-7, 1.2e-6 V)
 V_TOL = {0.01: 2.5e-4, 0.05: 3e-5, 0.1: 1e-5, 0.2: 1e-5}
+# the same with the lumped θ mass of transient studies (measured −32.9 %, −7.37 %, −2.29 %, −0.371 %: at this
+# interface mesh the surface rise lags; the error is spatial and falls with h, see docs/solver.md)
+RISE_TOL_LUMPED = {0.01: 0.45, 0.05: 0.1, 0.1: 0.032, 0.2: 0.0055}
+V_TOL_LUMPED = {0.01: 5e-4, 0.05: 1e-4, 0.1: 3e-5, 0.2: 1e-5}
 
 
 def tan_roots(n: int) -> np.ndarray:
@@ -147,7 +151,8 @@ def _run(model, solver, theta_surface, t_scale: float, dt0: float, dt_max: float
 
 @pytest.mark.fenics
 @pytest.mark.mpi
-def test_sphere_surface_concentration_and_voltage(mpi_tmp_path) -> None:
+@pytest.mark.parametrize("lumped", [False, True], ids=["consistent", "lumped"])
+def test_sphere_surface_concentration_and_voltage(mpi_tmp_path, lumped: bool) -> None:
     comm = MPI.COMM_WORLD
     csv = mpi_tmp_path / "particle.csv"
     if comm.rank == 0:
@@ -156,8 +161,9 @@ def test_sphere_surface_concentration_and_voltage(mpi_tmp_path) -> None:
     cfg = _config(str(csv))
     p = resolve(cfg)
     cm = build_cell_mesh(describe_geometry(cfg), comm)
-    model = CellModel(cm, p, ModelOptions(binary=False, transient=True))
+    model = CellModel(cm, p, ModelOptions(binary=False, transient=True, lumped_theta_mass=lumped))
     solver = BorderedNewton(model, tolerance=1e-10)
+    rise_tol, v_tol = (RISE_TOL_LUMPED, V_TOL_LUMPED) if lumped else (RISE_TOL, V_TOL)
 
     # Γ area per geometric area, measured on the mesh (the cap and the facetting make it < 4πR²/W²)
     area_ratio = Quantities(model).evaluate()["interface_area"]
@@ -197,11 +203,16 @@ def test_sphere_surface_concentration_and_voltage(mpi_tmp_path) -> None:
 
     for tau in TAUS:
         theta_s, v = fine[tau]
-        assert abs(rise_error(theta_s, tau)) < RISE_TOL[tau], (tau, theta_s, THETA0 + FLUX_SCALE * bracket(tau))
+        assert abs(rise_error(theta_s, tau)) < rise_tol[tau], (tau, theta_s, THETA0 + FLUX_SCALE * bracket(tau))
         # the voltage chain (U, both Butler–Volmer inversions, the membrane) at the computed θ_s ...
         assert v == pytest.approx(voltage(theta_s), abs=2e-6), tau
         # ... and at the analytic θ_s
-        assert v == pytest.approx(voltage(THETA0 + FLUX_SCALE * bracket(tau)), abs=V_TOL[tau]), tau
+        assert v == pytest.approx(voltage(THETA0 + FLUX_SCALE * bracket(tau)), abs=v_tol[tau]), tau
+    if lumped:
+        # the lumped error is the mesh's, not the time step's: it is the same on both schedules, and it is a lag
+        for tau in TAUS:
+            assert -rise_tol[tau] < rise_error(coarse[tau][0], tau) < 0.0
+        return
     # the backward Euler error falls with dt once the diffusion layer is resolved (τ ≥ 0.05)
     for tau in (0.05, 0.1):
         err_fine, err_coarse = abs(rise_error(fine[tau][0], tau)), abs(rise_error(coarse[tau][0], tau))
