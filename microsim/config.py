@@ -650,7 +650,7 @@ class SolverConfig(_Section):
         high=1e-3,
         high_open=False,
         unit="1",
-        doc="residual test: every block's scaled residual below this fraction of its first value (or its floor)",
+        doc="residual test: every block's scaled residual below this fraction of its first value",
     )
     theta_mass: str = _spec(
         "lumped",
@@ -665,7 +665,7 @@ class SolverConfig(_Section):
         high=1e-3,
         high_open=False,
         unit="1",
-        doc="smallest absolute floor of the residual test, added to the round-off floors",
+        doc="absolute residual that always passes the residual test (also added to the round-off floors)",
     )
 
 

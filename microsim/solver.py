@@ -54,8 +54,9 @@ class NewtonReport:
         converged: always True for a returned report (failures raise).
         last_update: max-norm of the last scaled update (0 when no step was taken).
         history: the update norms, one per step.
-        reason: ``"residual"`` (every block and the constraint met the residual test) or ``"update"`` (a full
-            step below :attr:`BorderedNewton.tolerance`).
+        reason: ``"residual"`` (every block and the constraint met the residual test), ``"update"`` (a full
+            step below :attr:`BorderedNewton.tolerance`) or ``"floor"`` (residuals at their round-off floors and
+            updates no longer shrinking).
         residual_ratio: the largest residual over its target at the end (≤ 1 when ``reason == "residual"``).
         linear_iterations: Krylov iterations of all linear solves (a direct solve counts 1).
     """
@@ -131,12 +132,14 @@ class BorderedNewton:
         tolerance: a full step whose scaled update (and δV in volts) is below this in the max-norm ends the
             iteration (the update test).
         rtol: the residual test: every block's residual (max-norm of its scaled rows) at most ``rtol`` times
-            its value at the first iteration, or at most its floor; the same for the constraint.
-        atol: the smallest absolute residual floor (added to the round-off floors of :meth:`_floors`).
+            its value at the first iteration; the same for the constraint.
+        atol: an absolute residual that always passes; also added to the round-off floors of :meth:`_floors`.
         prefix: PETSc options prefix, unique per solver object.
 
-    Convergence (docs/solver.md): the residual test is checked before each linear solve, so a state that already
-    meets it costs one residual assembly and no solve; the update test after each full step. A solve that
+    Convergence (docs/solver.md): the residual test (every block below ``rtol`` times its first value, or
+    ``atol``) and the floor test (every block below ``max(rtol · first, round-off floor)`` and the last two full
+    updates no longer shrinking) are checked before each linear solve, so a state that meets them costs one
+    residual assembly and no solve; the update test after each full step. A solve that
     stagnates (the residual measure fell by less than :data:`STAGNATION_FACTOR` over
     :data:`STAGNATION_WINDOW` full steps, or the step-length limiter held the iterate still for as many
     iterations, or a bound on θ or c damped :data:`STAGNATION_WINDOW` steps in a row without the update
@@ -270,18 +273,16 @@ class BorderedNewton:
                 if not np.all(np.isfinite(res)):
                     raise ConvergenceError(f"Newton iteration {it}: non-finite residual in {self._worst(res, target)}")
                 ratios.append(ratio)
-                if ratio <= 1.0:
+                reason = ""
+                if np.all(res <= np.maximum(self.rtol * r0, self.atol)):
+                    reason = "residual"
+                elif ratio <= 1.0 and self._update_stalled(history, lams):
+                    # at the round-off floor and the updates no longer shrink: as converged as arithmetic allows
+                    reason = "floor"
+                if reason:
                     self._check_finite()
                     return NewtonReport(
-                        steps,
-                        True,
-                        history[-1] if history else 0.0,
-                        history,
-                        t_asm,
-                        t_sol,
-                        linear_its,
-                        "residual",
-                        ratio,
+                        steps, True, history[-1] if history else 0.0, history, t_asm, t_sol, linear_its, reason, ratio
                     )
                 self._check_stagnation(ratios, lams, res, target)
             elif not np.any(res):
@@ -383,6 +384,13 @@ class BorderedNewton:
         with np.errstate(divide="ignore", invalid="ignore"):
             k = int(np.argmax(np.where(np.isfinite(res), res / np.where(target > 0, target, np.inf), np.inf)))
         return f"{names[k]} (residual {res[k]:.3e}, target {target[k]:.3e})"
+
+    @staticmethod
+    def _update_stalled(history: list[float], lams: list[float]) -> bool:
+        """Whether the last two full steps show updates that no longer shrink (round-off noise, not progress)."""
+        if len(history) < 2 or lams[-1] < 1.0 or lams[-2] < 1.0:
+            return False
+        return history[-1] > STAGNATION_FACTOR * history[-2]
 
     def _check_stagnation(self, ratios: list[float], lams: list[float], res: np.ndarray, target: np.ndarray) -> None:
         """Fail at once when the iteration can no longer meet the residual test (class docstring)."""

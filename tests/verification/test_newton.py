@@ -2,7 +2,8 @@
 
 * A problem whose update cannot reach the update tolerance (here 0: no floating-point update is below it) used
   to iterate to the limit and fail; the residual test ends it at the answer, and the report says why.
-* With no relative tolerance at all, the round-off floors alone end it: they are reachable, and small.
+* With no relative tolerance at all, the round-off floors end it once the updates stop shrinking: they are
+  reachable, and small.
 * A genuinely divergent start (the electrolyte potential 5 V off) still fails and the time stepper cuts the step
   back and recovers.
 """
@@ -51,9 +52,12 @@ def test_residual_test_ends_a_solve_the_update_test_cannot() -> None:
     # tolerance 0: the update test can never hold, as when round-off keeps updates above a tight tolerance
     solver = BorderedNewton(model, tolerance=0.0)
     out = solver.solve()
-    assert out.converged and out.reason == "residual"
+    # the relative test, or the floor once the updates are round-off noise (a block that starts near zero, like
+    # φ_e at the start of a step, has a relative target below round-off)
+    assert out.converged and out.reason in ("residual", "floor")
     assert out.residual_ratio <= 1.0
-    assert out.iterations <= rep.iterations + 1 < solver.max_iterations
+    # at most the two noise-level steps that show the updates stopped shrinking, beyond the usual count
+    assert out.iterations <= rep.iterations + 2 < solver.max_iterations
     assert float(model.V.value) == pytest.approx(v_ref, abs=1e-12)
     solver.destroy()
 
@@ -62,7 +66,9 @@ def test_round_off_floors_alone_are_reachable_and_small() -> None:
     model = _model()
     solver = BorderedNewton(model, tolerance=0.0, rtol=0.0)
     out = solver.solve()
-    assert out.reason == "residual" and out.iterations < 10
+    # ended at the floor once the updates stopped shrinking (round-off noise), within a few steps
+    assert out.reason == "floor" and out.iterations < 10
+    assert out.history[-1] < 1e-12
     floors = solver._floors(float(model.V.value), True)
     # positive (an exact zero would be unreachable) and far below any residual that still means something
     assert (floors > 0).all() and (floors < 1e-9).all()
