@@ -341,7 +341,7 @@ class ElectrolyteConfig(_Section):
 
     SECTION: ClassVar[str] = "electrolyte"
 
-    name: str = _spec("PPAL", choices=ELECTROLYTE_NAMES, doc="named parameter set (PARAMETERS.md §7)")
+    name: str = _spec("PPAL", choices=ELECTROLYTE_NAMES, doc="named parameter set (docs/parameters.md §7.1)")
     model: str = _spec("binary", choices=ELECTROLYTE_MODELS, doc="binary salt, or single-ion conductor (t+ = 1)")
     conductivity_S_m: float | None = _spec(
         None,
@@ -434,7 +434,9 @@ class StudyConfig(_Section):
     time_limit_s: float | None = _spec(
         None, kind=float, low=0.0, unit="s", doc="end a CC step after this time", unset="no limit"
     )
-    double_layer: bool = _spec(False, doc="discharge/rate: include the double-layer charging current C_dl dη/dt")
+    double_layer: bool = _spec(
+        False, doc="discharge/rate: include the double-layer charging current C_dl d(φ_s − φ_e)/dt on Γ"
+    )
     dt_initial_s: float = _spec(1.0, low=0.0, unit="s", doc="first time step of every protocol step")
     dt_min_s: float = _spec(1.0e-6, low=0.0, unit="s", doc="smallest time step before giving up")
     dt_max_s: float | None = _spec(

@@ -1,7 +1,7 @@
 """Small-signal (impedance) response of the cell model about a rest state, in real arithmetic.
 
 Linearising ``M(u)' + K(u) = 0`` about a rest state and writing ``δu = (x_r + j x_i) e^{jωt}`` gives the real
-2×2 block system of MODEL.md §3 (the PETSc build is real)::
+2×2 block system of docs/model.md §4.3 (the PETSc build is real)::
 
     [ K   −ωM ] [x_r]   [ −K_V      ]
     [ ωM   K  ] [x_i] = [ −ω M_V    ]      for a cell-voltage perturbation δV = 1

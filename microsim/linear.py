@@ -1,6 +1,6 @@
 """Scalable linear solver for the coupled Jacobian: a two-level preconditioner.
 
-Why (SOLVER-NOTES "Linear solvers"): each block of the Jacobian is nearly singular on every connected component
+Why (docs/solver.md, "DOLFINx notes"): each block of the Jacobian is nearly singular on every connected component
 of its phase — the potentials are pure Neumann up to the weak Butler–Volmer Robin term, the salt up to a tiny
 pseudo-transient mass term — so one-level preconditioners (GAMG per field, ILU) stall. A coarse space of one
 indicator vector per (field, connected component) removes exactly those modes; a fieldsplit smoother with GAMG on

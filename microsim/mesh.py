@@ -24,7 +24,7 @@ from microsim import tags
 from microsim.errors import GeometryError
 
 #: Quadrature degree of every interface and boundary integral. Residual, constraint and dissipation functionals
-#: must use the same rule, so that the discrete power balance (MODEL.md §3) holds to solver precision.
+#: must use the same rule, so that the discrete power balance (docs/model.md §4.2) holds to solver precision.
 FACET_QUADRATURE_DEGREE = 4
 
 

@@ -1,6 +1,6 @@
 """Integrals of the solution reduced over ranks: currents, lithium inventory and the dissipation breakdown.
 
-The DC breakdown (MODEL.md §3) splits the electrical power ``I (V_eq − V) A_geo`` exactly into Joule heating in
+The DC breakdown (docs/model.md §4.2) splits the electrical power ``I (V_eq − V) A_geo`` exactly into Joule heating in
 the membrane, in the cathode pores and in the solid, the salt-diffusion (concentration) term
 ``−∫ β i_e·∇ln c`` and ``∫ i_n η`` on Γ and at the Li metal. The split is exact for the discrete Galerkin
 solution (test the charge equations with the potentials themselves) provided the facet integrals use the

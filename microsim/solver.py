@@ -115,7 +115,7 @@ def _configure_direct(ksp: PETSc.KSP, package: str) -> None:
     pc.setFactorSolverType(package)
     ksp.setFromOptions()
     if package == "mumps":
-        # more MUMPS workspace: interface rows are nearly dense (SOLVER-NOTES pitfall 6)
+        # more MUMPS workspace: interface rows are nearly dense (docs/solver.md, DOLFINx notes)
         pc.setFactorSetUpSolverType()
         pc.getFactorMatrix().setMumpsIcntl(14, 80)
 

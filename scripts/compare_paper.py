@@ -8,7 +8,7 @@ Usage (after running the two rate studies, e.g. on 2 cores):
         --out results/paper-point
     .venv/bin/python scripts/compare_paper.py results/paper-filled results/paper-point [--png compare.png]
 
-Paper values: Chen et al., Energy Environ. Sci. 2019, 12, 938 (PARAMETERS.md §0).
+Paper values: Chen et al., Energy Environ. Sci. 2019, 12, 938 (docs/parameters.md §0.2).
 """
 
 from __future__ import annotations

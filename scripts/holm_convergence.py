@@ -1,4 +1,4 @@
-"""Holm constriction (MODEL.md §4 case 3): mesh-convergence study of one contact spot under a thick membrane.
+"""Holm constriction (docs/model.md §5.3): mesh-convergence study of one contact spot under a thick membrane.
 
 Case. One LiFePO4 sphere (r 0.5 µm, centre on the axis of a W × W box, W = 4 µm) touches the membrane plane
 ``z = L_c = 1 µm`` in a point-contact spot of radius ``a`` (0.1 µm; 0.2 µm as the second spot). Membrane
@@ -141,7 +141,7 @@ def psi_square(a_um: float, width_um: float) -> float:
 
 
 def psi_circular_correlation(a_um: float, width_um: float) -> float:
-    """``(1 − a/b)^1.5`` with the equal-area radius ``b = W/√π`` (PARAMETERS.md, from memory)."""
+    """``(1 − a/b)^1.5`` with the equal-area radius ``b = W/√π`` (docs/parameters.md §4.2, from memory)."""
     return (1.0 - a_um * math.sqrt(math.pi) / width_um) ** 1.5
 
 
@@ -421,7 +421,7 @@ def main() -> int:
     fit["extrapolated_less_robin_bias"] = fit["extrapolated"] - kinetics["robin_bias"]
 
     doc = {
-        "study": "Holm constriction: one spot under a thick membrane (MODEL.md §4 case 3)",
+        "study": "Holm constriction: one spot under a thick membrane (docs/model.md §5.3)",
         "definition": "R_c = (membrane Joule part - L_m/kappa) on the box area; ratio = R_c / (psi/(4 kappa a))",
         "case": {
             "width_um": WIDTH_UM,

@@ -1,6 +1,6 @@
 """Geometry configuration -> :class:`GeometryDescription` (pure NumPy), and the statistics of geometry.json.
 
-The three archetypes (MODEL.md §1):
+The three archetypes (docs/model.md §1.3):
 
 * ``filled``: the electrolyte fills the cathode pores and forms the membrane; Γ = every particle surface
   facing the pores. Particles stay below ``z = L_c - gap``.

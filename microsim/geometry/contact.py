@@ -1,8 +1,8 @@
-"""Hertz contact of a LiFePO4 sphere pressed into the flat electrolyte membrane (PARAMETERS.md §4).
+"""Hertz contact of a LiFePO4 sphere pressed into the flat electrolyte membrane (docs/parameters.md §4.1).
 
 ``a = (3 F R / (4 E*))^(1/3)`` with ``1/E* = (1 - ν1²)/E1 + (1 - ν2²)/E2``; valid for ``a ≲ 0.3 R``.
 
-Force per particle: ``F = P (2R)²`` (PARAMETERS.md §4 [E]: a monolayer in square packing carries the stack
+Force per particle: ``F = P (2R)²`` (docs/parameters.md §4.1 [E]: a monolayer in square packing carries the stack
 pressure P on a (2R)² tile each). Chosen over "P x the particle's share of the area" because it is local and
 does not depend on which neighbours happen to reach the membrane; the force balance it implies (Σ F vs P W²) is
 reported by the caller where it matters.
@@ -26,7 +26,7 @@ __all__ = [
     "hertz_contact_radius_um",
 ]
 
-E_LFP_MPA = 125.7e3  # Young's modulus of LiFePO4, MPa (PARAMETERS.md §7)
+E_LFP_MPA = 125.7e3  # Young's modulus of LiFePO4, MPa (docs/parameters.md §7.4)
 NU_LFP = 0.25
 NU_SPE = 0.45  # [E]
 HERTZ_MAX_A_OVER_R = 0.3
@@ -56,7 +56,7 @@ def hertz_contact_radius_um(
     Args:
         pressure_MPa: Stack pressure P (> 0).
         radius_um: Particle radius R.
-        membrane_modulus_MPa: Young's modulus of the SPE (default 3 MPa, PARAMETERS.md §7).
+        membrane_modulus_MPa: Young's modulus of the SPE (default 3 MPa, docs/parameters.md §7.4).
         field: Config key named in errors.
         max_a_over_r: Validity limit of Hertz.
 

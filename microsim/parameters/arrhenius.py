@@ -4,7 +4,7 @@ Every transport and kinetic parameter of microsim follows
 
     p(T) = p_ref * exp[-(Ea / R) * (1/T - 1/T_ref)]
 
-(MODEL.md §2). PAL's conductivity has two activation energies meeting at 50 °C (PARAMETERS.md §7), which
+(docs/model.md §2.9). PAL's conductivity has two activation energies meeting at 50 °C (docs/parameters.md §2.1), which
 :class:`TwoBranchArrhenius` expresses with the break temperature as the common reference, so the law is
 continuous there by construction.
 """

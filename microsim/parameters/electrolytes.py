@@ -1,12 +1,12 @@
-"""PEO-based solid polymer electrolytes of the target paper: PAL and PPAL (PARAMETERS.md §2 and §7).
+"""PEO-based solid polymer electrolytes of the target paper: PAL and PPAL (docs/parameters.md §2 and §7.1).
 
 Tags: [S] taken from the cited source, [D] derived, [E] estimate (a calibration knob).
 
 How σ(T) is built [E]: one anchor σ(50 °C) = 1.3e-4 S/cm for both electrolytes (median of 23 literature
-PEO-LiTFSI points, §2a), extrapolated with the paper's activation energies. PAL has two branches meeting at
-the crystalline-amorphous transition at 50 °C (79.8 kJ/mol below, 34.1 above); PPAL, "PAL kept amorphous",
-one branch (32.5 kJ/mol). The salt diffusivity is taken proportional to σ, anchored to Edman's 85 °C pair:
-D = 7.24e-9 m²/s per S/cm of σ.
+PEO-LiTFSI points, docs/parameters.md §2.1), extrapolated with the paper's activation energies. PAL has two
+branches meeting at the crystalline-amorphous transition at 50 °C (79.8 kJ/mol below, 34.1 above); PPAL, "PAL
+kept amorphous", one branch (32.5 kJ/mol). The salt diffusivity is taken proportional to σ, anchored to Edman's
+85 °C pair: D = 7.24e-9 m²/s per S/cm of σ.
 
 Resulting values (S/cm): PAL 1.83e-5 at 30 °C, 1.30e-4 at 50 °C; PPAL 5.85e-5 at 30 °C.
 """
@@ -28,18 +28,18 @@ DOUBLE_LAYER_F_M2 = 0.1
 
 SOURCES: dict[str, str] = {
     "conductivity_S_m": (
-        "[E] anchor σ(50 °C) = 1.3e-4 S/cm (median of PEO-LiTFSI literature, PARAMETERS.md §2a) with the "
+        "[E] anchor σ(50 °C) = 1.3e-4 S/cm (median of PEO-LiTFSI literature, docs/parameters.md §2.1) with the "
         "paper's Ea: PAL 79.8 kJ/mol below 50 °C, 34.1 above; PPAL 32.5 (Chen et al., EES 2019) "
-        "(PARAMETERS.md §7)"
+        "(docs/parameters.md §7.1)"
     ),
     "diffusivity_m2_s": (
         "[E] D = 7.24e-9 m²/s per S/cm of σ, anchored to Edman's 85 °C pair 5.32e-12 m²/s ↔ 7.35e-4 S/cm "
-        "(dualfoil5.2, PARAMETERS.md §2b, §7)"
+        "(dualfoil5.2, docs/parameters.md §2.2, §7.1)"
     ),
-    "transference_number": "[S]-based choice 0.2 (range 0.15-0.35; Edman 2000, NMR) (PARAMETERS.md §2c, §7)",
-    "thermodynamic_factor": "[S] ideal default 1 (dualfoil Edman set; values not found) (PARAMETERS.md §2d)",
-    "concentration_mol_m3": "[E] EO/Li ≈ 20, ρ ≈ 1.3 g/cm³ (PARAMETERS.md §2d, §7)",
-    "double_layer_F_m2": "[E] liquid default 0.2 F/m² reduced for polymer (Asha 2023) (PARAMETERS.md §7)",
+    "transference_number": "[S]-based choice 0.2 (range 0.15-0.35; Edman 2000, NMR) (docs/parameters.md §2.3, §7.1)",
+    "thermodynamic_factor": "[S] ideal default 1 (dualfoil Edman set; values not found) (docs/parameters.md §2.4)",
+    "concentration_mol_m3": "[E] EO/Li ≈ 20, ρ ≈ 1.3 g/cm³ (docs/parameters.md §2.4, §7.1)",
+    "double_layer_F_m2": "[E] liquid default 0.2 F/m² reduced for polymer (Asha 2023) (docs/parameters.md §7.1)",
 }
 
 

@@ -1,4 +1,4 @@
-"""LiFePO4 parameter set (PARAMETERS.md §1 and §7). Every number lives here once, with its source in SOURCES.
+"""LiFePO4 parameter set (docs/parameters.md §1 and §7.2). Every number lives here once, with its source in SOURCES.
 
 Tags: [S] taken from the cited source, [D] derived here from [S] numbers, [E] estimate (a calibration knob).
 
@@ -37,25 +37,25 @@ DOUBLE_LAYER_F_M2 = 0.1
 OCP = AFSHAR2017
 
 SOURCES: dict[str, str] = {
-    "c_max_mol_m3": "[D] from ρ = 3.6 g/cm³ (ICSD 72545); PyBaMM Prada2013: 22806 [S] (PARAMETERS.md §1a)",
-    "density_kg_m3": "[S] ICSD 72545 crystal density 3.6 g/cm³ (PARAMETERS.md §1a)",
-    "capacity_mAh_g": "[D] F/(3.6 M), M = 157.76 g/mol: 169.9 ≈ 170 mAh/g (PARAMETERS.md §1a)",
+    "c_max_mol_m3": "[D] from ρ = 3.6 g/cm³ (ICSD 72545); PyBaMM Prada2013: 22806 [S] (docs/parameters.md §1.1)",
+    "density_kg_m3": "[S] ICSD 72545 crystal density 3.6 g/cm³ (docs/parameters.md §1.1)",
+    "capacity_mAh_g": "[D] F/(3.6 M), M = 157.76 g/mol: 169.9 ≈ 170 mAh/g (docs/parameters.md §1.1)",
     "diffusivity_m2_s": (
         "[S] BPX About:Energy LFP 18650: 6.87e-17 m²/s at 25 °C, Ea 80 kJ/mol, paired with R = 0.5 µm "
-        "(PARAMETERS.md §1b, §7)"
+        "(docs/parameters.md §1.2, §7.2)"
     ),
     "conductivity_S_m": (
         "[E] BPX effective composite σ 0.8 S/m [S] divided by Bruggeman 0.43^1.5 (LFP solid fraction [E]): "
-        "the particles stand in for particle + carbon network (PARAMETERS.md §1c, §7)"
+        "the particles stand in for particle + carbon network (docs/parameters.md §1.3, §7.2)"
     ),
     "exchange_current_A_m2": (
         "[E] 0.05 A/m² at θ = 0.5, c = c0, 50 °C, Ea 40 kJ/mol (magnitude from the liquid-electrolyte sets, "
-        "Ea ≈ Kashkooli 39.57 kJ/mol) (PARAMETERS.md §1e, §7)"
+        "Ea ≈ Kashkooli 39.57 kJ/mol) (docs/parameters.md §1.5, §7.2)"
     ),
-    "alpha_a": "[S] 0.5 in all sets (PARAMETERS.md §1e)",
-    "alpha_c": "[S] 0.5 in all sets (PARAMETERS.md §1e)",
-    "double_layer_F_m2": "[E] liquid default 0.2 F/m² reduced for polymer (Asha 2023) (PARAMETERS.md §7)",
-    "ocp": "[S] Afshar 2017 (arXiv:1709.03970) via PyBaMM Prada2013 (PARAMETERS.md §1d)",
+    "alpha_a": "[S] 0.5 in all sets (docs/parameters.md §1.5)",
+    "alpha_c": "[S] 0.5 in all sets (docs/parameters.md §1.5)",
+    "double_layer_F_m2": "[E] liquid default 0.2 F/m² reduced for polymer (Asha 2023) (docs/parameters.md §7.2)",
+    "ocp": "[S] Afshar 2017 (arXiv:1709.03970) via PyBaMM Prada2013 (docs/parameters.md §1.4)",
 }
 
 

@@ -1,4 +1,4 @@
-"""Li metal | SPE interface parameter set (PARAMETERS.md §2e and §7).
+"""Li metal | SPE interface parameter set (docs/parameters.md §2.5 and §7.3).
 
 Tags: [S] taken from the cited source, [D] derived, [E] estimate (a calibration knob). No exchange current for
 the PEO | Li interface was found in the literature searched, so the value below is an estimate to calibrate.
@@ -15,10 +15,10 @@ DOUBLE_LAYER_F_M2 = 0.1
 
 SOURCES: dict[str, str] = {
     "exchange_current_A_m2": (
-        "[E] 1.0 A/m² at 50 °C, Ea 50 kJ/mol; calibration knob, not found in literature (PARAMETERS.md §7)"
+        "[E] 1.0 A/m² at 50 °C, Ea 50 kJ/mol; calibration knob, not found in literature (docs/parameters.md §7.3)"
     ),
-    "alpha": "[S] 0.5 in all sets (PARAMETERS.md §1e)",
-    "double_layer_F_m2": "[E] liquid default 0.2 F/m² reduced for polymer (Asha 2023) (PARAMETERS.md §7)",
+    "alpha": "[S] 0.5 in all sets (docs/parameters.md §1.5)",
+    "double_layer_F_m2": "[E] liquid default 0.2 F/m² reduced for polymer (Asha 2023) (docs/parameters.md §7.3)",
 }
 
 

@@ -100,7 +100,7 @@ class Afshar2017(_CentralDifference):
     """LiFePO4 OCP of Afshar et al. (arXiv:1709.03970), as used in PyBaMM's Prada2013 set [S].
 
     ``U(x) = 3.4077 - 0.020269 x + 0.5 exp(-150 x) - 0.9 exp(-30 (1 - x))``, smooth on [0, 1].
-    Check values (PARAMETERS.md §1d): U(0.05) = 3.407, U(0.5) = 3.398, U(0.9) = 3.345, U(0.97) = 3.022 V.
+    Check values (docs/parameters.md §1.4): U(0.05) = 3.407, U(0.5) = 3.398, U(0.9) = 3.345, U(0.97) = 3.022 V.
     """
 
     name: str = AFSHAR2017

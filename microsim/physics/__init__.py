@@ -1,1 +1,1 @@
-"""Physics: kinetics (pure functions) and the residual blocks of MODEL.md §2."""
+"""Physics: kinetics (pure functions) and the residual blocks of docs/model.md §2."""

@@ -1,6 +1,6 @@
 """Butler–Volmer kinetics as pure functions, usable with NumPy arrays and UFL expressions alike.
 
-Sign convention (MODEL.md §2): current density positive = anodic = lithium leaves the solid (cathode) or the
+Sign convention (docs/model.md §2.1): current density positive = anodic = lithium leaves the solid (cathode) or the
 metal (anode). ``exp`` is passed in so that one formula serves both NumPy and UFL.
 """
 
@@ -27,7 +27,7 @@ def exchange_current_lfp(
     alpha_c: float,
     power: Callable[[Any, Any], Any] | None = None,
 ) -> Any:
-    """Exchange current density of LiFePO4, normalised to ``i0_ref`` at ``θ = 0.5``, ``c = c0`` (MODEL.md §2).
+    """Exchange current density of LiFePO4, normalised to ``i0_ref`` at ``θ = 0.5``, ``c = c0`` (docs/model.md §2.5).
 
     ``i0 = i0_ref (c/c0)^α_a (2θ)^α_c (2(1 − θ))^α_a``.
     """

@@ -1,4 +1,4 @@
-"""Residual blocks of the coupled cell model (MODEL.md §2) on the phase submeshes.
+"""Residual blocks of the coupled cell model (docs/model.md §2) on the phase submeshes.
 
 Unknowns (scaled so that Newton sees O(1) numbers), in this fixed order when present:
 
@@ -49,9 +49,10 @@ class ModelOptions:
 
     binary: bool = True  # binary salt (c, φ_e); False: single-ion conductor (c = c0 uniform, t+ = 1)
     transient: bool = False  # solve θ in time; False: θ frozen (steady DC problems)
-    # C_dl ∂(φ_s − φ_e)/∂t on Γ and at the Li metal (impedance, fast transients). MODEL.md writes C_dl ∂η/∂t; the
-    # double layer is charged by the interfacial potential difference, so a change of U(θ_surface) does not charge
-    # it (Randles: C_dl in parallel with R_ct + Z_W). test_impedance_planar pins this against the analytic Randles.
+    # C_dl ∂(φ_s − φ_e)/∂t on Γ and at the Li metal (impedance, fast transients), not C_dl ∂η/∂t (docs/model.md
+    # §2.8): the double layer is charged by the interfacial potential difference, so a change of U(θ_surface) does
+    # not charge it (Randles: C_dl in parallel with R_ct + Z_W). test_impedance_planar pins this against the
+    # analytic Randles.
     double_layer: bool = False
     # Lumped (vertex-quadrature) mass of the θ equation. With the consistent P1 mass and steps far below h²/D_s
     # (seconds against minutes), backward Euler is not monotone: a surface flux pushes the nodes next to the surface

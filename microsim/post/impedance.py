@@ -16,7 +16,8 @@ def kramers_kronig_residuals(f: np.ndarray, z: np.ndarray, per_decade: int = 6) 
     """Linear Kramers–Kronig test (Boukamp 1995) by least squares on fixed Voigt time constants.
 
     ``Z ≈ R0 + Σ R_k/(1 + jωτ_k)`` with τ_k log-spaced over the measured range; a KK-consistent spectrum is fitted
-    to round-off. The ``impedance`` package's ``linKK`` fails with NameError in 1.7.1 (SOLVER-NOTES), hence this.
+    to round-off. The ``impedance`` package's ``linKK`` fails with NameError in 1.7.1 (docs/solver.md, DOLFINx
+    notes), hence this.
 
     Returns:
         Max and RMS of the residuals relative to |Z|, real and imaginary parts.

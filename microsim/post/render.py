@@ -1,7 +1,7 @@
 """Pictures of written fields: read ``fields/*.xdmf`` with meshio, render off-screen with pyvista.
 
 No DOLFINx here: this works on a laptop from the files of a cluster run. ``pyvista.read`` of XDMF crashed
-with the PyPI VTK (SOLVER-NOTES, Output), so the files are read by meshio (which needs h5py) and handed to
+with the PyPI VTK (docs/solver.md, DOLFINx notes), so the files are read by meshio (which needs h5py) and handed to
 pyvista as an ``UnstructuredGrid``.
 """
 

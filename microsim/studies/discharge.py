@@ -82,7 +82,7 @@ from microsim.studies.stepping import (
 
 #: Candidates of the limiting mechanism (keys of the overpotential breakdown).
 MECHANISMS = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer")
-#: A particle whose mean lithiation changed by less than this is unused (MODEL.md §3).
+#: A particle whose mean lithiation changed by less than this is unused (docs/model.md §4.5).
 UNUSED_CHANGE = 0.05
 
 #: timeseries.csv column for each breakdown key.

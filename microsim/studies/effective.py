@@ -1,4 +1,4 @@
-"""Effective properties study: tortuosity, effective conductivities and interface measures (MODEL.md §3).
+"""Effective properties study: tortuosity, effective conductivities and interface measures (docs/model.md §4.6).
 
 Definitions (all ratios are dimensionless and independent of the material conductivities):
 
@@ -8,7 +8,7 @@ Definitions (all ratios are dimensionless and independent of the material conduc
   (particles blocking, insulating side walls). ``κ_eff/κ = I L_c / (A Δφ)`` with ``I`` the current through the
   layer and ``A = W^(d−1)`` the geometric area.
 * **Porosity** ``ε`` = pore volume / ``(A L_c)``, measured on the mesh; **tortuosity** ``τ = ε κ/κ_eff``;
-  **Bruggeman** ``ε^1.5`` for comparison (PARAMETERS.md §5.4).
+  **Bruggeman** ``ε^1.5`` for comparison (docs/parameters.md §5.4).
 * **Solid-phase conductivity ratio** ``σ_eff/σ``: the same problem in the particle cells, ``φ = 0`` on the
   collector (``z = 0``) and ``φ = 1`` where the solid meets the membrane plane ``z = L_c``. It is defined only
   where the solid touches both planes: the point-contact archetype (the contact spots) and the planar one. In the

@@ -4,7 +4,7 @@ The mesh, the model and the compiled forms are built once; before each rate the 
 initial rest state (:meth:`DischargeCell.reset`). Per rate: capacity [mAh/g], energy [Wh/kg], mean voltage,
 the overpotential breakdown and the limiting mechanism at the cut-off, and particle utilisation (see
 :mod:`microsim.studies.discharge`). C80 and C50 are the C-rates at which the capacity falls to 80 % and 50 % of
-the lowest-rate value, interpolated linearly in log C (MODEL.md §3); ``null`` when not reached within the rates.
+the lowest-rate value, interpolated linearly in log C (docs/model.md §4.4); ``null`` when not reached within the rates.
 
 Outputs: ``summary.json`` (``rate`` table), ``rate.csv``, ``runs/<rate>C/timeseries.csv`` (+ fields and
 ``fields_series``), ``voltage_capacity.png``, ``rate_capability.png``.

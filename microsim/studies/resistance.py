@@ -2,7 +2,7 @@
 
 Steps: geometry → mesh → model (θ frozen at the initial stoichiometry, so ``U`` is uniform and the breakdown is
 exact) → Newton on the steady charge balance with the salt relaxed to steady state by pseudo-transient steps →
-resistance parts (MODEL.md §3) → ``summary.json``, ``geometry.json``, fields.
+resistance parts (docs/model.md §4.2) → ``summary.json``, ``geometry.json``, fields.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The effective-properties study (MODEL.md §3): exact stripe cases, Maxwell for a dilute disk array, 1 vs 2 ranks.
+"""The effective-properties study: exact stripe cases, Maxwell for a dilute disk array, 1 vs 2 ranks.
+
+Definitions in docs/model.md §4.6.
 
 The Maxwell case is meshed here with Gmsh directly (a 3×3 square array of insulating disks in a square box): the
 ``particles-file`` archetype requires a particle touching the collector, which would spoil the comparison. The
@@ -37,7 +39,7 @@ N_ROWS = 3
 
 
 def maxwell_cylinders(phi: float) -> float:
-    """Maxwell–Garnett / Rayleigh dilute limit for insulating cylinders (PARAMETERS.md §5.5)."""
+    """Maxwell–Garnett / Rayleigh dilute limit for insulating cylinders (docs/parameters.md §5.5)."""
     return (1.0 - phi) / (1.0 + phi)
 
 

@@ -1,4 +1,7 @@
-"""The resistance study end to end on small packings: both interfaces, outputs, 1 vs 2 ranks (MODEL.md §4.5, 6, 8)."""
+"""The resistance study end to end on small packings: both interfaces, outputs, 1 vs 2 ranks.
+
+Cases docs/model.md §5.5, §5.6 and §5.8.
+"""
 
 from __future__ import annotations
 
@@ -42,9 +45,9 @@ def test_same_answer_on_world_and_one_rank(summaries: dict, interface: str) -> N
 def test_breakdown_closes_and_charge_is_conserved(summaries: dict, interface: str) -> None:
     s = summaries[interface]
     r = s["resistance_ohm_cm2"]
-    assert sum(r[p] for p in PARTS) == pytest.approx(r["total"], rel=1e-6)  # case 8
+    assert sum(r[p] for p in PARTS) == pytest.approx(r["total"], rel=1e-6)  # docs/model.md §5.8
     assert all(r[p] >= -1e-9 * r["total"] for p in PARTS)  # every dissipation is non-negative
-    cons = s["conservation"]  # case 5, steady state: interface = Li metal = applied
+    cons = s["conservation"]  # docs/model.md §5.5, steady state: interface = Li metal = applied
     assert cons["interface_current_A_m2"] == pytest.approx(cons["applied_current_A_m2"], rel=1e-8)
     assert cons["anode_current_A_m2"] == pytest.approx(cons["applied_current_A_m2"], rel=1e-8)
     assert s["linear_regime"]

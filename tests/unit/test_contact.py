@@ -11,7 +11,7 @@ from microsim.geometry.contact import effective_modulus_MPa, hertz_contact_radiu
 
 
 def test_hertz_hand_computed_case():
-    # E_SPE = 100 MPa, P = 0.1 MPa, R = 0.5 µm (PARAMETERS.md §4 range). By hand:
+    # E_SPE = 100 MPa, P = 0.1 MPa, R = 0.5 µm (docs/parameters.md §4.1 range). By hand:
     # 1/E* = 0.9375/125.7e9 + 0.7975/100e6 = 7.9825e-9 /Pa; F = 0.1e6 * (1e-6)^2 = 1e-7 N;
     # a = (3 * 1e-7 * 0.5e-6 / (4 * 1.25274e8))^(1/3) = 6.69e-8 m.
     e_star = 1.0 / (0.9375 / 125.7e9 + 0.7975 / 100e6)

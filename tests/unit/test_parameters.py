@@ -1,4 +1,4 @@
-"""Parameter sets: PARAMETERS.md §7 values, Arrhenius branches, overrides, OCPs (no DOLFINx needed)."""
+"""Parameter sets: docs/parameters.md §7 values, Arrhenius branches, overrides, OCPs (no DOLFINx needed)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from microsim.parameters import OVERRIDES, CellParameters, electrolytes, lfp, li
 from microsim.parameters.arrhenius import Arrhenius, TwoBranchArrhenius, arrhenius
 from microsim.parameters.ocp import Afshar2017, FormulaOCP, TableOCP, make_ocp
 
-# PARAMETERS.md §7, σ in S/cm at 25 / 30 / 40 / 50 / 60 / 80 °C.
+# docs/parameters.md §2.1, σ in S/cm at 25 / 30 / 40 / 50 / 60 / 80 °C.
 TABLE_C = (25.0, 30.0, 40.0, 50.0, 60.0, 80.0)
 SIGMA_PAL_S_CM = (1.08e-5, 1.83e-5, 5.04e-5, 1.30e-4, 1.90e-4, 3.82e-4)
 SIGMA_PPAL_S_CM = (4.72e-5, 5.85e-5, 8.84e-5, 1.30e-4, 1.87e-4, 3.63e-4)
@@ -77,7 +77,7 @@ def test_exchange_currents_at_30c() -> None:
 
 
 def test_li_charge_transfer_resistance_matches_table() -> None:
-    # PARAMETERS.md §7: R_ct = RT/(F i0) = 892 Ω cm² at 30 °C, 278 Ω cm² at 50 °C.
+    # docs/parameters.md §2.5: R_ct = RT/(F i0) = 892 Ω cm² at 30 °C, 278 Ω cm² at 50 °C.
     from microsim.constants import thermal_voltage
 
     for temperature_C, r_ct_ohm_cm2 in ((30.0, 892.0), (50.0, 278.0)):

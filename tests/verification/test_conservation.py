@@ -1,4 +1,4 @@
-"""MODEL.md §4 case 5: charge and lithium conservation in a transient galvanostatic discharge on a packing."""
+"""docs/model.md §5.5: charge and lithium conservation in a transient galvanostatic discharge on a packing."""
 
 from __future__ import annotations
 

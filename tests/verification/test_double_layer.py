@@ -1,10 +1,10 @@
-"""Transient double layer (MODEL.md §2): charging currents carry charge, not lithium.
+"""Transient double layer (docs/model.md §2.8): charging currents carry charge, not lithium.
 
 With C_dl on Γ and at the Li metal, in every backward-Euler step of a galvanostatic discharge (per geometric
 area, I > 0 on discharge, i_n < 0 cathodic):
 - the solid gains the cathode's *faradaic* charge only: Δ∫c_s = −∫_Γ i_n dt / F (not I dt / F);
-- the salt changes by the faradaic imbalance of the two electrodes (MODEL.md's salt fluxes are faradaic):
-  Δ∫c = (1 − t+)(∫_Γ i_n + ∫_Li i_Li) dt / F;
+- the salt changes by the faradaic imbalance of the two electrodes (the salt fluxes of docs/model.md §2.4 and
+  §2.6 are faradaic): Δ∫c = (1 − t+)(∫_Γ i_n + ∫_Li i_Li) dt / F;
 - each double layer stores the rest of the applied current: ∫_Γ C_dl ΔΔφ = −(I + ∫_Γ i_n) dt and
   ∫_Li C_dl,Li Δη_Li = (I − ∫_Li i_Li) dt.
 A wrong sign of a charging term, or charging counted in a lithium or salt balance, breaks these equalities.

@@ -1,4 +1,6 @@
-"""3D effective conductivity (MODEL.md §3): a simple-cubic array of insulating spheres against Rayleigh and Maxwell.
+"""3D effective conductivity: a simple-cubic array of insulating spheres against Rayleigh and Maxwell.
+
+Definitions in docs/model.md §4.6.
 
 Geometry. A cube of side ``P`` (pitch 2 µm) with one sphere of volume fraction φ = 0.1 at its centre, meshed here
 with Gmsh (the ``particles-file`` archetype needs a particle on the collector). With the potential fixed to 0 / 1 on
@@ -9,7 +11,7 @@ a 4 µm box is therefore the same problem, which the test checks too (the area t
 
 Reference. Rayleigh's multipole expansion for insulating spheres on a simple-cubic lattice,
 ``σ_eff/σ = 1 − 3φ / (2 + φ − (3/4)·b₁·φ^(10/3) − O(φ^(14/3)))``, reduces to Maxwell's ``2(1 − φ)/(2 + φ)``
-(PARAMETERS.md §5.5) without the φ^(10/3) term. The dipole–octupole coupling gives ``b₁ = 16 S₄² (3/4π)^(10/3)``
+(docs/parameters.md §5.5) without the φ^(10/3) term. The dipole–octupole coupling gives ``b₁ = 16 S₄² (3/4π)^(10/3)``
 with the lattice sum ``S₄ = Σ' P₄(cos θ)/R⁵ = 3.10823`` (unit lattice, summed here to |R| ≤ 80): ``b₁ = 1.3047``,
 the 1.305 of McPhedran & McKenzie (Proc. R. Soc. A 359, 1978); the factor 3/4 is ``n(1 − ν)/(n + 1 + nν)`` for
 the octupole (n = 3) of an insulating sphere (ν = 0). At φ = 0.1: Rayleigh 0.8571120, Maxwell 0.8571429 (3.6e-5
@@ -61,7 +63,7 @@ RAYLEIGH_B1 = 1.3047  # 16 S₄² (3/4π)^(10/3), S₄ = 3.10823 (simple cubic)
 
 
 def maxwell_spheres(phi: float) -> float:
-    """Maxwell for insulating spheres (PARAMETERS.md §5.5)."""
+    """Maxwell for insulating spheres (docs/parameters.md §5.5)."""
     return 2.0 * (1.0 - phi) / (2.0 + phi)
 
 

@@ -1,5 +1,5 @@
-"""MODEL.md §4 case 3 (Holm constriction): one contact spot of radius ``a`` under a thick membrane adds
-``ψ/(4κa)`` to the 1D membrane resistance; also case 6 (same result on 1 and 2 ranks).
+"""docs/model.md §5.3 (Holm constriction): one contact spot of radius ``a`` under a thick membrane adds
+``ψ/(4κa)`` to the 1D membrane resistance; also §5.6 (same result on 1 and 2 ranks).
 
 The case and the solver calls are those of ``scripts/holm_convergence.py`` (loaded from its file): a W = 4 µm
 box, ``L_m = W``, fast kinetics, metallic particle; ``R_c`` = membrane Joule part − ``L_m/κ``, and ψ the

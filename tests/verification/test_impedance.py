@@ -1,4 +1,4 @@
-"""MODEL.md §4 case 7 and the impedance study: analytic Randles cells, DC limit, Kramers–Kronig, 1 vs 2 ranks."""
+"""docs/model.md §5.7 and the impedance study: analytic Randles cells, DC limit, Kramers–Kronig, 1 vs 2 ranks."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def planar_spectrum(model_kind: str, ny: int = 525) -> tuple[np.ndarray, np.ndar
 
 
 def randles(p, binary: bool) -> np.ndarray:
-    """R_s + (R_Li ∥ C_Li) + (C ∥ (R_ct + Z_W,solid)) [+ salt Warburg], Ω·cm² (PARAMETERS.md §5.2–5.3)."""
+    """R_s + (R_Li ∥ C_Li) + (C ∥ (R_ct + Z_W,solid)) [+ salt Warburg], Ω·cm² (docs/parameters.md §5.2–5.3)."""
     w = 2 * np.pi * FREQ
     rt_f = thermal_voltage(p.temperature_K)
     el, lfp, li = p.electrolyte, p.lfp, p.li

@@ -1,4 +1,4 @@
-"""MODEL.md §4 case 2: manufactured solution of the coupled interface problem, observed P1 rates.
+"""docs/model.md §5.2: manufactured solution of the coupled interface problem, observed P1 rates.
 
 The exact fields are smooth functions on both sides of Γ; the source of each block is minus its own residual
 evaluated at the exact fields (``ufl.replace``), which includes every volume, interface (Butler–Volmer) and Li-metal

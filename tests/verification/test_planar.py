@@ -1,4 +1,4 @@
-"""MODEL.md §4 case 1 (planar stack, analytic resistance) and case 8 (breakdown closes), per part.
+"""docs/model.md §5.1 (planar stack, analytic resistance) and §5.8 (breakdown closes), per part.
 
 Every part of the dissipation breakdown is compared with its own 1D formula, so a wrong sign, unit or factor in
 any transport or kinetic term fails here.
@@ -62,7 +62,7 @@ def test_planar_resistance_matches_analytic(model: str) -> None:
     for part, value in exact.items():
         # tiny parts (solid ~0.01 Ω·cm²) compared absolutely against the total
         assert r[part] == pytest.approx(value, rel=1e-4, abs=1e-7 * total_exact), part
-    # case 8: the parts close the power balance
+    # docs/model.md §5.8: the parts close the power balance
     assert sum(r[p] for p in exact) == pytest.approx(r["total"], rel=1e-9)
     # interfacial effective = total − membrane(1D) − Li(1D): the planar cathode's own charge transfer + rest
     assert r["interfacial_effective"] == pytest.approx(

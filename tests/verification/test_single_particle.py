@@ -1,4 +1,4 @@
-"""PARAMETERS.md §5.6: one 3D sphere with a fast electrolyte follows the analytic constant-flux solution.
+"""docs/parameters.md §5.6: one 3D sphere with a fast electrolyte follows the analytic constant-flux solution.
 
 A sphere of radius R under a constant inward flux j [mol/m²/s] (Crank, *The Mathematics of Diffusion*, §6.3.1):
 
