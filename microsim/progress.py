@@ -5,8 +5,8 @@ the salt relaxation of the resistance study, the conduction solves of the effect
 through :class:`ProgressLog`, which prints on rank 0 only
 
 * on a terminal: a tqdm bar with the same fields;
-* otherwise: one line when at least ``interval_s`` of wall time has passed since the last line (and on the first
-  and the last update), e.g.
+* otherwise: one line whenever at least ``interval_s`` of wall time has passed since the start or the last line,
+  and a last line at the end of a task that printed any (a task shorter than the interval stays quiet), e.g.
   ``microsim: CC discharge 1C: 42 %  t = 1512 s  step 31  V = 3.2190 V  Newton 4  Krylov 71  elapsed 2m31s
   ETA 3m28s``.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 
@@ -55,6 +55,7 @@ class ProgressLog:
         interval_s: wall seconds between lines without a terminal; 0 prints every update.
         stream: where lines go (default ``sys.stdout``).
         tty: force the terminal (bar) or batch (lines) behaviour; default: ``stream.isatty()``.
+        clock: wall-clock seconds (tests pass their own).
     """
 
     def __init__(
@@ -64,14 +65,16 @@ class ProgressLog:
         interval_s: float = 30.0,
         stream: TextIO | None = None,
         tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rank0 = comm.rank == 0
         self.label = label
         self.interval_s = float(interval_s)
         self.stream = stream if stream is not None else sys.stdout
         self.tty = self.rank0 and (self.stream.isatty() if tty is None else tty)
-        self.t_start = time.monotonic()
-        self._t_last: float | None = None
+        self.clock = clock
+        self.t_start = clock()
+        self._t_last = self.t_start
         self._f_last = 0.0
         self._bar: Any = None
         self.lines = 0
@@ -79,7 +82,7 @@ class ProgressLog:
     @property
     def elapsed_s(self) -> float:
         """Wall time since this log was made."""
-        return time.monotonic() - self.t_start
+        return self.clock() - self.t_start
 
     def update(self, fraction: float, fields: Mapping[str, str], final: bool = False) -> None:
         """Report progress ``fraction`` in [0, 1] with ``fields`` (name → formatted value).
@@ -102,12 +105,13 @@ class ProgressLog:
             self._bar.set_postfix_str(text)
             self._bar.refresh()
             return
-        now = time.monotonic()
-        if not final and self._t_last is not None and now - self._t_last < self.interval_s:
+        now = self.clock()
+        due = now - self._t_last >= self.interval_s
+        if not (due or (final and self.lines > 0)):
             return
         if final:
             eta = 0.0
-        elif self._t_last is not None and fraction > self._f_last and now > self._t_last:
+        elif fraction > self._f_last and now > self._t_last:
             # the pace since the last line: time steps grow as a run settles, so the whole-run average is pessimistic
             eta = (1.0 - min(fraction, 1.0)) * (now - self._t_last) / (fraction - self._f_last)
         else:

@@ -44,16 +44,36 @@ def test_batch_lines_every_update_with_a_zero_interval() -> None:
     assert " ETA " in lines[0]
 
 
-def test_batch_lines_are_throttled_by_wall_time_but_the_final_one_is_printed() -> None:
-    out = io.StringIO()
-    log = ProgressLog(FakeComm(), "impedance", interval_s=3600.0, stream=out, tty=False)
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_batch_lines_are_throttled_by_wall_time_and_closed_by_a_final_one() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    log = ProgressLog(FakeComm(), "impedance", interval_s=30.0, stream=out, tty=False, clock=clock)
     for k in range(1, 50):
+        clock.t += 1.0  # a frequency per wall second: a line after 30 s
         log.update(k / 50, {"frequency": str(k)})
     log.update(1.0, {"frequency": "50"}, final=True)
     lines = out.getvalue().splitlines()
-    # the first update, then nothing for an hour of wall time, then the last one
     assert len(lines) == 2
-    assert "frequency 1" in lines[0] and "frequency 50" in lines[1] and lines[1].endswith("ETA 0.0s")
+    assert "frequency 30" in lines[0] and "elapsed 30.0s" in lines[0]
+    # the pace since the start: 30 of 50 in 30 s, so 20 s to go
+    assert lines[0].endswith("ETA 20.0s")
+    assert "frequency 50" in lines[1] and lines[1].endswith("ETA 0.0s")
+
+
+def test_a_task_shorter_than_the_interval_prints_nothing() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    log = ProgressLog(FakeComm(), "resistance", interval_s=30.0, stream=out, tty=False, clock=clock)
+    clock.t += 2.0
+    log.update(0.5, {"step": "1"})
+    log.update(1.0, {"step": "2"}, final=True)
+    assert out.getvalue() == "" and log.lines == 0
 
 
 def test_only_rank_0_prints() -> None:
