@@ -156,6 +156,18 @@ def _cmd_defaults(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from microsim import outputs, schema
+
+    text = schema.dumps()
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        outputs.atomic_write_text(args.out, text)
+        print(f"{PROG} schema: {args.out}")
+    return 0
+
+
 def _cmd_mesh(args: argparse.Namespace) -> int:
     cfg = config_mod.load(args.config, args.set)  # validated before any MPI work
     comm = _comm()
@@ -266,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("defaults", help="print the full default configuration as TOML")
     p.set_defaults(func=_cmd_defaults)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of a case file (for TOML editors)")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write it to FILE instead of standard output")
+    p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser("mesh", help="build and write the mesh only")
     add_config(p)

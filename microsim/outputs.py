@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
 __all__ = [
-    "Output",
     "check_finite",
     "write_csv",
     "write_fields_xdmf",
@@ -41,25 +40,6 @@ __all__ = [
 
 FIELDS_DIRNAME = "fields"
 _FIELDS_TMP_DIRNAME = ".fields.tmp"
-
-
-@runtime_checkable
-class Output(Protocol):
-    """Interface of a time-series writer (XDMF fields, CSV series, PNG snapshots...).
-
-    A study opens every output once, calls ``write`` after each accepted step, and closes them at the end
-    (also on failure, from a ``finally``). Implementations must be collective: every rank calls every
-    method, even ranks that own no data.
-    """
-
-    def open(self, out_dir: Path) -> None:
-        """Prepare the writer to write below ``out_dir`` (create files, write static data such as meshes)."""
-
-    def write(self, t: float, state: Any) -> None:
-        """Write the state at time ``t`` [s] (``state``: whatever the study passes, e.g. Functions)."""
-
-    def close(self) -> None:
-        """Flush and finalise; after this the files are complete and may be renamed into place."""
 
 
 # --------------------------------------------------------------------------------------------------------

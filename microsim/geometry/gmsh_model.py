@@ -318,7 +318,7 @@ def _isolated_pores(gmsh: Any, dim: int, pore: list[int], membrane: list[int]) -
     return len(isolated), float(sum(gmsh.model.occ.getMass(dim, c) for c in isolated))
 
 
-def build_model(desc: GeometryDescription, model: Any = None) -> dict[str, Any]:
+def build_model(desc: GeometryDescription) -> dict[str, Any]:
     """Build, tag and mesh the geometry in a new Gmsh model (``gmsh.initialize()`` done by the caller).
 
     Physical groups: cells ``tags.PARTICLE``, ``tags.ELECTROLYTE_PORE`` (filled only),
@@ -326,9 +326,8 @@ def build_model(desc: GeometryDescription, model: Any = None) -> dict[str, Any]:
     number is the tag number, the group name the one of ``tags.CELL_NAMES`` / ``tags.FACET_NAMES``.
 
     Args:
-        desc: The geometry.
-        model: Unused placeholder for a Gmsh model object (the module-level ``gmsh.model`` is used; a new
-            model named ``microsim`` is added and left current).
+        desc: The geometry (a new Gmsh model named ``microsim`` is added to the module-level ``gmsh.model``
+            and left current).
 
     Returns:
         Info: ``n_nodes``, ``n_elements`` (cells), ``n_cells`` and ``n_facets`` per tag name, measured
@@ -344,7 +343,6 @@ def build_model(desc: GeometryDescription, model: Any = None) -> dict[str, Any]:
     """
     import gmsh  # local: keep the package importable without gmsh
 
-    del model  # the gmsh API is module-global; see docstring
     attempts = _SURFACE_ATTEMPTS if desc.dim == 3 else ((6, 1),)
     errors = []
     for algorithm, switch in attempts:

@@ -14,8 +14,8 @@ Contact rules shared by every generator and validator here (see :func:`check_gap
 * a particle on the collector sits at ``z_c = r (1 - overlap_fraction)`` (it cuts ``z = 0`` with a finite
   chord), any other keeps the gap to ``z = 0``; every particle keeps the gap to the side walls.
 
-Only 2D (disks) is generated for now; the public entry points take ``dim`` so that spheres can be added
-without changing callers.
+Disks (2D) are generated here; spheres (3D) by deposition in :mod:`microsim.geometry.packing3d`, which
+:func:`pack` dispatches to for ``dim = 3``. Both share the measures, the connectivity and the CSV format.
 """
 
 from __future__ import annotations
