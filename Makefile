@@ -43,6 +43,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check microsim tests benchmarks scripts
 	$(VENV)/bin/ruff check microsim tests benchmarks scripts
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format microsim tests benchmarks scripts

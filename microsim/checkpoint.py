@@ -205,7 +205,7 @@ def save(
             arrays[f"values_{name}"] = np.concatenate([g[name][2] for g in gathered])[order]
         _atomic_savez(path, arrays)
 
-    outputs._run_on_root(comm, write)
+    outputs.run_on_root(comm, write)
     return path
 
 

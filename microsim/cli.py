@@ -245,7 +245,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     """``microsim report``: redraw a sweep's plots from its files (no DOLFINx, no MPI)."""
     if _rank() != 0:
         return 0
-    from microsim.post.sweep_plots import DEFAULT_Y, report
+    from microsim.sweep.report import DEFAULT_Y, report
 
     paths = report(args.dir, ys=args.y or [DEFAULT_Y], x=args.x, hue=args.hue, plot_dir=args.plots)
     print(f"{PROG} report: results {Path(args.dir) / 'results.csv'}")

@@ -1,15 +1,15 @@
-"""Writers for run outputs: ``summary.json``/CSV tables (atomic, rank 0) and XDMF fields (collective).
+"""Writers for run outputs: ``summary.json`` and CSV tables (atomic, from rank 0).
 
 Every writer is atomic: it writes a temporary file (or folder) beside the target and renames it into place,
-so an interrupted or failed run never leaves a half-written ``summary.json`` or ``fields/`` folder that a
+so an interrupted or failed run never leaves a half-written ``summary.json`` or CSV table that a
 later ``post`` step would mistake for a result.
 
 MPI rules: ``comm`` may be ``None`` (serial tools). With a communicator, all ranks call the writer; the
 checks that can fail (NaN/Inf) run on every rank *before* any writing so that an error is raised on all
 ranks together and nobody waits in a barrier for a rank that has already raised.
 
-DOLFINx is imported lazily inside :func:`write_fields_xdmf` only, so ``microsim.outputs`` imports on a laptop
-without the solver stack.
+No DOLFINx here (post-processing imports this module on machines without the solver stack): the XDMF field
+writer is :mod:`microsim.field_output`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -31,15 +30,16 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
 __all__ = [
+    "atomic_write",
+    "atomic_write_text",
     "check_finite",
+    "collective_check",
+    "fsync_dir",
+    "run_on_root",
     "write_csv",
-    "write_fields_xdmf",
     "write_json",
     "write_json_local",
 ]
-
-FIELDS_DIRNAME = "fields"
-_FIELDS_TMP_DIRNAME = ".fields.tmp"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def check_finite(data: Any, what: str = "data") -> None:
         raise SolutionError(f"{what}: non-finite value (NaN/Inf) at key '{key}'; nothing written")
 
 
-def _collective_check(comm: Any, data: Any, what: str) -> None:
+def collective_check(comm: Any, data: Any, what: str) -> None:
     """Check finiteness on every rank and raise on all of them if any rank found a bad value.
 
     The data are usually identical on all ranks, but a rank-local NaN must still stop everyone, hence the
@@ -147,7 +147,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 
@@ -160,7 +160,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Persist a rename by syncing its directory (best effort: not every filesystem allows it)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -198,7 +198,7 @@ def write_json_local(path: str | os.PathLike[str], data: Any) -> Path:
     return path
 
 
-def _run_on_root(comm: Any, action: Any) -> None:
+def run_on_root(comm: Any, action: Any) -> None:
     """Run ``action()`` on rank 0 and raise its error on every rank (after a barrier).
 
     A failure on rank 0 (disk full, permission) is broadcast so that the other ranks raise too instead of
@@ -239,10 +239,10 @@ def write_json(comm: Any, path: str | os.PathLike[str], data: Any) -> Path:
         OSError: on every rank, if rank 0 could not write.
     """
     path = Path(path)
-    _collective_check(comm, data, str(path))
+    collective_check(comm, data, str(path))
     # Serialise on every rank: a non-serialisable value then raises TypeError everywhere, not on rank 0 only.
     text = _json_text(data)
-    _run_on_root(comm, lambda: _atomic_write_text(path, text))
+    run_on_root(comm, lambda: _atomic_write_text(path, text))
     return path
 
 
@@ -284,109 +284,12 @@ def write_csv(comm: Any, path: str | os.PathLike[str], rows: Iterable[Mapping[st
                 break
         frame = pd.DataFrame.from_records(records)
     # All ranks must agree on refusing, or rank 0 alone would raise and the others would hang.
-    _collective_check(comm, {bad_key: float("nan")} if bad_key else {}, str(path))
+    collective_check(comm, {bad_key: float("nan")} if bad_key else {}, str(path))
     text = frame.to_csv(index=False, lineterminator="\n")
-    _run_on_root(comm, lambda: _atomic_write_text(path, text))
+    run_on_root(comm, lambda: _atomic_write_text(path, text))
     return path
 
 
 # --------------------------------------------------------------------------------------------------------
 # XDMF fields
 # --------------------------------------------------------------------------------------------------------
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move directory ``src`` to ``dst``, replacing an older ``dst``, with the shortest possible gap.
-
-    ``os.replace`` cannot replace a non-empty directory, so the old one is first renamed aside and removed
-    only after the new one is in place.
-    """
-    old: Path | None = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old.{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(dst, old)
-    os.replace(src, dst)
-    _fsync_dir(dst.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def write_fields_xdmf(
-    comm: Any,
-    out_dir: str | os.PathLike[str],
-    groups: Mapping[str, Sequence[Any]],
-    time: float = 0.0,
-) -> dict[str, Path]:
-    """Write groups of P1 functions to ``out_dir/fields/<group>.xdmf`` (+ ``.h5``); collective.
-
-    Each group holds functions on one (sub)mesh, e.g. ``{"particles": [theta, phi_s_V], "electrolyte":
-    [c_mol_m3, phi_e_V]}``; the mesh of the first function is written once, then every function under its
-    ``name``. Files go to ``out_dir/.fields.tmp`` first; after all ranks have closed them, rank 0 renames
-    that folder to ``out_dir/fields`` (replacing an older one). The ``.xdmf`` refers to its ``.h5`` by
-    relative name, so the rename keeps them valid. ParaView opens the ``.xdmf`` (reader ``Xdmf3ReaderS``).
-
-    Args:
-        comm: the communicator of the meshes (every rank must call this function).
-        out_dir: run output folder.
-        groups: group name -> list of ``dolfinx.fem.Function`` on the same mesh (P1, scalar or vector).
-        time: time value stored with the functions [s].
-
-    Returns:
-        Group name -> path of the final ``.xdmf`` file.
-
-    Raises:
-        SolutionError: on every rank, if a function holds NaN/Inf (nothing is written).
-        ValueError: if a group is empty, mixes meshes, or repeats a function name.
-    """
-    from dolfinx.io import XDMFFile  # lazy: keep `microsim.outputs` importable without DOLFINx
-
-    out_dir = Path(out_dir)
-    if not groups:
-        return {}
-    for group, functions in groups.items():
-        if not functions:
-            raise ValueError(f"write_fields_xdmf: group '{group}' has no functions")
-        mesh = functions[0].function_space.mesh
-        names = [f.name for f in functions]
-        if len(set(names)) != len(names):
-            raise ValueError(f"write_fields_xdmf: group '{group}' repeats a function name: {names}")
-        for f in functions:
-            if f.function_space.mesh is not mesh:
-                raise ValueError(f"write_fields_xdmf: function '{f.name}' of group '{group}' is on another mesh")
-
-    if comm is None:
-        # The meshes know their communicator; XDMFFile must be opened on exactly that one.
-        comm = next(iter(groups.values()))[0].function_space.mesh.comm
-
-    # NaN check first, on all ranks (each rank checks its owned + ghost values).
-    bad = [
-        f"{group}.{f.name}"
-        for group, functions in groups.items()
-        for f in functions
-        if not np.all(np.isfinite(f.x.array))
-    ]
-    _collective_check(comm, {key: float("nan") for key in bad}, str(out_dir / FIELDS_DIRNAME))
-
-    tmp_dir = out_dir / _FIELDS_TMP_DIRNAME
-    final_dir = out_dir / FIELDS_DIRNAME
-
-    def _prepare() -> None:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir)  # leftover of an interrupted run
-        tmp_dir.mkdir(parents=True)
-
-    _run_on_root(comm, _prepare)
-
-    paths: dict[str, Path] = {}
-    for group, functions in groups.items():
-        mesh = functions[0].function_space.mesh
-        with XDMFFile(comm, str(tmp_dir / f"{group}.xdmf"), "w") as xdmf:
-            xdmf.write_mesh(mesh)
-            for f in functions:
-                xdmf.write_function(f, float(time))
-        paths[group] = final_dir / f"{group}.xdmf"
-
-    # All ranks have closed their files (XDMFFile close is collective); now rank 0 renames the folder.
-    comm.barrier()
-    _run_on_root(comm, lambda: _replace_dir(tmp_dir, final_dir))
-    return paths

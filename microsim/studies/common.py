@@ -12,7 +12,7 @@ import dolfinx
 import numpy as np
 from mpi4py import MPI
 
-from microsim import outputs
+from microsim.field_output import write_fields_xdmf
 from microsim.geometry import GeometryDescription, build_model, describe
 from microsim.mesh import CellMesh, from_gmsh
 from microsim.physics.model import CellModel
@@ -92,7 +92,7 @@ def write_fields(cfg: Any, model: CellModel, out_dir: Path, title: str) -> None:
     comm = model.cm.comm
     if not cfg.output.xdmf:
         return
-    outputs.write_fields_xdmf(comm, out_dir, physical_fields(model))
+    write_fields_xdmf(comm, out_dir, physical_fields(model))
     if cfg.output.png:
         err = None
         if comm.rank == 0:

@@ -54,6 +54,7 @@ from mpi4py import MPI
 
 from microsim import checkpoint, outputs
 from microsim.errors import ConfigError, ConvergenceError, MicrosimError
+from microsim.field_output import write_fields_xdmf
 from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
 from microsim.progress import ProgressLog, WallClock
@@ -420,7 +421,7 @@ class DischargeCell:
             checkpoint.save(out_dir / checkpoint.FILENAME, self.comm, self.model, self.cfg, state, extra, keys)
             saved = f"timeseries.csv, {checkpoint.FILENAME}"
             if self.cfg.output.xdmf:
-                outputs.write_fields_xdmf(self.comm, out_dir, physical_fields(self.model), time=state["time_s"])
+                write_fields_xdmf(self.comm, out_dir, physical_fields(self.model), time=state["time_s"])
                 saved += ", fields/"
         except (MicrosimError, OSError) as err:  # saving must not hide the original failure
             return f"{exc}; saving the last accepted state failed too ({type(err).__name__}: {err})"

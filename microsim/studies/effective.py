@@ -48,6 +48,7 @@ import ufl
 from mpi4py import MPI
 
 from microsim import outputs, tags
+from microsim.field_output import write_fields_xdmf
 from microsim.linear import connected_components
 from microsim.mesh import CellMesh
 from microsim.progress import ProgressLog
@@ -394,7 +395,7 @@ def run_effective(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, A
         comm.barrier()
         outputs.write_json(comm, out_dir / "geometry.json", geometry)
         if cfg.output.xdmf and fields:
-            outputs.write_fields_xdmf(comm, out_dir, fields)
+            write_fields_xdmf(comm, out_dir, fields)
         timer.add("output_s", time.perf_counter() - t)
     summary["wall_time_s"] = comm.allreduce(timer.total(), op=MPI.MAX)
     summary["timings_s"] = dict(timer.sections)

@@ -15,7 +15,8 @@ import dolfinx.fem
 import dolfinx.mesh
 
 from microsim.errors import SolutionError
-from microsim.outputs import write_csv, write_fields_xdmf, write_json, write_json_local
+from microsim.field_output import write_fields_xdmf
+from microsim.outputs import write_csv, write_json, write_json_local
 
 pytestmark = [pytest.mark.mpi, pytest.mark.fenics]
 

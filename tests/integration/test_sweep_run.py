@@ -139,7 +139,7 @@ def test_report_draws_confidence_band(four: tuple[Path, Path]) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
 
-    from microsim.post import sweep_plots
+    from microsim.sweep import report as sweep_plots
 
     df, _ = sweep_plots.load_results(out)
     fig, _ = sweep_plots.draw_sweep(df, x="geometry.seed", y="resistance_ohm_cm2.total", hue="geometry.interface")

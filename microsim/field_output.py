@@ -1,0 +1,122 @@
+"""XDMF field output of a run (``fields/<group>.xdmf`` + ``.h5``): collective, atomic, checked for NaN first.
+
+Kept apart from :mod:`microsim.outputs` because it needs DOLFINx, which post-processing must not import.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dolfinx_solver  # noqa: F401
+
+import numpy as np
+from dolfinx.io import XDMFFile
+
+from microsim.outputs import collective_check, fsync_dir, run_on_root
+
+FIELDS_DIRNAME = "fields"
+_FIELDS_TMP_DIRNAME = ".fields.tmp"
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move directory ``src`` to ``dst``, replacing an older ``dst``, with the shortest possible gap.
+
+    ``os.replace`` cannot replace a non-empty directory, so the old one is first renamed aside and removed
+    only after the new one is in place.
+    """
+    old: Path | None = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old.{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(dst, old)
+    os.replace(src, dst)
+    fsync_dir(dst.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_fields_xdmf(
+    comm: Any,
+    out_dir: str | os.PathLike[str],
+    groups: Mapping[str, Sequence[Any]],
+    time: float = 0.0,
+) -> dict[str, Path]:
+    """Write groups of P1 functions to ``out_dir/fields/<group>.xdmf`` (+ ``.h5``); collective.
+
+    Each group holds functions on one (sub)mesh, e.g. ``{"particles": [theta, phi_s_V], "electrolyte":
+    [c_mol_m3, phi_e_V]}``; the mesh of the first function is written once, then every function under its
+    ``name``. Files go to ``out_dir/.fields.tmp`` first; after all ranks have closed them, rank 0 renames
+    that folder to ``out_dir/fields`` (replacing an older one). The ``.xdmf`` refers to its ``.h5`` by
+    relative name, so the rename keeps them valid. ParaView opens the ``.xdmf`` (reader ``Xdmf3ReaderS``).
+
+    Args:
+        comm: the communicator of the meshes (every rank must call this function).
+        out_dir: run output folder.
+        groups: group name -> list of ``dolfinx.fem.Function`` on the same mesh (P1, scalar or vector).
+        time: time value stored with the functions [s].
+
+    Returns:
+        Group name -> path of the final ``.xdmf`` file.
+
+    Raises:
+        SolutionError: on every rank, if a function holds NaN/Inf (nothing is written).
+        ValueError: if a group is empty, mixes meshes, or repeats a function name.
+    """
+    out_dir = Path(out_dir)
+    if not groups:
+        return {}
+    for group, functions in groups.items():
+        if not functions:
+            raise ValueError(f"write_fields_xdmf: group '{group}' has no functions")
+        mesh = functions[0].function_space.mesh
+        names = [f.name for f in functions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"write_fields_xdmf: group '{group}' repeats a function name: {names}")
+        for f in functions:
+            if f.function_space.mesh is not mesh:
+                raise ValueError(f"write_fields_xdmf: function '{f.name}' of group '{group}' is on another mesh")
+
+    if comm is None:
+        # The meshes know their communicator; XDMFFile must be opened on exactly that one.
+        comm = next(iter(groups.values()))[0].function_space.mesh.comm
+
+    # NaN check first, on all ranks (each rank checks its owned + ghost values).
+    bad = [
+        f"{group}.{f.name}"
+        for group, functions in groups.items()
+        for f in functions
+        if not np.all(np.isfinite(f.x.array))
+    ]
+    collective_check(comm, {key: float("nan") for key in bad}, str(out_dir / FIELDS_DIRNAME))
+
+    tmp_dir = out_dir / _FIELDS_TMP_DIRNAME
+    final_dir = out_dir / FIELDS_DIRNAME
+
+    def _prepare() -> None:
+        if tmp_dir.exists():
+            shutil.rmtree(tmp_dir)  # leftover of an interrupted run
+        tmp_dir.mkdir(parents=True)
+
+    run_on_root(comm, _prepare)
+
+    paths: dict[str, Path] = {}
+    for group, functions in groups.items():
+        mesh = functions[0].function_space.mesh
+        with XDMFFile(comm, str(tmp_dir / f"{group}.xdmf"), "w") as xdmf:
+            xdmf.write_mesh(mesh)
+            for f in functions:
+                xdmf.write_function(f, float(time))
+        paths[group] = final_dir / f"{group}.xdmf"
+
+    # All ranks have closed their files (XDMFFile close is collective); now rank 0 renames the folder.
+    comm.barrier()
+    run_on_root(comm, lambda: _replace_dir(tmp_dir, final_dir))
+    return paths
+
+
+__all__ = ["FIELDS_DIRNAME", "write_fields_xdmf"]
