@@ -51,7 +51,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from microsim.errors import GeometryError
-from microsim.geometry.packing import PackingResult, Particles, unreachable_fraction
+from microsim.geometry.particles import PackingResult, Particles, unreachable_fraction
 
 __all__ = ["deposit_spheres", "lens_volume", "pack_spheres", "sphere_union_volume", "volume_fraction_3d"]
 
