@@ -254,6 +254,7 @@ class BorderedNewton:
         linear_its = 0
         r0: np.ndarray | None = None
         floors: np.ndarray | None = None
+        gV = 0.0
         self._bound_history: list[tuple[float, bool]] = []  # (update norm, damped by a bound) per step
         steps = 0
         for it in range(1, self.max_iterations + 2):
@@ -295,7 +296,7 @@ class BorderedNewton:
                 self._assemble_linear(self.gvec, self.g)
                 gV = self._scalar(self.gV)
             if floors is None:  # once per solve: the scales change little between iterations
-                floors = self._floors(float(m.V.value), galvanostatic)
+                floors = self._floors(float(m.V.value), gV if galvanostatic else None)
             t1 = time.perf_counter()
             self.b.scale(-1.0)
             linear_its += self._linear_solve(self.b, self.x1, it)
@@ -348,7 +349,7 @@ class BorderedNewton:
         self.comm.Allreduce(MPI.IN_PLACE, loc, op=MPI.MAX)
         return loc
 
-    def _floors(self, V: float, galvanostatic: bool) -> np.ndarray:
+    def _floors(self, V: float, gV: float | None) -> np.ndarray:
         """Round-off floors of the block residuals and of the constraint.
 
         A residual row is a sum of element terms, each computed to a few ulps of its own size. The size of the
@@ -356,6 +357,10 @@ class BorderedNewton:
         unknowns are scaled to O(1), potentials in volts), so a row cannot be trusted below
         :data:`FLOOR_ULPS` ulps of that. The constraint is a sum of interface currents normalised by the applied
         one: its floor is :data:`FLOOR_ULPS` ulps of ``1 + |g|·X + |g_V||V|``. ``atol`` is added to each.
+
+        Args:
+            V: the cell voltage [V].
+            gV: ``∂G/∂V`` of a galvanostatic solve (as assembled for the step), or None (potentiostatic).
         """
         eps = np.finfo(float).eps
         owned = self._blocks[0]
@@ -365,15 +370,15 @@ class BorderedNewton:
         rows = np.bincount(row_of, weights=np.abs(data), minlength=n_owned)[:n_owned]
         X = max(1.0, self.comm.allreduce(float(np.max(np.abs(self.x.array_r), initial=0.0)), op=MPI.MAX))
         scale = rows * X
-        if galvanostatic:
+        if gV is not None:
             scale = scale + np.abs(self.rV.array_r[:n_owned]) * abs(V)
         loc = np.array(
             [np.max(scale[owned[k] : owned[k + 1]], initial=0.0) for k in range(len(owned) - 1)], dtype=float
         )
         self.comm.Allreduce(MPI.IN_PLACE, loc, op=MPI.MAX)
         blocks = loc
-        if galvanostatic:
-            g_scale = 1.0 + self.gvec.norm(PETSc.NormType.NORM_1) * X + abs(self._scalar(self.gV)) * abs(V)
+        if gV is not None:
+            g_scale = 1.0 + self.gvec.norm(PETSc.NormType.NORM_1) * X + abs(gV) * abs(V)
         else:
             g_scale = 0.0
         return FLOOR_ULPS * eps * np.append(blocks, g_scale) + self.atol

@@ -69,7 +69,7 @@ def test_round_off_floors_alone_are_reachable_and_small() -> None:
     # ended at the floor once the updates stopped shrinking (round-off noise), within a few steps
     assert out.reason == "floor" and out.iterations < 10
     assert out.history[-1] < 1e-12
-    floors = solver._floors(float(model.V.value), True)
+    floors = solver._floors(float(model.V.value), solver._scalar(solver.gV))
     # positive (an exact zero would be unreachable) and far below any residual that still means something
     assert (floors > 0).all() and (floors < 1e-9).all()
     solver.destroy()
