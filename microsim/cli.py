@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +32,10 @@ DEFAULT_CASE = GEOMETRIES_DIR / "default-2d.toml"
 
 # Rank variables set by common MPI launchers (used only to print errors once before MPI is imported).
 _LAUNCHER_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MPI_LOCALRANKID", "SLURM_PROCID")
+
+
+#: Seconds a failing rank waits, after printing its traceback, before aborting the MPI job.
+ABORT_GRACE_S = 0.5
 
 
 def _rank() -> int:
@@ -360,6 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             # One rank failing alone would leave the others waiting in a collective call forever.
             traceback.print_exc()
             sys.stderr.flush()
+            # the launcher forwards each rank's output asynchronously and MPI_Abort tears the job down at once:
+            # without a pause the traceback was lost about one time in five
+            time.sleep(ABORT_GRACE_S)
             try:
                 sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(1)  # type: ignore[attr-defined]
             finally:

@@ -272,6 +272,7 @@ class BorderedNewton:
                 target = np.maximum(self.rtol * r0, floors)
                 ratio = float(np.max(res / np.where(target > 0, target, np.inf), initial=0.0))
                 if not np.all(np.isfinite(res)):
+                    self._x2_guess = False
                     raise ConvergenceError(f"Newton iteration {it}: non-finite residual in {self._worst(res, target)}")
                 ratios.append(ratio)
                 reason = ""
