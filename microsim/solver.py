@@ -255,7 +255,7 @@ class BorderedNewton:
         r0: np.ndarray | None = None
         floors: np.ndarray | None = None
         gV = 0.0
-        self._bound_history: list[tuple[float, bool]] = []  # (update norm, damped by a bound) per step
+        bounded: list[bool] = []  # per step: damped by a bound on θ or c
         steps = 0
         for it in range(1, self.max_iterations + 2):
             t0 = time.perf_counter()
@@ -286,7 +286,7 @@ class BorderedNewton:
                     return NewtonReport(
                         steps, True, history[-1] if history else 0.0, history, t_asm, t_sol, linear_its, reason, ratio
                     )
-                self._check_stagnation(ratios, lams, res, target)
+                self._check_stagnation(ratios, lams, bounded, history, res, target)
             elif not np.any(res):
                 return NewtonReport(0, True, 0.0, history, t_asm, t_sol, linear_its, "residual", 0.0)
             if steps == self.max_iterations:
@@ -318,7 +318,7 @@ class BorderedNewton:
                 raise ConvergenceError(f"Newton iteration {it} produced a non-finite update")
             lam = self._step_length(dV)
             lams.append(lam)
-            self._bound_history.append((upd, lam < 1.0 and "bound" in self.limited_by))
+            bounded.append(lam < 1.0 and "bound" in self.limited_by)
             if lam < 1.0:
                 self.x1.scale(lam)
                 dV *= lam
@@ -398,11 +398,27 @@ class BorderedNewton:
             return False
         return history[-1] > STAGNATION_FACTOR * history[-2]
 
-    def _check_stagnation(self, ratios: list[float], lams: list[float], res: np.ndarray, target: np.ndarray) -> None:
-        """Fail at once when the iteration can no longer meet the residual test (class docstring)."""
+    def _check_stagnation(
+        self,
+        ratios: list[float],
+        lams: list[float],
+        bounded: list[bool],
+        history: list[float],
+        res: np.ndarray,
+        target: np.ndarray,
+    ) -> None:
+        """Fail at once when the iteration can no longer meet the residual test (class docstring).
+
+        Args:
+            ratios: residual measure (largest residual over its target) before each step.
+            lams: step lengths.
+            bounded: whether a bound on θ or c damped each step.
+            history: update norms.
+            res: the residuals now.
+            target: their targets.
+        """
         w = STAGNATION_WINDOW
-        hist = self._bound_history
-        if len(hist) > w and all(b for _, b in hist[-w:]) and hist[-1][0] > STAGNATION_FACTOR * hist[-1 - w][0]:
+        if len(history) > w and all(bounded[-w:]) and history[-1] > STAGNATION_FACTOR * history[-1 - w]:
             # a bound damped every step and the update is not shrinking: the iterate makes no headway (the discrete
             # solution lies outside the bound, or the bound blocks the only way to it)
             self._x2_guess = False
@@ -413,7 +429,7 @@ class BorderedNewton:
             )
             raise ConvergenceError(
                 f"Newton stalled: {w} steps in a row damped by a bound ({self.limited_by}; step length "
-                f"{lams[-1]:.2e}) while the update stayed at {hist[-1][0]:.2e}; worst block: "
+                f"{lams[-1]:.2e}) while the update stayed at {history[-1]:.2e}; worst block: "
                 f"{self._worst(res, target)}{hint}"
             )
         if len(lams) >= w and all(lam < STALL_STEP_LENGTH for lam in lams[-w:]):

@@ -369,10 +369,14 @@ class DischargeCell:
         }
         self.records = runner.records
         if out_dir is not None:
-            outputs.write_csv(comm, Path(out_dir) / "timeseries.csv", self.timeseries_rows(runner.records))
+            self.write_timeseries(Path(out_dir), runner.records)
             title = f"{self.desc.interface}, {self.params.electrolyte.name}, {label}"
             write_fields(cfg, self.model, Path(out_dir), title)
         return result
+
+    def write_timeseries(self, out_dir: Path, records: list[Record]) -> None:
+        """Write ``out_dir/timeseries.csv`` from ``records`` (atomic, collective)."""
+        outputs.write_csv(self.comm, out_dir / "timeseries.csv", self.timeseries_rows(records))
 
     def timeseries_rows(self, records: list[Record]) -> list[dict[str, Any]]:
         """Rows of ``timeseries.csv`` (unit-tagged headers)."""
@@ -415,9 +419,7 @@ class DischargeCell:
         self.model.restore_step()  # the failed attempt may still be in the fields (event landing)
         state = runner.state()
         try:
-            outputs.write_csv(
-                self.comm, out_dir / "timeseries.csv", self.timeseries_rows(runner.records[: state["n_records"]])
-            )
+            self.write_timeseries(out_dir, runner.records[: state["n_records"]])
             checkpoint.save(out_dir / checkpoint.FILENAME, self.comm, self.model, self.cfg, state, extra, keys)
             saved = f"timeseries.csv, {checkpoint.FILENAME}"
             if self.cfg.output.xdmf:
@@ -547,9 +549,7 @@ class _Checkpointer:
         if self.wall.due():
             # a long run keeps what it computed visible and restartable, whatever its step sizes
             self.write(runner)
-            state = runner.state()
-            rows = self.cell.timeseries_rows(runner.records[: state["n_records"]])
-            outputs.write_csv(self.cell.comm, self.path.parent / "timeseries.csv", rows)
+            self.cell.write_timeseries(self.path.parent, runner.records[: runner.state()["n_records"]])
         elif due_time or due_steps:
             self.write(runner)
 
