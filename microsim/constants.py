@@ -13,6 +13,11 @@ def kelvin(temperature_C: float) -> float:
     return temperature_C + ZERO_CELSIUS
 
 
+def celsius(temperature_K: float) -> float:
+    """Convert a temperature from kelvin to degrees Celsius."""
+    return temperature_K - ZERO_CELSIUS
+
+
 def thermal_voltage(temperature_K: float) -> float:
     """Return RT/F in volts."""
     return GAS_CONSTANT * temperature_K / FARADAY

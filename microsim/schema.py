@@ -24,18 +24,6 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 _TYPES = {float: "number", int: "integer", str: "string", bool: "boolean", list: "array"}
 
-#: Keys of each ``[[study.steps]]`` kind, and their bounds (the checks of ``StudyConfig._normalise_step``).
-_STEP_NUMBERS = {
-    "c_rate": (0.0, None, "1/h"),
-    "current_density_A_m2": (0.0, None, "A/m2"),
-    "cutoff_V": (2.0, 4.5, "V"),
-    "capacity_limit_mAh_g": (0.0, None, "mAh/g"),
-    "duration_s": (0.0, None, "s"),
-    "voltage_V": (2.0, 4.5, "V"),
-    "until_c_rate": (0.0, None, "1/h"),
-    "until_current_density_A_m2": (0.0, None, "A/m2"),
-}
-
 
 def _bounds(
     out: dict[str, Any], low: float | None, high: float | None, low_open: bool = True, high_open: bool = True
@@ -77,15 +65,19 @@ def _field_schema(section: str, f: dataclasses.Field[Any]) -> dict[str, Any]:
 
 
 def _step_schema() -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "kind": {"type": "string", "enum": list(config.STEP_KINDS), "description": "cc, cv or rest"},
-        "direction": {"type": "string", "enum": list(config.STEP_DIRECTIONS), "default": "discharge"},
+    """One ``[[study.steps]]`` table: its keys depend on its kind (from the typed step classes' metadata)."""
+    by_kind = []
+    for kind, cls in config.STEP_TYPES.items():
+        props: dict[str, Any] = {"kind": {"const": kind}}
+        props.update({f.name: _field_schema("study.steps[]", f) for f in dataclasses.fields(cls)})
+        then = {"additionalProperties": False, "properties": props}
+        by_kind.append({"if": {"properties": {"kind": {"const": kind}}}, "then": then})
+    return {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"type": "string", "enum": list(config.STEP_KINDS), "description": "cc, cv or rest"}},
+        "allOf": by_kind,
     }
-    for key, (low, high, unit) in _STEP_NUMBERS.items():
-        entry: dict[str, Any] = {"type": "number", "description": f"[{unit}]"}
-        _bounds(entry, low, high)
-        props[key] = entry
-    return {"type": "object", "required": ["kind"], "additionalProperties": False, "properties": props}
 
 
 def _override_schema(spec: Any) -> dict[str, Any]:
@@ -117,8 +109,8 @@ def _parameters_schema() -> dict[str, Any]:
 def case_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a microsim case file."""
     props: dict[str, Any] = {}
-    for section, cls in config._SECTIONS.items():
-        if section == "parameters":
+    for section, cls in config.SECTION_TYPES.items():
+        if not dataclasses.is_dataclass(cls):  # [parameters]: a flat table of named overrides
             props[section] = _parameters_schema()
             continue
         doc = (cls.__doc__ or "").strip().splitlines()[0]

@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from microsim.config import CCStep, CVStep, RestStep, StudyConfig
 from microsim.errors import ConfigError, ConvergenceError, SolutionError
 
 #: A step whose voltage moved by more than this many times the target is redone with a smaller step.
@@ -82,6 +83,17 @@ class Step:
     label: str = ""
 
     @property
+    def held_V(self) -> float:
+        """The voltage of a CV step.
+
+        Raises:
+            ConfigError: not a CV step with a voltage (only from code: the config requires one).
+        """
+        if self.voltage_V is None:
+            raise ConfigError(f"protocol step {self.label!r}: a voltage hold needs voltage_V")
+        return float(self.voltage_V)
+
+    @property
     def direction(self) -> str:
         """``"discharge"``, ``"charge"`` or ``"none"`` (rest, CV)."""
         if self.kind != "cc" or self.current_A_m2 == 0.0:
@@ -102,7 +114,7 @@ class SteppingSettings:
     max_steps: int = 100_000
 
     @classmethod
-    def from_study(cls, study: Any) -> SteppingSettings:
+    def from_study(cls, study: StudyConfig) -> SteppingSettings:
         """Settings from a ``[study]`` section."""
         return cls(
             dt_initial_s=study.dt_initial_s,
@@ -163,12 +175,12 @@ class StepProgress:
 
 
 def steps_from_config(
-    study: Any, one_c_A_m2: float, capacity_C_m2_per_mAh_g: float, c_rate: float | None = None
+    study: StudyConfig, one_c_A_m2: float, capacity_C_m2_per_mAh_g: float, c_rate: float | None = None
 ) -> list[Step]:
     """The protocol of a ``[study]`` section.
 
     Args:
-        study: the ``[study]`` section (its ``steps`` already normalised by the config).
+        study: the ``[study]`` section (its ``steps`` typed and complete: the config resolved them).
         one_c_A_m2: the 1C current density of this cell [A/m²].
         capacity_C_m2_per_mAh_g: charge per geometric area of 1 mAh/g of this cell's LFP [C/m²].
         c_rate: if given, the default single CC discharge runs at this rate (a rate-study run).
@@ -203,40 +215,41 @@ def steps_from_config(
         ]
     steps: list[Step] = []
     for st in study.steps:
-        if st["kind"] == "cc":
-            sign = 1.0 if st["direction"] == "discharge" else -1.0
-            if st["c_rate"] is not None:
-                rate, current = st["c_rate"], st["c_rate"] * one_c_A_m2
-            else:
-                current = st["current_density_A_m2"]
-                rate = current / one_c_A_m2
-            cap = st["capacity_limit_mAh_g"]
-            steps.append(
-                Step(
-                    "cc",
-                    sign * current,
-                    rate,
-                    cutoff_V=st["cutoff_V"],
-                    duration_s=st["duration_s"] if st["duration_s"] is not None else study.time_limit_s,
-                    capacity_limit_C_m2=cap * capacity_C_m2_per_mAh_g if cap is not None else cap_limit,
-                    label=f"CC {st['direction']} {rate:g}C",
+        match st:
+            case CCStep():
+                sign = 1.0 if st.direction == "discharge" else -1.0
+                if st.c_rate is not None:
+                    rate, current = st.c_rate, st.c_rate * one_c_A_m2
+                else:
+                    current = float(st.current_density_A_m2 or 0.0)  # exactly one is set (config)
+                    rate = current / one_c_A_m2
+                cap = st.capacity_limit_mAh_g
+                steps.append(
+                    Step(
+                        "cc",
+                        sign * current,
+                        rate,
+                        cutoff_V=st.cutoff_V,
+                        duration_s=st.duration_s if st.duration_s is not None else study.time_limit_s,
+                        capacity_limit_C_m2=cap * capacity_C_m2_per_mAh_g if cap is not None else cap_limit,
+                        label=f"CC {st.direction} {rate:g}C",
+                    )
                 )
-            )
-        elif st["kind"] == "cv":
-            until = st["until_current_density_A_m2"]
-            if st["until_c_rate"] is not None:
-                until = st["until_c_rate"] * one_c_A_m2
-            steps.append(
-                Step(
-                    "cv",
-                    voltage_V=st["voltage_V"],
-                    until_current_A_m2=until,
-                    duration_s=st["duration_s"],
-                    label=f"CV {st['voltage_V']:g} V",
+            case CVStep():
+                until = st.until_current_density_A_m2
+                if st.until_c_rate is not None:
+                    until = st.until_c_rate * one_c_A_m2
+                steps.append(
+                    Step(
+                        "cv",
+                        voltage_V=st.voltage_V,
+                        until_current_A_m2=until,
+                        duration_s=st.duration_s,
+                        label=f"CV {st.voltage_V:g} V",
+                    )
                 )
-            )
-        else:
-            steps.append(Step("rest", 0.0, duration_s=st["duration_s"], label=f"rest {st['duration_s']:g} s"))
+            case RestStep():
+                steps.append(Step("rest", 0.0, duration_s=st.duration_s, label=f"rest {st.duration_s:g} s"))
     return steps
 
 
@@ -461,7 +474,7 @@ class ProtocolRunner:
             # potentiostatic: V is imposed; current_density 0 makes constraint_value() the cell current
             m.current_density.value = 0.0
             m.current_ref.value = self.one_c
-            m.V.value = float(step.voltage_V)
+            m.V.value = step.held_V
 
     def _dt_max(self, step: Step) -> float:
         s = self.settings
@@ -502,7 +515,7 @@ class ProtocolRunner:
             except (ConvergenceError, SolutionError) as exc:
                 m.restore_step()
                 if step.kind == "cv":
-                    m.V.value = float(step.voltage_V)
+                    m.V.value = step.held_V
                 tries += 1
                 self._cutbacks += 1
                 if tries > s.max_cutbacks or dt / 2 < s.dt_min_s:

@@ -44,7 +44,7 @@ def test_the_full_default_configuration_validates(validator: object) -> None:
 
 def test_every_config_field_is_in_the_schema() -> None:
     props = schema.case_schema()["properties"]
-    for section, cls in config._SECTIONS.items():
+    for section, cls in config.SECTION_TYPES.items():
         if section == "parameters":
             continue
         assert set(props[section]["properties"]) == {f.name for f in dataclasses.fields(cls)}, section

@@ -1,0 +1,73 @@
+"""``[electrolyte]`` and ``[conditions]``: the named electrolyte and the operating state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from microsim.config.fields import Section, show, spec
+from microsim.constants import ZERO_CELSIUS
+from microsim.errors import ConfigError
+
+ELECTROLYTE_NAMES = ("PAL", "PPAL")
+ELECTROLYTE_MODELS = ("binary", "single-ion")
+#: Sanity limit of the temperature [°C] (Li melts at 180.5 °C).
+MAX_TEMPERATURE_C = 200.0
+
+
+@dataclass(frozen=True)
+class ElectrolyteConfig(Section):
+    """``[electrolyte]``: the named SPE; explicit values here replace the named set's (highest precedence)."""
+
+    SECTION: ClassVar[str] = "electrolyte"
+
+    name: str = spec("PPAL", choices=ELECTROLYTE_NAMES, doc="named parameter set (docs/parameters.md §7.1)")
+    model: str = spec("binary", choices=ELECTROLYTE_MODELS, doc="binary salt, or single-ion conductor (t+ = 1)")
+    conductivity_S_m: float | None = spec(
+        None,
+        kind=float,
+        low=0.0,
+        unit="S/m",
+        doc="ionic conductivity",
+        unset="the named set at the run temperature",
+    )
+    diffusivity_m2_s: float | None = spec(
+        None,
+        kind=float,
+        low=0.0,
+        unit="m²/s",
+        doc="salt diffusivity",
+        unset="the named set at the run temperature",
+    )
+    transference_number: float | None = spec(
+        None, kind=float, low=-1.0, high=1.0, high_open=False, unit="1", doc="cation transference number t+",
+        unset="the named set (0.2; 1 for single-ion)",
+    )  # fmt: skip
+    concentration_mol_m3: float | None = spec(
+        None, kind=float, low=0.0, unit="mol/m³", doc="salt concentration c0", unset="the named set (1100)"
+    )
+
+    def _cross_check(self) -> None:
+        if self.model == "single-ion" and self.transference_number not in (None, 1.0):
+            raise ConfigError(
+                f"electrolyte.transference_number = {show(self.transference_number)}: must be 1 (or unset) "
+                "when electrolyte.model = 'single-ion'"
+            )
+
+
+@dataclass(frozen=True)
+class ConditionsConfig(Section):
+    """``[conditions]``: operating temperature and initial state."""
+
+    SECTION: ClassVar[str] = "conditions"
+
+    temperature_C: float = spec(
+        30.0, low=-ZERO_CELSIUS, high=MAX_TEMPERATURE_C, unit="°C", doc="cell temperature (isothermal)",
+        note="°C; the upper bound is a sanity limit: Li melts at 180.5 °C",
+    )  # fmt: skip
+    initial_stoichiometry: float = spec(
+        0.5, low=0.0, high=1.0, unit="1", doc="initial Li fraction θ0 = c_s/c_max of the particles"
+    )
+
+
+__all__ = ["ELECTROLYTE_MODELS", "ELECTROLYTE_NAMES", "MAX_TEMPERATURE_C", "ConditionsConfig", "ElectrolyteConfig"]
