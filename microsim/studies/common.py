@@ -1,10 +1,11 @@
-"""Stages shared by every study: geometry description, distributed mesh, output fields."""
+"""Helpers shared by the studies: geometry description, distributed mesh, output fields, pictures, timing."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dolfinx_solver  # noqa: F401
 
@@ -17,8 +18,11 @@ from microsim.geometry import GeometryDescription, build_model, describe
 from microsim.mesh import CellMesh, from_gmsh
 from microsim.physics.model import CellModel
 
+if TYPE_CHECKING:
+    from microsim.config import Config
 
-def describe_geometry(cfg: Any) -> GeometryDescription:
+
+def describe_geometry(cfg: Config) -> GeometryDescription:
     """Geometry description from the config (NumPy only, identical on every rank: no communication)."""
     return describe(cfg.geometry)
 
@@ -35,38 +39,6 @@ def geometry_record(desc: GeometryDescription, cm: CellMesh) -> dict[str, Any]:
     rec["mesh"] = {k: v for k, v in cm.info.items() if not isinstance(v, np.ndarray)}
     rec["mesh"]["n_cells_by_phase"] = cm.count_cells()
     return rec
-
-
-def stage(cfg: Any, comm: MPI.Comm) -> tuple[Any, GeometryDescription, CellMesh, Timer]:
-    """First stages of every steady study: parameters, geometry description, distributed mesh.
-
-    The parameters and the description validate the input identically on every rank before any collective
-    call; the returned timer already holds ``mesh_s``.
-    """
-    from microsim.parameters import resolve
-
-    timer = Timer()
-    params = resolve(cfg)
-    desc = describe_geometry(cfg)
-    t = time.perf_counter()
-    cm = build_cell_mesh(desc, comm)
-    timer.add("mesh_s", time.perf_counter() - t)
-    return params, desc, cm, timer
-
-
-def run_header(study: str, desc: GeometryDescription, params: Any, cm: CellMesh) -> dict[str, Any]:
-    """The keys every study's ``summary.json`` starts with (what was run, on what, how big, where)."""
-    return {
-        "study": study,
-        "interface": desc.interface,
-        "geometry_kind": desc.kind,
-        "dim": desc.dim,
-        "temperature_C": params.temperature_K - 273.15,
-        "electrolyte": params.electrolyte.name,
-        "electrolyte_model": params.electrolyte.model,
-        "n_cells": cm.count_cells()["total"],
-        "n_ranks": cm.comm.size,
-    }
 
 
 def physical_fields(model: CellModel) -> dict[str, list[dolfinx.fem.Function]]:
@@ -87,24 +59,20 @@ def physical_fields(model: CellModel) -> dict[str, list[dolfinx.fem.Function]]:
     return {"electrolyte": e, "particles": [phi_s, theta]}
 
 
-def write_fields(cfg: Any, model: CellModel, out_dir: Path, title: str) -> None:
+def write_fields(cfg: Config, model: CellModel, out_dir: Path, title: str) -> None:
     """XDMF fields (collective) and, on rank 0, a PNG rendered from those files."""
     comm = model.cm.comm
     if not cfg.output.xdmf:
         return
     write_fields_xdmf(comm, out_dir, physical_fields(model))
     if cfg.output.png:
-        err = None
-        if comm.rank == 0:
-            try:
-                from microsim.post.render import render_fields_png
+        draw_picture(comm, "fields.png", lambda: _render_fields(out_dir, title))
 
-                render_fields_png(out_dir / "fields", out_dir / "fields.png", title=title)
-            except Exception as exc:  # a picture must never cost the results
-                err = f"{type(exc).__name__}: {exc}"
-        err = comm.bcast(err, root=0)
-        if err and comm.rank == 0:
-            print(f"microsim: warning: fields.png not written ({err})")
+
+def _render_fields(out_dir: Path, title: str) -> None:
+    from microsim.post.render import render_fields_png  # PyVista: only when a picture is drawn
+
+    render_fields_png(out_dir / "fields", out_dir / "fields.png", title=title)
 
 
 def n_dofs(model: CellModel) -> int:
@@ -130,3 +98,36 @@ class Timer:
     def total(self) -> float:
         """Seconds since construction."""
         return time.perf_counter() - self.t0
+
+
+def draw_picture(comm: MPI.Comm, what: str, draw: Callable[[], object]) -> bool:
+    """Draw a picture on rank 0; a failure there is a warning, never an error.
+
+    A picture must never cost the results. Collective: every rank learns the outcome.
+
+    Args:
+        comm: communicator of the run.
+        what: the picture, for the warning (e.g. ``"fields.png"``).
+        draw: the drawing (runs on rank 0 only; must not communicate).
+
+    Returns:
+        Whether it was drawn.
+    """
+    err = None
+    if comm.rank == 0:
+        try:
+            draw()
+        except Exception as exc:  # any plotting failure, by design
+            err = f"{type(exc).__name__}: {exc}"
+    err = comm.bcast(err, root=0)
+    if err and comm.rank == 0:
+        print(f"microsim: warning: {what} not written ({err})", flush=True)
+    return err is None
+
+
+def make_out_dir(comm: MPI.Comm, path: Path) -> Path:
+    """Create an output folder on rank 0; every rank returns after it exists (collective)."""
+    if comm.rank == 0:
+        path.mkdir(parents=True, exist_ok=True)
+    comm.barrier()
+    return path

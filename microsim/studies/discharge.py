@@ -42,8 +42,9 @@ cut-backs), the last accepted state is saved before the error propagates: ``time
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import dolfinx_solver  # noqa: F401
 
@@ -55,20 +56,15 @@ from mpi4py import MPI
 from microsim import checkpoint, outputs
 from microsim.errors import ConfigError, ConvergenceError, MicrosimError
 from microsim.field_output import write_fields_xdmf
-from microsim.parameters import resolve
 from microsim.physics.model import CellModel, ModelOptions
-from microsim.progress import ProgressLog, WallClock
 from microsim.quantities import Quantities
 from microsim.solver import newton_from_config
-from microsim.studies.common import (
-    Timer,
-    build_cell_mesh,
-    describe_geometry,
-    geometry_record,
-    n_dofs,
-    physical_fields,
-    write_fields,
-)
+from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
+from microsim.studies.common import n_dofs, physical_fields, write_fields
+from microsim.studies.observers import Checkpointer, ProtocolProgress, Snapshots
+
+if TYPE_CHECKING:
+    from microsim.config import Config
 from microsim.studies.resistance import one_c_current_density
 from microsim.studies.stepping import (
     C_PER_MAH,
@@ -111,15 +107,16 @@ class DischargeCell:
         comm: communicator.
     """
 
-    def __init__(self, cfg: Any, comm: MPI.Comm) -> None:
+    def __init__(self, cfg: Config, comm: MPI.Comm, ctx: StudyContext | None = None) -> None:
+        if ctx is None:
+            ctx = StudyContext.prepare(cfg, comm)  # validation first: no collective work before this
+        self.ctx = ctx
         self.cfg = cfg
         self.comm = comm
-        self.timer = Timer()
-        self.params = resolve(cfg)  # validation first: no collective work before this
-        self.desc = describe_geometry(cfg)
-        t = time.perf_counter()
-        self.cm = build_cell_mesh(self.desc, comm)
-        self.timer.add("mesh_s", time.perf_counter() - t)
+        self.timer = ctx.timer
+        self.params = ctx.params
+        self.desc = ctx.desc
+        self.cm = ctx.cm
         t = time.perf_counter()
         opts = ModelOptions(
             binary=self.params.electrolyte.model == "binary",
@@ -278,16 +275,16 @@ class DischargeCell:
         if ckpt_path is not None and (
             st.checkpoint_interval_s > 0 or st.checkpoint_every_steps > 0 or st.checkpoint_wall_interval_s > 0
         ):
-            writer = _Checkpointer(self, ckpt_path, keys, extra, runner.time_s)
+            writer = Checkpointer(self, ckpt_path, keys, extra, runner.time_s)
             runner.checkpoint = writer
 
         fraction0 = runner.step_fraction(steps[runner.step_index]) if runner.step_index < len(steps) else 1.0
         series = (
-            _Snapshots(self, out_dir, cfg.study.snapshots, runner.time_s, fraction0)
+            Snapshots(self, out_dir, cfg.study.snapshots, runner.time_s, fraction0)
             if out_dir is not None and cfg.output.xdmf
             else None
         )
-        progress = _Progress(
+        progress = ProtocolProgress(
             comm,
             label or (steps[0].label if steps else "") or "protocol",
             series,
@@ -429,24 +426,16 @@ class DischargeCell:
             return f"{exc}; saving the last accepted state failed too ({type(err).__name__}: {err})"
         return f"{exc}; the last accepted state (t = {state['time_s']:.6g} s) is saved in {out_dir}: {saved}"
 
-    def base_summary(self) -> dict[str, Any]:
-        """Summary keys shared by the discharge and rate studies."""
-        geometry = geometry_record(self.desc, self.cm)
+    def base_summary(self, study: str) -> dict[str, Any]:
+        """Summary keys shared by the discharge and rate studies (the run header first)."""
         return {
-            "interface": self.desc.interface,
-            "geometry_kind": self.desc.kind,
-            "dim": self.desc.dim,
-            "temperature_C": self.params.temperature_K - 273.15,
-            "electrolyte": self.params.electrolyte.name,
-            "electrolyte_model": self.params.electrolyte.model,
+            **self.ctx.header(study),
             "double_layer": self.cfg.study.double_layer,
-            "n_cells": self.cm.count_cells()["total"],
             "n_dofs": n_dofs(self.model),
             "linear_solver": self.solver.linear_solver,
             "linear_solver_fallback": self.solver.fallback,
-            "n_ranks": self.comm.size,
             "n_particles": self.n_particles,
-            "active_fraction": geometry.get("active_fraction"),
+            "active_fraction": self.ctx.geometry.get("active_fraction"),
             "initial_stoichiometry": self.theta0,
             "one_c_current_density_A_m2": self.one_c,
             "lfp_loading_mg_cm2": self.mass_kg_m2 * 100.0,
@@ -469,135 +458,42 @@ class DischargeCell:
         self.solver.destroy()
 
 
-class _Snapshots:
-    """A few field snapshots in time (``fields_series/particles.xdmf``, ``electrolyte.xdmf``); collective."""
+class DischargeStudy(Study):
+    """``study.kind = "discharge"``: the ``[[study.steps]]`` protocol (or one CC discharge) from the initial state."""
 
-    def __init__(self, cell: DischargeCell, out_dir: Path, n: int, t0: float = 0.0, fraction0: float = 0.0) -> None:
-        self.cell = cell
-        self.n = n
-        self.files: dict[str, Any] = {}
-        self.next_fraction = 0.0
-        if n <= 0:
-            return
-        folder = Path(out_dir) / "fields_series"
-        if cell.comm.rank == 0:
-            folder.mkdir(parents=True, exist_ok=True)
-        cell.comm.barrier()
-        groups = physical_fields(cell.model)
-        for group, funcs in groups.items():
-            xf = dolfinx.io.XDMFFile(cell.comm, str(folder / f"{group}.xdmf"), "w")
-            xf.write_mesh(funcs[0].function_space.mesh)
-            self.files[group] = xf
-        # a restarted run starts a new series at the restart time (XDMF files cannot be appended to safely)
-        self.write(t0)
-        self.next_fraction = 1.0 / n
-        while self.next_fraction <= fraction0:
-            self.next_fraction += 1.0 / n
+    kind: ClassVar[str] = "discharge"
 
-    def write(self, t: float) -> None:
-        for group, funcs in physical_fields(self.cell.model).items():
-            for f in funcs:
-                self.files[group].write_function(f, float(t))
+    def check(self, cfg: Config, out_dir: Path | None, comm: MPI.Comm, restart: bool) -> None:
+        """A restart needs this configuration's checkpoint in ``out_dir`` (checked before the mesh: fail fast)."""
+        if restart:
+            if out_dir is None:
+                raise ConfigError("restart: needs the output folder that holds the checkpoint")
+            checkpoint.check(Path(out_dir) / checkpoint.FILENAME, comm, cfg)
 
-    def maybe_write(self, t: float, fraction: float, final: bool) -> None:
-        """Write when the step's progress passed the next 1/n mark (the same decision on every rank)."""
-        if not self.files:
-            return
-        if final or fraction >= self.next_fraction:
-            self.write(t)
-            while self.next_fraction <= fraction:
-                self.next_fraction += 1.0 / self.n
-
-    def close(self) -> None:
-        for xf in self.files.values():
-            xf.close()
-        self.files = {}
-
-
-class _Checkpointer:
-    """Writes ``checkpoint.npz`` (and refreshes ``timeseries.csv``) while a run goes on.
-
-    Due after ``study.checkpoint_interval_s`` simulated seconds, ``study.checkpoint_every_steps`` accepted time
-    steps, or ``study.checkpoint_wall_interval_s`` of wall time. The first two count what every rank shares; the
-    wall time is decided by rank 0 and broadcast (:class:`~microsim.progress.WallClock`): all ranks decide alike
-    and write (a collective call) together.
-    """
-
-    def __init__(
-        self,
-        cell: DischargeCell,
-        path: Path,
-        keys: dict[str, checkpoint.NodeKeys] | None,
-        extra: dict[str, Any],
-        t0: float,
-    ) -> None:
-        self.cell = cell
-        self.path = path
-        self.keys = keys
-        self.extra = extra
-        self.interval = float(cell.cfg.study.checkpoint_interval_s)
-        self.every = int(cell.cfg.study.checkpoint_every_steps)
-        self.wall = WallClock(cell.comm, cell.cfg.study.checkpoint_wall_interval_s)
-        self.next_time = t0 + self.interval
-        self.steps = 0
-        self.written = 0
-
-    def __call__(self, runner: ProtocolRunner) -> None:
-        self.steps += 1
-        due_time = self.interval > 0 and runner.time_s >= self.next_time
-        due_steps = self.every > 0 and self.steps >= self.every
-        if self.wall.due():
-            # a long run keeps what it computed visible and restartable, whatever its step sizes
-            self.write(runner)
-            self.cell.write_timeseries(self.path.parent, runner.records[: runner.state()["n_records"]])
-        elif due_time or due_steps:
-            self.write(runner)
-
-    def write(self, runner: ProtocolRunner) -> None:
-        """Write the runner's last accepted state now."""
+    def run(self, ctx: StudyContext) -> StudyResult:
+        """Build the transient cell, run the protocol, write the time series and the fields."""
+        cell = DischargeCell(ctx.cfg, ctx.comm, ctx)
+        steps = steps_from_config(ctx.cfg.study, cell.one_c, cell.C_per_mAh_g)
         t = time.perf_counter()
-        c = self.cell
-        checkpoint.save(self.path, c.comm, c.model, c.cfg, runner.state(), self.extra, self.keys)
-        c.timer.add("checkpoint_s", time.perf_counter() - t)
-        self.written += 1
-        self.steps = 0
-        if self.interval > 0:
-            while self.next_time <= runner.time_s:
-                self.next_time += self.interval
+        label = steps[0].label if len(steps) == 1 else "protocol"
+        result = cell.run(steps, ctx.out_dir, label=label, restart=ctx.restart)
+        cell.timer.add("solve_s", time.perf_counter() - t)
+        self.label = result["label"]
+        summary = {**cell.base_summary(self.kind), "discharge": result}
+        summary["timings_s"] = {"compile_s": cell.solver.time_compile_s}
+        cell.destroy()
+        return StudyResult(summary)
+
+    def pictures(self, ctx: StudyContext, summary: Summary) -> dict[str, Callable[[Path], object]]:
+        """The voltage-capacity curve of the run."""
+        from microsim.post.rate_plots import plot_voltage_capacity
+
+        series = {self.label: Path(ctx.out_dir or ".") / "timeseries.csv"}
+        return {"voltage_capacity.png": lambda out: plot_voltage_capacity(series, out)}
 
 
-class _Progress:
-    """Progress of a protocol run (:class:`~microsim.progress.ProgressLog`) plus the field snapshots."""
-
-    def __init__(self, comm: MPI.Comm, label: str, snapshots: _Snapshots | None, n_steps: int, interval_s: float):
-        self.log = ProgressLog(comm, label, interval_s)
-        self.snapshots = snapshots
-        self.n_steps = max(n_steps, 1)
-        self.time_steps = 0
-
-    def __call__(self, rec: Record, step: Step, fraction: float) -> None:
-        if self.snapshots is not None:
-            self.snapshots.maybe_write(rec.time_s, fraction, False)
-        self.time_steps += 1
-        fields = {} if self.n_steps == 1 else {"": f"step {rec.step_index + 1}/{self.n_steps} ({step.label})"}
-        fields.update(
-            {
-                "t": f"{rec.time_s:.6g} s",
-                "time step": str(self.time_steps),
-                "dt": f"{rec.dt_s:.3g} s",
-                "V": f"{rec.voltage_V:.4f} V",
-                "Newton": str(rec.newton_iterations),
-                "Krylov": str(rec.krylov_iterations),
-            }
-        )
-        self.log.update((rec.step_index + fraction) / self.n_steps, fields)
-
-    def close(self) -> None:
-        self.log.close()
-
-
-def run_discharge(cfg: Any, out_dir: Path | None, comm: MPI.Comm, restart: bool = False) -> dict[str, Any]:
-    """Run ``[study] kind = "discharge"``: the protocol from the initial state; write outputs; return the summary.
+def run_discharge(cfg: Config, out_dir: Path | None, comm: MPI.Comm, restart: bool = False) -> Summary:
+    """Run the discharge study on ``cfg``: the protocol from the initial state; write outputs; return the summary.
 
     Args:
         cfg: validated configuration.
@@ -608,32 +504,4 @@ def run_discharge(cfg: Any, out_dir: Path | None, comm: MPI.Comm, restart: bool 
     Raises:
         ConfigError: ``restart`` and no checkpoint of this configuration in ``out_dir``.
     """
-    if restart:
-        if out_dir is None:
-            raise ConfigError("restart: needs the output folder that holds the checkpoint")
-        checkpoint.check(Path(out_dir) / checkpoint.FILENAME, comm, cfg)  # before the mesh: fail fast
-    cell = DischargeCell(cfg, comm)
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        if comm.rank == 0:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        comm.barrier()
-    steps = steps_from_config(cfg.study, cell.one_c, cell.C_per_mAh_g)
-    t = time.perf_counter()
-    result = cell.run(steps, out_dir, label=steps[0].label if len(steps) == 1 else "protocol", restart=restart)
-    cell.timer.add("solve_s", time.perf_counter() - t)
-    summary = {"study": "discharge", **cell.base_summary(), "discharge": result}
-    summary["timings_s"] = {**cell.timer.sections, "compile_s": cell.solver.time_compile_s}
-    summary["wall_time_s"] = comm.allreduce(cell.timer.total(), op=MPI.MAX)
-    cell.destroy()
-    if out_dir is not None:
-        outputs.write_json(comm, out_dir / "geometry.json", geometry_record(cell.desc, cell.cm))
-        outputs.write_json(comm, out_dir / "summary.json", summary)
-        if comm.rank == 0 and cfg.output.png:
-            try:
-                from microsim.post.rate_plots import plot_voltage_capacity
-
-                plot_voltage_capacity({result["label"]: out_dir / "timeseries.csv"}, out_dir / "voltage_capacity.png")
-            except Exception as exc:  # a picture must never cost the results
-                print(f"microsim: warning: voltage_capacity.png not written ({type(exc).__name__}: {exc})")
-    return summary
+    return run_with(DischargeStudy(), cfg, out_dir, comm, restart)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import dolfinx_solver  # noqa: F401  (must precede dolfinx/mpi4py/petsc4py)
 
@@ -47,12 +47,15 @@ import numpy as np
 import ufl
 from mpi4py import MPI
 
-from microsim import outputs, tags
+from microsim import tags
 from microsim.field_output import write_fields_xdmf
 from microsim.linear import connected_components
 from microsim.mesh import CellMesh
 from microsim.progress import ProgressLog
-from microsim.studies.common import geometry_record, run_header, stage
+from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
+
+if TYPE_CHECKING:
+    from microsim.config import Config
 
 __all__ = ["ConductionResult", "conduction_ratio", "effective_properties", "run_effective"]
 
@@ -358,47 +361,42 @@ def effective_properties(
     return rec, fields
 
 
-def run_effective(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, Any]:
-    """Run the effective-properties study; write outputs under ``out_dir`` (if given) and return the summary."""
-    params, desc, cm, timer = stage(cfg, comm)  # validation first: no collective work before the mesh
+class EffectiveStudy(Study):
+    """``study.kind = "effective"``: effective conductivities, tortuosities and areas of the microstructure."""
 
-    t = time.perf_counter()
-    log = ProgressLog(comm, "effective properties", cfg.output.progress_interval_s)
-    eff, fields = effective_properties(
-        cm, desc.interface, desc.cathode_thickness_um, cfg.solver.linear_solver, desc.wet_plane_um, log
-    )
-    log.close()
-    timer.add("solve_s", time.perf_counter() - t)
-    kappa = params.electrolyte.conductivity_S_m
-    sigma = params.lfp.conductivity_S_m
-    ratio_e, ratio_s = eff["electrolyte_conductivity_ratio"], eff["solid_conductivity_ratio"]
-    eff["electrolyte_conductivity_S_m"] = kappa
-    eff["effective_electrolyte_conductivity_S_m"] = None if ratio_e is None else ratio_e * kappa
-    eff["solid_conductivity_S_m"] = sigma
-    eff["effective_solid_conductivity_S_m"] = None if ratio_s is None else ratio_s * sigma
+    kind: ClassVar[str] = "effective"
 
-    geometry = geometry_record(desc, cm)
-    summary: dict[str, Any] = {
-        **run_header("effective", desc, params, cm),
-        # scalar Poisson solves: a factorisation whatever the choice ("auto", "two-level" mean MUMPS)
-        "linear_solver": cfg.solver.linear_solver if cfg.solver.linear_solver in _DIRECT_SOLVERS else "mumps",
-        "active_fraction": geometry.get("active_fraction"),
-        "effective": eff,
-        "geometry": geometry,
-        "timings_s": {},
-    }
-    if out_dir is not None:
+    def run(self, ctx: StudyContext) -> StudyResult:
+        """The scalar conduction problems of the archetype, scaled by the bulk conductivities."""
+        cfg, comm, params, desc, timer = ctx.cfg, ctx.comm, ctx.params, ctx.desc, ctx.timer
         t = time.perf_counter()
-        out_dir = Path(out_dir)
-        if comm.rank == 0:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        comm.barrier()
-        outputs.write_json(comm, out_dir / "geometry.json", geometry)
-        if cfg.output.xdmf and fields:
-            write_fields_xdmf(comm, out_dir, fields)
-        timer.add("output_s", time.perf_counter() - t)
-    summary["wall_time_s"] = comm.allreduce(timer.total(), op=MPI.MAX)
-    summary["timings_s"] = dict(timer.sections)
-    if out_dir is not None:
-        outputs.write_json(comm, Path(out_dir) / "summary.json", summary)
-    return summary
+        log = ProgressLog(comm, "effective properties", cfg.output.progress_interval_s)
+        eff, fields = effective_properties(
+            ctx.cm, desc.interface, desc.cathode_thickness_um, cfg.solver.linear_solver, desc.wet_plane_um, log
+        )
+        log.close()
+        timer.add("solve_s", time.perf_counter() - t)
+        kappa = params.electrolyte.conductivity_S_m
+        sigma = params.lfp.conductivity_S_m
+        ratio_e, ratio_s = eff["electrolyte_conductivity_ratio"], eff["solid_conductivity_ratio"]
+        eff["electrolyte_conductivity_S_m"] = kappa
+        eff["effective_electrolyte_conductivity_S_m"] = None if ratio_e is None else ratio_e * kappa
+        eff["solid_conductivity_S_m"] = sigma
+        eff["effective_solid_conductivity_S_m"] = None if ratio_s is None else ratio_s * sigma
+        summary: Summary = {
+            # scalar Poisson solves: a factorisation whatever the choice ("auto", "two-level" mean MUMPS)
+            "linear_solver": cfg.solver.linear_solver if cfg.solver.linear_solver in _DIRECT_SOLVERS else "mumps",
+            "active_fraction": ctx.geometry.get("active_fraction"),
+            "effective": eff,
+            "geometry": ctx.geometry,
+        }
+        if ctx.out_dir is not None and cfg.output.xdmf and fields:
+            t = time.perf_counter()
+            write_fields_xdmf(comm, ctx.out_dir, fields)
+            timer.add("output_s", time.perf_counter() - t)
+        return StudyResult(summary)
+
+
+def run_effective(cfg: Config, out_dir: Path | None, comm: MPI.Comm) -> Summary:
+    """Run the effective-properties study on ``cfg``; write outputs under ``out_dir`` and return the summary."""
+    return run_with(EffectiveStudy(), cfg, out_dir, comm)

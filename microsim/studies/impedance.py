@@ -8,8 +8,9 @@ K, M assembled once → one LU per frequency (:mod:`microsim.frequency`) → ``i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, ClassVar
 
 import dolfinx_solver  # noqa: F401
 
@@ -21,10 +22,16 @@ from microsim import outputs
 from microsim.frequency import FrequencyResponse, ImpedanceResult
 from microsim.physics.model import CellModel, ModelOptions
 from microsim.progress import ProgressLog
-from microsim.studies.common import geometry_record, n_dofs, run_header, stage
+from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
+from microsim.studies.common import n_dofs
+
+if TYPE_CHECKING:
+    from microsim.config import Config
+    from microsim.mesh import CellMesh
+    from microsim.parameters import CellParameters
 
 
-def frequencies(cfg: Any) -> np.ndarray:
+def frequencies(cfg: Config) -> np.ndarray:
     """Log-spaced frequencies from high to low (the paper's 1e6 → 1e-2 Hz by default), both ends included."""
     s = cfg.study
     decades = np.log10(s.frequency_max_Hz / s.frequency_min_Hz)
@@ -32,7 +39,7 @@ def frequencies(cfg: Any) -> np.ndarray:
     return np.logspace(np.log10(s.frequency_max_Hz), np.log10(s.frequency_min_Hz), n)
 
 
-def rest_model(cm: Any, params: Any, theta0: float, solid_diffusion: bool = True) -> CellModel:
+def rest_model(cm: CellMesh, params: CellParameters, theta0: float, solid_diffusion: bool = True) -> CellModel:
     """A model at rest: uniform θ0, c = c0, zero potentials, V = U(θ0) (an exact equilibrium)."""
     opts = ModelOptions(binary=params.electrolyte.model == "binary", transient=solid_diffusion, double_layer=True)
     model = CellModel(cm, params, opts)
@@ -69,7 +76,7 @@ def interfaces_table(res: ImpedanceResult) -> pd.DataFrame:
     )
 
 
-def analyse(res: ImpedanceResult) -> dict[str, Any]:
+def analyse(res: ImpedanceResult) -> Summary:
     """Intercepts, arcs, KK residuals and the circuit fit of one spectrum (rank-0 work, no MPI)."""
     from microsim.post.impedance import fit_circuit, kramers_kronig_residuals
 
@@ -112,89 +119,92 @@ def analyse(res: ImpedanceResult) -> dict[str, Any]:
     }
 
 
-def run_impedance(
-    cfg: Any, out_dir: Path | None, comm: MPI.Comm, solid_diffusion: bool = True, freqs: np.ndarray | None = None
-) -> dict[str, Any]:
-    """Run the impedance study; returns the summary (and writes outputs under ``out_dir`` if given).
+class ImpedanceStudy(Study):
+    """``study.kind = "impedance"``: the small-signal spectrum about a rest state.
 
     Args:
-        cfg: validated configuration (``study.kind = "impedance"``).
+        solid_diffusion: False freezes θ (then ω → 0 gives the DC resistance of the resistance study).
+        freqs: override of the configured frequencies (tests).
+    """
+
+    kind: ClassVar[str] = "impedance"
+
+    def __init__(self, solid_diffusion: bool = True, freqs: np.ndarray | None = None) -> None:
+        self.solid_diffusion = solid_diffusion
+        self.freqs = freqs
+
+    def run(self, ctx: StudyContext) -> StudyResult:
+        """Assemble the operator once, solve every frequency, analyse the spectrum on rank 0."""
+        cfg, comm, params, timer = ctx.cfg, ctx.comm, ctx.params, ctx.timer
+        fr_list = frequencies(cfg) if self.freqs is None else np.asarray(self.freqs, dtype=float)
+        soc = cfg.study.state_of_charge
+        theta0 = (1.0 - soc) if soc is not None else params.initial_stoichiometry
+        model = rest_model(ctx.cm, params, theta0, self.solid_diffusion)
+        response = FrequencyResponse(model, cfg.solver.linear_solver)
+        timer.add("setup_s", response.time_setup_s)
+        t = time.perf_counter()
+        log = ProgressLog(comm, "impedance", cfg.output.progress_interval_s)
+        n_fr = len(fr_list)
+
+        def progress(k: int, fr: float, z: complex) -> None:
+            log.update(
+                (k + 1) / n_fr,
+                {"frequency": f"{k + 1}/{n_fr} ({fr:.4g} Hz)", "|Z|": f"{abs(z):.4g} Ω·cm²"},
+                final=k + 1 == n_fr,
+            )
+
+        res = response.solve(fr_list, progress)
+        log.close()
+        timer.add("solve_s", time.perf_counter() - t)
+        response.destroy()
+
+        analysis: Summary | None = None
+        err = None
+        if comm.rank == 0 and len(fr_list) > 3:
+            try:
+                analysis = analyse(res)
+            except Exception as exc:  # the spectrum itself must survive a failed fit
+                err = f"{type(exc).__name__}: {exc}"
+        analysis = comm.bcast(analysis if analysis is not None else {"analysis_error": err}, root=0)
+        summary: Summary = {
+            "state_of_charge": 1.0 - theta0,
+            "equilibrium_voltage_V": float(params.lfp.ocp.numpy(np.array(theta0))),
+            "n_dofs": n_dofs(model),
+            "linear_solver": response.linear_solver,
+            "active_fraction": ctx.geometry.get("active_fraction"),
+            "interface_area_um2": ctx.geometry.get("interface_area_um2"),
+            "impedance": {**analysis, "time_per_frequency_s": res.time_per_frequency_s},
+            "parameters": params.as_dict(),
+        }
+        self.table = spectrum_table(res)
+        if ctx.out_dir is not None:
+            outputs.write_csv(comm, ctx.out_dir / "impedance.csv", self.table)
+            outputs.write_csv(comm, ctx.out_dir / "impedance_interfaces.csv", interfaces_table(res))
+        spectrum = {
+            "frequency_Hz": res.frequency_Hz.tolist(),
+            "z_real_ohm_cm2": res.z_ohm_cm2.real.tolist(),
+            "z_imag_ohm_cm2": res.z_ohm_cm2.imag.tolist(),
+        }
+        return StudyResult(summary, returned_only={"spectrum": spectrum})
+
+    def pictures(self, ctx: StudyContext, summary: Summary) -> dict[str, Callable[[Path], object]]:
+        """Nyquist and Bode plots (one drawing writes both)."""
+        from microsim.post.impedance import plot_spectra
+
+        label = ctx.desc.interface
+        return {"nyquist.png": lambda out: plot_spectra({label: self.table}, out, out.with_name("bode.png"))}
+
+
+def run_impedance(
+    cfg: Config, out_dir: Path | None, comm: MPI.Comm, solid_diffusion: bool = True, freqs: np.ndarray | None = None
+) -> Summary:
+    """Run the impedance study on ``cfg``; returns the summary (and writes outputs under ``out_dir`` if given).
+
+    Args:
+        cfg: validated configuration.
         out_dir: where ``impedance.csv``, ``summary.json`` and the plots go; None writes nothing.
         comm: communicator of the run.
         solid_diffusion: False freezes θ (then ω → 0 gives the DC resistance of the resistance study).
         freqs: override of the configured frequencies (tests).
     """
-    fr_list = frequencies(cfg) if freqs is None else np.asarray(freqs, dtype=float)
-    params, desc, cm, timer = stage(cfg, comm)
-    soc = cfg.study.state_of_charge
-    theta0 = (1.0 - soc) if soc is not None else params.initial_stoichiometry
-    model = rest_model(cm, params, theta0, solid_diffusion)
-    response = FrequencyResponse(model, cfg.solver.linear_solver)
-    timer.add("setup_s", response.time_setup_s)
-    t = time.perf_counter()
-    log = ProgressLog(comm, "impedance", cfg.output.progress_interval_s)
-    n_fr = len(fr_list)
-
-    def progress(k: int, fr: float, z: complex) -> None:
-        log.update(
-            (k + 1) / n_fr,
-            {"frequency": f"{k + 1}/{n_fr} ({fr:.4g} Hz)", "|Z|": f"{abs(z):.4g} Ω·cm²"},
-            final=k + 1 == n_fr,
-        )
-
-    res = response.solve(fr_list, progress)
-    log.close()
-    timer.add("solve_s", time.perf_counter() - t)
-    response.destroy()
-
-    analysis: dict[str, Any] | None = None
-    err = None
-    if comm.rank == 0 and len(fr_list) > 3:
-        try:
-            analysis = analyse(res)
-        except Exception as exc:  # the spectrum itself must survive a failed fit
-            err = f"{type(exc).__name__}: {exc}"
-    analysis = comm.bcast(analysis if analysis is not None else {"analysis_error": err}, root=0)
-    geometry = geometry_record(desc, cm)
-    summary: dict[str, Any] = {
-        **run_header("impedance", desc, params, cm),
-        "state_of_charge": 1.0 - theta0,
-        "equilibrium_voltage_V": float(params.lfp.ocp.numpy(np.array(theta0))),
-        "n_dofs": n_dofs(model),
-        "linear_solver": response.linear_solver,
-        "active_fraction": geometry.get("active_fraction"),
-        "interface_area_um2": geometry.get("interface_area_um2"),
-        "impedance": {**analysis, "time_per_frequency_s": res.time_per_frequency_s},
-        "timings_s": timer.sections,
-        "parameters": params.as_dict(),
-    }
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        if comm.rank == 0:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        comm.barrier()
-        table = spectrum_table(res)
-        outputs.write_csv(comm, out_dir / "impedance.csv", table)
-        outputs.write_csv(comm, out_dir / "impedance_interfaces.csv", interfaces_table(res))
-        outputs.write_json(comm, out_dir / "geometry.json", geometry)
-        if cfg.output.png:
-            perr = None
-            if comm.rank == 0:
-                try:
-                    from microsim.post.impedance import plot_spectra
-
-                    plot_spectra({desc.interface: table}, out_dir / "nyquist.png", out_dir / "bode.png")
-                except Exception as exc:  # a picture must never cost the results
-                    perr = f"{type(exc).__name__}: {exc}"
-            perr = comm.bcast(perr, root=0)
-            if perr and comm.rank == 0:
-                print(f"microsim: warning: impedance plots not written ({perr})")
-    summary["wall_time_s"] = comm.allreduce(timer.total(), op=MPI.MAX)
-    summary["spectrum"] = {
-        "frequency_Hz": res.frequency_Hz.tolist(),
-        "z_real_ohm_cm2": res.z_ohm_cm2.real.tolist(),
-        "z_imag_ohm_cm2": res.z_ohm_cm2.imag.tolist(),
-    }
-    if out_dir is not None:
-        outputs.write_json(comm, Path(out_dir) / "summary.json", {k: v for k, v in summary.items() if k != "spectrum"})
-    return summary
+    return run_with(ImpedanceStudy(solid_diffusion, freqs), cfg, out_dir, comm)

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import dolfinx_solver  # noqa: F401
 
@@ -35,9 +36,13 @@ from mpi4py import MPI
 from microsim import checkpoint, outputs
 from microsim.config import DEFAULT_C_RATES
 from microsim.errors import ConfigError, ConvergenceError, SolutionError
-from microsim.studies.common import geometry_record
+from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
+from microsim.studies.common import make_out_dir
 from microsim.studies.discharge import DischargeCell
 from microsim.studies.stepping import rate_at_fraction, steps_from_config
+
+if TYPE_CHECKING:
+    from microsim.config import Config
 
 
 def run_label(c_rate: float) -> str:
@@ -45,8 +50,92 @@ def run_label(c_rate: float) -> str:
     return f"{c_rate:g}C"
 
 
-def run_rate(cfg: Any, out_dir: Path | None, comm: MPI.Comm, restart: bool = False) -> dict[str, Any]:
-    """Run the rate study; write outputs under ``out_dir`` (if given) and return the summary.
+class RateStudy(Study):
+    """``study.kind = "rate"``: one CC discharge per C-rate from the same initial state, on one mesh and model."""
+
+    kind: ClassVar[str] = "rate"
+
+    def check(self, cfg: Config, out_dir: Path | None, comm: MPI.Comm, restart: bool) -> None:
+        """A restart needs at least one rate's checkpoint of this configuration (checked before the mesh)."""
+        self.rates = sorted(cfg.study.c_rates or DEFAULT_C_RATES)
+        self.resume: set[str] = set()
+        if not restart:
+            return
+        if out_dir is None:
+            raise ConfigError("restart: needs the output folder that holds the checkpoints")
+        for rate in self.rates:
+            path = Path(out_dir) / "runs" / run_label(rate) / checkpoint.FILENAME
+            if checkpoint.exists(path, comm):
+                checkpoint.check(path, comm, cfg)  # before the mesh: fail fast
+                self.resume.add(run_label(rate))
+        if not self.resume:
+            raise ConfigError(f"no checkpoint in {out_dir} (nor in {Path(out_dir) / 'runs'}/*)")
+
+    def run(self, ctx: StudyContext) -> StudyResult:
+        """Every rate in turn; a rate that fails is recorded and the others still run."""
+        cfg, comm, out_dir, rates = ctx.cfg, ctx.comm, ctx.out_dir, self.rates
+        cell = DischargeCell(cfg, comm, ctx)
+        runs: dict[str, dict[str, Any]] = {}
+        failed: dict[str, str] = {}
+        t = time.perf_counter()
+        summary: Summary = {}
+        for k, rate in enumerate(rates):
+            label = run_label(rate)
+            steps = steps_from_config(cfg.study, cell.one_c, cell.C_per_mAh_g, c_rate=rate)
+            run_dir = None if out_dir is None else make_out_dir(comm, out_dir / "runs" / label)
+            try:
+                runs[label] = cell.run(steps, run_dir, label=label, restart=label in self.resume)
+            except (ConvergenceError, SolutionError) as exc:
+                # one C-rate that cannot be finished must not cost the others: record it and go on
+                failed[label] = str(exc)
+                if comm.rank == 0:
+                    print(f"microsim rate: {cell.desc.interface} {label}: FAILED: {exc}", file=sys.stderr, flush=True)
+            else:
+                if comm.rank == 0:
+                    r = runs[label]
+                    print(
+                        f"microsim rate: {cell.desc.interface} {label}: {r['capacity_mAh_g']:.4g} mAh/g, "
+                        f"end {r['end_reason']} at {r['final_voltage_V']:.4f} V, limited by "
+                        f"{r['limiting_mechanism']}, {r['time_steps']} steps, {r['wall_time_s']:.1f} s",
+                        flush=True,
+                    )
+            pending = [run_label(r) for r in rates[k + 1 :]]
+            summary = _summary(
+                cell, cell.base_summary(self.kind), rates, runs, failed, pending, time.perf_counter() - t
+            )
+            if out_dir is not None:
+                # each finished (or failed) C-rate is on disk at once: a job killed later keeps it
+                _write_tables(comm, out_dir, cell, summary, rates, runs, failed)
+        cell.destroy()
+        self.finished = [r for r in rates if run_label(r) in runs]
+        error = None
+        if failed:
+            where = f"; the finished ones are in {out_dir / 'rate.csv'} and summary.json" if out_dir is not None else ""
+            error = ConvergenceError(
+                f"rate study: {len(failed)} of {len(rates)} C-rates failed ("
+                + "; ".join(f"{k}: {v}" for k, v in failed.items())
+                + f"){where}; `microsim run --restart` continues the missing ones"
+            )
+        return StudyResult(summary, error=error)
+
+    def pictures(self, ctx: StudyContext, summary: Summary) -> dict[str, Callable[[Path], object]]:
+        """Voltage-capacity curves of the finished rates and the rate-capability plot."""
+        if not self.finished or ctx.out_dir is None:
+            return {}
+        from microsim.post.rate_plots import plot_rate_capability, plot_voltage_capacity
+
+        runs_dir = ctx.out_dir / "runs"
+        series = {run_label(r): runs_dir / run_label(r) / "timeseries.csv" for r in self.finished}
+        title = ctx.title()
+        label = ctx.desc.interface
+        return {
+            "voltage_capacity.png": lambda out: plot_voltage_capacity(series, out, title=title),
+            "rate_capability.png": lambda out: plot_rate_capability({label: summary}, out, title=title),
+        }
+
+
+def run_rate(cfg: Config, out_dir: Path | None, comm: MPI.Comm, restart: bool = False) -> Summary:
+    """Run the rate study on ``cfg``; write outputs under ``out_dir`` (if given) and return the summary.
 
     Args:
         cfg: validated configuration.
@@ -56,79 +145,9 @@ def run_rate(cfg: Any, out_dir: Path | None, comm: MPI.Comm, restart: bool = Fal
 
     Raises:
         ConfigError: ``restart`` and no rate has a checkpoint, or one belongs to another configuration.
+        ConvergenceError: some C-rates failed (after everything else is written).
     """
-    rates = sorted(cfg.study.c_rates or DEFAULT_C_RATES)
-    resume: set[str] = set()
-    if restart:
-        if out_dir is None:
-            raise ConfigError("restart: needs the output folder that holds the checkpoints")
-        for rate in rates:
-            path = Path(out_dir) / "runs" / run_label(rate) / checkpoint.FILENAME
-            if checkpoint.exists(path, comm):
-                checkpoint.check(path, comm, cfg)  # before the mesh: fail fast
-                resume.add(run_label(rate))
-        if not resume:
-            raise ConfigError(f"no checkpoint in {out_dir} (nor in {Path(out_dir) / 'runs'}/*)")
-    cell = DischargeCell(cfg, comm)
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        if comm.rank == 0:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        comm.barrier()
-    runs: dict[str, dict[str, Any]] = {}
-    failed: dict[str, str] = {}
-    t = time.perf_counter()
-    for k, rate in enumerate(rates):
-        label = run_label(rate)
-        steps = steps_from_config(cfg.study, cell.one_c, cell.C_per_mAh_g, c_rate=rate)
-        run_dir = None if out_dir is None else out_dir / "runs" / label
-        if run_dir is not None:
-            if comm.rank == 0:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            comm.barrier()
-        try:
-            runs[label] = cell.run(steps, run_dir, label=label, restart=label in resume)
-        except (ConvergenceError, SolutionError) as exc:
-            # one C-rate that cannot be finished must not cost the others: record it and go on
-            failed[label] = str(exc)
-            if comm.rank == 0:
-                print(f"microsim rate: {cell.desc.interface} {label}: FAILED: {exc}", file=sys.stderr, flush=True)
-        else:
-            if comm.rank == 0:
-                r = runs[label]
-                print(
-                    f"microsim rate: {cell.desc.interface} {label}: {r['capacity_mAh_g']:.4g} mAh/g, "
-                    f"end {r['end_reason']} at {r['final_voltage_V']:.4f} V, limited by {r['limiting_mechanism']}, "
-                    f"{r['time_steps']} steps, {r['wall_time_s']:.1f} s",
-                    flush=True,
-                )
-        pending = [run_label(r) for r in rates[k + 1 :]]
-        summary = _summary(cell, cell.base_summary(), rates, runs, failed, pending, time.perf_counter() - t)
-        if out_dir is not None:
-            # each finished (or failed) C-rate is on disk at once: a job killed later keeps it
-            _write_tables(comm, out_dir, cell, summary, rates, runs, failed)
-    cell.destroy()
-    if out_dir is not None:
-        outputs.write_json(comm, out_dir / "geometry.json", geometry_record(cell.desc, cell.cm))
-        if comm.rank == 0 and cfg.output.png and runs:
-            try:
-                from microsim.post.rate_plots import plot_rate_capability, plot_voltage_capacity
-
-                series = {run_label(r): out_dir / "runs" / run_label(r) / "timeseries.csv" for r in rates}
-                series = {k: v for k, v in series.items() if k in runs}
-                title = f"{cell.desc.interface}, {cell.params.electrolyte.name}, {summary['temperature_C']:.0f} °C"
-                plot_voltage_capacity(series, out_dir / "voltage_capacity.png", title=title)
-                plot_rate_capability({cell.desc.interface: summary}, out_dir / "rate_capability.png", title=title)
-            except Exception as exc:  # a picture must never cost the results
-                print(f"microsim: warning: rate plots not written ({type(exc).__name__}: {exc})")
-    if failed:
-        where = f"; the finished ones are in {out_dir / 'rate.csv'} and summary.json" if out_dir is not None else ""
-        raise ConvergenceError(
-            f"rate study: {len(failed)} of {len(rates)} C-rates failed ("
-            + "; ".join(f"{k}: {v}" for k, v in failed.items())
-            + f"){where}; `microsim run --restart` continues the missing ones"
-        )
-    return summary
+    return run_with(RateStudy(), cfg, out_dir, comm, restart)
 
 
 def _summary(
@@ -169,7 +188,7 @@ def _summary(
         "pending": list(pending),
         "partial": bool(failed or pending),
     }
-    summary = {"study": "rate", **base, "rate": table}
+    summary = {**base, "rate": table}
     summary["timings_s"] = {**cell.timer.sections, "solve_s": solve_s, "compile_s": cell.solver.time_compile_s}
     summary["wall_time_s"] = cell.comm.allreduce(cell.timer.total() + solve_s, op=MPI.MAX)
     return summary
