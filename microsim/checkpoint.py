@@ -30,7 +30,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -144,7 +144,12 @@ def field_keys(model: Any) -> dict[str, NodeKeys]:
 # --------------------------------------------------------------------------------------------------------
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed`` to a temp file beside ``path``, fsync, ``os.replace`` (the old file stays until then)."""
-    outputs.atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), binary=True)
+
+    def write(fh: BinaryIO) -> None:
+        # numpy's stub matches **arrays against the allow_pickle flag; savez takes arrays by name (documented).
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+
+    outputs.atomic_write(path, write, binary=True)
 
 
 def save(

@@ -191,7 +191,8 @@ def from_gmsh(
         raise GeometryError(error)
     info = comm.bcast(info, root=0)
     t_gmsh = time.perf_counter() - t0
-    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+    # create_cell_partitioner is a singledispatch function: mypy sees only the base (part, mode, links) signature.
+    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)  # type: ignore[call-arg]
     data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim, partitioner=partitioner)
     if comm.rank == 0:
         gmsh.finalize()

@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TextIO, cast, overload
 
 import numpy as np
 
@@ -126,18 +126,35 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], binary: bool = False) -> Path:
+@overload
+def atomic_write(
+    path: str | os.PathLike[str], write: Callable[[TextIO], object], binary: Literal[False] = False
+) -> Path: ...
+@overload
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], binary: Literal[True]) -> Path: ...
+def atomic_write(
+    path: str | os.PathLike[str],
+    write: Callable[[TextIO], object] | Callable[[BinaryIO], object],
+    binary: bool = False,
+) -> Path:
     """Write a file atomically: ``write(fh)`` into a temp file in the same directory, fsync, ``os.replace``.
 
     Same directory so that ``os.replace`` is a rename on one filesystem (atomic on POSIX); the old file stays
-    intact until the new one is complete, and a failure leaves no partial file behind.
+    intact until the new one is complete, and a failure leaves no partial file behind. ``fh`` is a binary
+    file with ``binary=True``, else a UTF-8 text file without newline translation.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
-            write(fh)
+        fh: IO[bytes] | IO[str]
+        if binary:
+            fh = os.fdopen(fd, "wb")
+        else:
+            fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with fh:
+            # The overloads pair a text writer with binary=False and a binary one with binary=True.
+            cast("Callable[[IO[bytes] | IO[str]], object]", write)(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_name, path)

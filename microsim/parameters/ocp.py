@@ -63,7 +63,10 @@ _CHECK_POINTS = np.linspace(1e-3, 1.0 - 1e-3, 101)
 class OCP(Protocol):
     """What the physics code needs from an open-circuit potential."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The configuration string of this OCP (what the run records)."""
+        ...
 
     def numpy(self, x: np.ndarray) -> np.ndarray:
         """Return U(x) in volts."""

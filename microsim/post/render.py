@@ -196,18 +196,20 @@ def render_fields_png(
             plotter = pyvista.Plotter(
                 off_screen=True,
                 shape=(nrows + 1, ncols),
-                row_weights=[0.15] + [1.0] * nrows,
-                groups=[(0, np.s_[:])],
-                window_size=size,
+                # pyvista's annotations want int weights and int groups; it takes (and documents) these.
+                row_weights=[0.15] + [1.0] * nrows,  # type: ignore[arg-type]
+                groups=[(0, np.s_[:])],  # type: ignore[list-item]
+                window_size=list(size),
                 border=False,
             )
             plotter.subplot(0, 0)
             plotter.add_text(title, position="upper_edge", font_size=14, color="black")
             offset = 1
         else:
-            plotter = pyvista.Plotter(off_screen=True, shape=(nrows, ncols), window_size=size, border=False)
+            plotter = pyvista.Plotter(off_screen=True, shape=(nrows, ncols), window_size=list(size), border=False)
             offset = 0
-        plotter.set_background("white")
+        # pyvista's method decorators lose `self` in their annotations (here and for the view calls below).
+        plotter.set_background("white")  # type: ignore[arg-type]
         for k, (panel, grid, name) in enumerate(planned):
             plotter.subplot(offset + k // ncols, k % ncols)
             data = np.asarray(grid.point_data[name])
@@ -222,7 +224,7 @@ def render_fields_png(
             plotter.add_mesh(
                 mesh,
                 scalars="_shown",
-                cmap=panel.cmap,
+                cmap=panel.cmap,  # type: ignore[arg-type]  # any registered colour map name, not only pyvista's Literal
                 show_edges=False,
                 # Titles must differ between panels, or pyvista shares one bar (and one range) among them.
                 scalar_bar_args={
@@ -241,10 +243,10 @@ def render_fields_png(
                 },
             )
             if _is_planar(grid):
-                plotter.view_xy()
+                plotter.view_xy()  # type: ignore[call-arg]
             else:
-                plotter.view_isometric()
-            plotter.reset_camera()
+                plotter.view_isometric()  # type: ignore[call-arg]
+            plotter.reset_camera()  # type: ignore[call-arg]
             plotter.camera.zoom(0.85)  # leave room for the title above and the scalar bar below
         plotter.screenshot(str(png_path))
         plotter.close()

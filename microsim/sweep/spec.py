@@ -342,7 +342,7 @@ def _parse_zip(table: Mapping[str, Any], where: str) -> Axis:
         raise ConfigError(f"{where}: keys = {raw_keys!r}: must be a non-empty array of dotted keys")
     keys = tuple(_key(k, where) for k in raw_keys)
     rows_in = _values(table["values"], f"{where} ({', '.join(keys)})")
-    rows: list[tuple[Any, ...]] = []
+    value_rows: list[tuple[Any, ...]] = []
     for j, row in enumerate(rows_in, start=1):
         if not isinstance(row, list) or len(row) != len(keys):
             n = len(row) if isinstance(row, list) else 1
@@ -350,8 +350,8 @@ def _parse_zip(table: Mapping[str, Any], where: str) -> Axis:
                 f"{where}: values row {j} = {row!r} has {n} value(s) for {len(keys)} keys "
                 f"({', '.join(keys)}); zipped lists must have the same length"
             )
-        rows.append(tuple(row))
-    return Axis("zip", keys, tuple(rows))
+        value_rows.append(tuple(row))
+    return Axis("zip", keys, tuple(value_rows))
 
 
 def _parse_ensemble(table: Any) -> Axis:
