@@ -28,14 +28,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import numpy as np
 
 from microsim import outputs
 from microsim.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import dolfinx
+    from mpi4py import MPI
+
+    from microsim.config import Config
+    from microsim.mesh import CellMesh, Phase
 
 #: File name of a run's checkpoint in its output folder.
 FILENAME = "checkpoint.npz"
@@ -56,11 +64,11 @@ IGNORED_SECTIONS = frozenset({"output"})
 # --------------------------------------------------------------------------------------------------------
 # configuration identity
 # --------------------------------------------------------------------------------------------------------
-def config_identity(cfg: Any) -> dict[str, Any]:
+def config_identity(cfg: Config) -> dict[str, object]:
     """The configuration as flat ``section.key -> value`` (JSON values), without the keys a restart may change."""
     from microsim.config import to_dict
 
-    flat: dict[str, Any] = {}
+    flat: dict[str, object] = {}
     for section, table in to_dict(cfg).items():
         if section in IGNORED_SECTIONS:
             continue
@@ -72,18 +80,41 @@ def config_identity(cfg: Any) -> dict[str, Any]:
     return json.loads(json.dumps(flat, sort_keys=True, default=str))
 
 
-def config_hash(identity: dict[str, Any]) -> str:
+def config_hash(identity: Mapping[str, object]) -> str:
     """SHA-256 of a :func:`config_identity`."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def _mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str:
+def _mismatch(saved: Mapping[str, object], current: Mapping[str, object]) -> str:
     """The first differing key, as ``key = saved in the checkpoint, now value``."""
     for key in sorted(set(saved) | set(current)):
         old, new = saved.get(key, "<unset>"), current.get(key, "<unset>")
         if old != new:
             return f"{key} = {json.dumps(new)} differs from the checkpoint's {json.dumps(old)}"
     return "the configuration hash differs"
+
+
+class CheckpointModel(Protocol):
+    """What a checkpoint reads and sets of a model (a :class:`~microsim.physics.model.CellModel`)."""
+
+    @property
+    def cm(self) -> CellMesh:
+        """The meshed cell the fields live on."""
+        ...
+
+    @property
+    def fields(self) -> Mapping[str, dolfinx.fem.Function]:
+        """The unknown functions by name (scalar P1 on a phase submesh)."""
+        ...
+
+    @property
+    def V(self) -> dolfinx.fem.Constant:
+        """The cell voltage (V)."""
+        ...
+
+    def commit_step(self) -> None:
+        """Make the fields the accepted state."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -101,7 +132,7 @@ class NodeKeys:
         RuntimeError: the dofs do not sit on geometry nodes (not P1 on a linear mesh).
     """
 
-    def __init__(self, space: Any, phase: Any, parent: Any) -> None:
+    def __init__(self, space: dolfinx.fem.FunctionSpace, phase: Phase, parent: dolfinx.mesh.Mesh) -> None:
         if phase.node_map is None:
             raise RuntimeError("the phase submesh has no geometry node map")
         sub = phase.mesh
@@ -126,7 +157,7 @@ class NodeKeys:
         self.n_owned = imap.size_local
 
 
-def field_keys(model: Any) -> dict[str, NodeKeys]:
+def field_keys(model: CheckpointModel) -> dict[str, NodeKeys]:
     """:class:`NodeKeys` of every unknown of a :class:`~microsim.physics.model.CellModel`."""
     cm = model.cm
     out: dict[str, NodeKeys] = {}
@@ -144,16 +175,21 @@ def field_keys(model: Any) -> dict[str, NodeKeys]:
 # --------------------------------------------------------------------------------------------------------
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed`` to a temp file beside ``path``, fsync, ``os.replace`` (the old file stays until then)."""
-    outputs.atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), binary=True)
+
+    def write(fh: BinaryIO) -> None:
+        # numpy's stub matches **arrays against the allow_pickle flag; savez takes arrays by name (documented).
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+
+    outputs.atomic_write(path, write, binary=True)
 
 
 def save(
     path: str | os.PathLike[str],
-    comm: Any,
-    model: Any,
-    cfg: Any,
-    state: dict[str, Any],
-    extra: dict[str, Any] | None = None,
+    comm: MPI.Comm,
+    model: CheckpointModel,
+    cfg: Config,
+    state: Mapping[str, object],
+    extra: Mapping[str, object] | None = None,
     keys: dict[str, NodeKeys] | None = None,
 ) -> Path:
     """Write a checkpoint of the model's current fields and ``state``; collective.
@@ -192,7 +228,9 @@ def save(
     }
     text = json.dumps(meta)  # NaN/inf allowed: g_prev is inf outside CC steps
 
-    def write() -> None:
+    def write() -> None:  # on rank 0, where gather returned the list
+        if gathered is None:
+            raise RuntimeError("checkpoint: write() runs on the gathering rank only")
         arrays: dict[str, np.ndarray] = {"meta": np.array(text)}
         for name in keys:
             k = np.concatenate([g[name][0] for g in gathered])
@@ -216,12 +254,12 @@ def save(
 class Loaded:
     """What :func:`load` returns besides setting the fields."""
 
-    state: dict[str, Any]
-    extra: dict[str, Any]
+    state: dict[str, object]
+    extra: dict[str, object]
     n_ranks: int  # the number of ranks that wrote it
 
 
-def _read_meta(path: Path, cfg: Any) -> tuple[dict[str, Any] | None, str | None]:
+def _read_meta(path: Path, cfg: Config) -> tuple[dict[str, Any] | None, str | None]:
     """Meta data of a checkpoint file, or an error message (missing file, other format, other configuration)."""
     if not path.is_file():
         return None, f"no checkpoint in {path.parent} ({path.name} not found)"
@@ -240,7 +278,7 @@ def _read_meta(path: Path, cfg: Any) -> tuple[dict[str, Any] | None, str | None]
     return meta, None
 
 
-def check(path: str | os.PathLike[str], comm: Any, cfg: Any) -> None:
+def check(path: str | os.PathLike[str], comm: MPI.Comm, cfg: Config) -> None:
     """Make sure ``path`` is a checkpoint of this configuration (cheap: reads the meta data only); collective.
 
     Raises:
@@ -254,13 +292,17 @@ def check(path: str | os.PathLike[str], comm: Any, cfg: Any) -> None:
         raise ConfigError(msg)
 
 
-def exists(path: str | os.PathLike[str], comm: Any) -> bool:
+def exists(path: str | os.PathLike[str], comm: MPI.Comm) -> bool:
     """Whether the checkpoint file exists (rank 0 looks; every rank gets the answer)."""
     return bool(comm.bcast(Path(path).is_file() if comm.rank == 0 else None, root=0))
 
 
 def load(
-    path: str | os.PathLike[str], comm: Any, model: Any, cfg: Any, keys: dict[str, NodeKeys] | None = None
+    path: str | os.PathLike[str],
+    comm: MPI.Comm,
+    model: CheckpointModel,
+    cfg: Config,
+    keys: dict[str, NodeKeys] | None = None,
 ) -> Loaded:
     """Set the model's fields and voltage from a checkpoint written on any number of ranks; collective.
 
@@ -310,7 +352,7 @@ def load(
     for name, v in values.items():
         model.fields[name].x.array[:] = v
     meta = payload["meta"]
-    model.V.value = float(meta["V"])
+    model.V.value = float(meta["V"])  # type: ignore[assignment]  # dolfinx types the setter as ndarray only
     model.commit_step()
     return Loaded(state=meta["state"], extra=meta.get("extra", {}), n_ranks=int(meta.get("n_ranks", 0)))
 

@@ -9,7 +9,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import dolfinx_solver  # noqa: F401
 
@@ -17,6 +17,10 @@ import numpy as np
 from dolfinx.io import XDMFFile
 
 from microsim.outputs import collective_check, fsync_dir, run_on_root
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from dolfinx.fem import Function
+    from mpi4py import MPI
 
 FIELDS_DIRNAME = "fields"
 _FIELDS_TMP_DIRNAME = ".fields.tmp"
@@ -41,9 +45,9 @@ def _replace_dir(src: Path, dst: Path) -> None:
 
 
 def write_fields_xdmf(
-    comm: Any,
+    comm: MPI.Comm | None,
     out_dir: str | os.PathLike[str],
-    groups: Mapping[str, Sequence[Any]],
+    groups: Mapping[str, Sequence[Function]],
     time: float = 0.0,
 ) -> dict[str, Path]:
     """Write groups of P1 functions to ``out_dir/fields/<group>.xdmf`` (+ ``.h5``); collective.

@@ -9,9 +9,8 @@ receive the two entity maps (DOLFINx 0.11 mixed-domain assembly).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import dolfinx_solver  # noqa: F401  (must precede dolfinx: loads the MPI library the wheel was built with)
 
@@ -33,7 +32,7 @@ class Phase:
     """One phase (particles or electrolyte) as a submesh of the parent mesh."""
 
     mesh: dolfinx.mesh.Mesh
-    entity_map: Any  # dolfinx.mesh.EntityMap: submesh cell -> parent cell
+    entity_map: dolfinx.mesh.EntityMap  # submesh cell -> parent cell
     parent_cells: np.ndarray  # parent cell index of every local submesh cell (owned + ghost)
     # parent geometry node of every local submesh geometry node (checkpoints key dof values by Gmsh node)
     node_map: np.ndarray | None = None
@@ -55,7 +54,7 @@ class CellMesh:
     interface_entities: np.ndarray  # (n, 4): cell_P, local facet_P, cell_E, local facet_E (owned facets only)
     geometric_area_um: float  # W (2D, per µm of depth) or W^2 (3D): the area in µm^(d-1)
     top_um: float  # z of the Li metal
-    info: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, object] = field(default_factory=dict)
 
     @property
     def dim(self) -> int:
@@ -63,7 +62,7 @@ class CellMesh:
         return self.mesh.topology.dim
 
     @property
-    def entity_maps(self) -> list[Any]:
+    def entity_maps(self) -> list[dolfinx.mesh.EntityMap]:
         """Entity maps to hand to every form."""
         return [self.particle.entity_map, self.electrolyte.entity_map]
 
@@ -109,7 +108,7 @@ def from_tagged_mesh(
     facet_tags: dolfinx.mesh.MeshTags,
     geometric_area_um: float,
     top_um: float,
-    info: dict[str, Any] | None = None,
+    info: Mapping[str, object] | None = None,
 ) -> CellMesh:
     """Build phase submeshes and oriented interface data from a tagged parent mesh.
 
@@ -160,7 +159,7 @@ def from_tagged_mesh(
 
 def from_gmsh(
     comm: MPI.Comm,
-    build: Callable[[], dict[str, Any]],
+    build: Callable[[], Mapping[str, object]],
     dim: int,
     geometric_area_um: float,
     top_um: float,
@@ -171,7 +170,7 @@ def from_gmsh(
     """
     import gmsh
 
-    info: dict[str, Any] | None = None
+    info: Mapping[str, object] | None = None
     error: str | None = None
     t0 = time.perf_counter()
     if comm.rank == 0:
@@ -191,7 +190,8 @@ def from_gmsh(
         raise GeometryError(error)
     info = comm.bcast(info, root=0)
     t_gmsh = time.perf_counter() - t0
-    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+    # create_cell_partitioner is a singledispatch function: mypy sees only the base (part, mode, links) signature.
+    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)  # type: ignore[call-arg]
     data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim, partitioner=partitioner)
     if comm.rank == 0:
         gmsh.finalize()

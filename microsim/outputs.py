@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, BinaryIO, Literal, TextIO, cast, overload
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from microsim.errors import SolutionError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
+    from mpi4py import MPI
 
 __all__ = [
     "atomic_write",
@@ -45,7 +46,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------------
 # finiteness checks
 # --------------------------------------------------------------------------------------------------------
-def _first_non_finite(data: Any, prefix: str = "") -> str | None:
+def _first_non_finite(data: object, prefix: str = "") -> str | None:
     """Return the dotted key of the first NaN/Inf number in a nested structure, or ``None``."""
     if isinstance(data, Mapping):
         for key, value in data.items():
@@ -78,7 +79,7 @@ def _first_non_finite(data: Any, prefix: str = "") -> str | None:
     return None
 
 
-def check_finite(data: Any, what: str = "data") -> None:
+def check_finite(data: object, what: str = "data") -> None:
     """Raise :class:`SolutionError` naming the key of the first NaN/Inf number in ``data``.
 
     Args:
@@ -93,7 +94,7 @@ def check_finite(data: Any, what: str = "data") -> None:
         raise SolutionError(f"{what}: non-finite value (NaN/Inf) at key '{key}'; nothing written")
 
 
-def collective_check(comm: Any, data: Any, what: str) -> None:
+def collective_check(comm: MPI.Comm | None, data: object, what: str) -> None:
     """Check finiteness on every rank and raise on all of them if any rank found a bad value.
 
     The data are usually identical on all ranks, but a rank-local NaN must still stop everyone, hence the
@@ -113,7 +114,7 @@ def collective_check(comm: Any, data: Any, what: str) -> None:
 # --------------------------------------------------------------------------------------------------------
 # atomic files
 # --------------------------------------------------------------------------------------------------------
-def _json_default(obj: Any) -> Any:
+def _json_default(obj: object) -> object:
     """Convert NumPy scalars/arrays and paths, which ``json`` does not know, to plain Python."""
     if isinstance(obj, np.ndarray):
         return obj.tolist()
@@ -126,18 +127,35 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], binary: bool = False) -> Path:
+@overload
+def atomic_write(
+    path: str | os.PathLike[str], write: Callable[[TextIO], object], binary: Literal[False] = False
+) -> Path: ...
+@overload
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], binary: Literal[True]) -> Path: ...
+def atomic_write(
+    path: str | os.PathLike[str],
+    write: Callable[[TextIO], object] | Callable[[BinaryIO], object],
+    binary: bool = False,
+) -> Path:
     """Write a file atomically: ``write(fh)`` into a temp file in the same directory, fsync, ``os.replace``.
 
     Same directory so that ``os.replace`` is a rename on one filesystem (atomic on POSIX); the old file stays
-    intact until the new one is complete, and a failure leaves no partial file behind.
+    intact until the new one is complete, and a failure leaves no partial file behind. ``fh`` is a binary
+    file with ``binary=True``, else a UTF-8 text file without newline translation.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
-            write(fh)
+        fh: IO[bytes] | IO[str]
+        if binary:
+            fh = os.fdopen(fd, "wb")
+        else:
+            fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with fh:
+            # The overloads pair a text writer with binary=False and a binary one with binary=True.
+            cast("Callable[[IO[bytes] | IO[str]], object]", write)(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_name, path)
@@ -174,12 +192,12 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _json_text(data: Any) -> str:
+def _json_text(data: object) -> str:
     # allow_nan=False is a second line of defence behind check_finite.
     return json.dumps(data, indent=2, sort_keys=False, default=_json_default, allow_nan=False) + "\n"
 
 
-def write_json_local(path: str | os.PathLike[str], data: Any) -> Path:
+def write_json_local(path: str | os.PathLike[str], data: object) -> Path:
     """Write ``data`` as JSON atomically, without MPI (serial tools, post-processing).
 
     Args:
@@ -198,7 +216,7 @@ def write_json_local(path: str | os.PathLike[str], data: Any) -> Path:
     return path
 
 
-def run_on_root(comm: Any, action: Any) -> None:
+def run_on_root(comm: MPI.Comm | None, action: Callable[[], object]) -> None:
     """Run ``action()`` on rank 0 and raise its error on every rank (after a barrier).
 
     A failure on rank 0 (disk full, permission) is broadcast so that the other ranks raise too instead of
@@ -223,7 +241,7 @@ def run_on_root(comm: Any, action: Any) -> None:
         raise OSError(f"rank 0 failed to write output: {message}")
 
 
-def write_json(comm: Any, path: str | os.PathLike[str], data: Any) -> Path:
+def write_json(comm: MPI.Comm | None, path: str | os.PathLike[str], data: object) -> Path:
     """Write ``data`` as JSON from rank 0, atomically; collective over ``comm``.
 
     Args:
@@ -246,7 +264,9 @@ def write_json(comm: Any, path: str | os.PathLike[str], data: Any) -> Path:
     return path
 
 
-def write_csv(comm: Any, path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> Path:
+def write_csv(
+    comm: MPI.Comm | None, path: str | os.PathLike[str], rows: Iterable[Mapping[str, object]] | pd.DataFrame
+) -> Path:
     """Write a table as CSV from rank 0, atomically; collective over ``comm``.
 
     Args:

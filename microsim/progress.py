@@ -20,7 +20,11 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from mpi4py import MPI
+    from tqdm import tqdm
 
 
 def format_duration(seconds: float) -> str:
@@ -60,7 +64,7 @@ class ProgressLog:
 
     def __init__(
         self,
-        comm: Any,
+        comm: MPI.Comm,
         label: str,
         interval_s: float = 30.0,
         stream: TextIO | None = None,
@@ -76,7 +80,7 @@ class ProgressLog:
         self.t_start = clock()
         self._t_last = self.t_start
         self._f_last = 0.0
-        self._bar: Any = None
+        self._bar: tqdm | None = None
         self.lines = 0
 
     @property
@@ -140,7 +144,7 @@ class WallClock:
         interval_s: wall seconds; 0 or less: never due.
     """
 
-    def __init__(self, comm: Any, interval_s: float) -> None:
+    def __init__(self, comm: MPI.Comm, interval_s: float) -> None:
         self.comm = comm
         self.interval_s = float(interval_s)
         self._t_last = time.monotonic()

@@ -17,13 +17,17 @@ from __future__ import annotations
 import ast
 import csv
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from microsim.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only (UFL is imported where a form is built)
+    from ufl.core.expr import Expr
 
 #: Name of the default OCP in configurations.
 AFSHAR2017 = "afshar2017"
@@ -63,13 +67,16 @@ _CHECK_POINTS = np.linspace(1e-3, 1.0 - 1e-3, 101)
 class OCP(Protocol):
     """What the physics code needs from an open-circuit potential."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The configuration string of this OCP (what the run records)."""
+        ...
 
     def numpy(self, x: np.ndarray) -> np.ndarray:
         """Return U(x) in volts."""
         ...
 
-    def ufl(self, x: Any) -> Any:
+    def ufl(self, x: Expr) -> Expr:
         """Return U(x) as a UFL expression."""
         ...
 
@@ -115,7 +122,7 @@ class Afshar2017(_CentralDifference):
         x = np.asarray(x, dtype=float)
         return 3.4077 - 0.020269 * x + 0.5 * np.exp(-150.0 * x) - 0.9 * np.exp(-30.0 * (1.0 - x))
 
-    def ufl(self, x: Any) -> Any:
+    def ufl(self, x: Expr) -> Expr:
         """Return U(x) as a UFL expression of ``x``."""
         import ufl
 
@@ -185,10 +192,10 @@ class FormulaOCP(_CentralDifference):
     def __hash__(self) -> int:
         return hash(("FormulaOCP", self.name))
 
-    def _evaluate(self, x: Any, functions: dict[str, Any]) -> Any:
+    def _evaluate(self, x: np.ndarray | Expr, functions: Mapping[str, Callable[..., object]]) -> object:
         # Compiled per call (formulas are tiny) so that the object stays picklable for MPI broadcasts.
         code = compile(_check_formula_syntax(self.expr, self.field), "<ocp formula>", "eval")
-        namespace = {"__builtins__": {}, "x": x, **_CONSTANTS, **functions}
+        namespace: dict[str, object] = {"__builtins__": {}, "x": x, **_CONSTANTS, **functions}
         return eval(code, namespace)  # the AST was whitelisted by _check_formula_syntax
 
     def numpy(self, x: np.ndarray) -> np.ndarray:
@@ -196,7 +203,7 @@ class FormulaOCP(_CentralDifference):
         x = np.asarray(x, dtype=float)
         return np.broadcast_to(np.asarray(self._evaluate(x, _NUMPY_FUNCTIONS), dtype=float), x.shape).copy()
 
-    def ufl(self, x: Any) -> Any:
+    def ufl(self, x: Expr) -> Expr:
         """Return U(x) as a UFL expression of ``x``."""
         import ufl
 
@@ -261,7 +268,7 @@ class TableOCP(_CentralDifference):
         """Return U(x) in volts by linear interpolation."""
         return np.interp(np.asarray(x, dtype=float), self.x, self.u)
 
-    def ufl(self, x: Any) -> Any:
+    def ufl(self, x: Expr) -> Expr:
         """Return the piecewise-linear U(x) as nested ``ufl.conditional`` expressions."""
         import ufl
 

@@ -6,10 +6,24 @@ NumPy/pandas/matplotlib (and the ``impedance`` package for the circuit fit); no 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
+    from impedance.models.circuits import CustomCircuit
+
+
+class CircuitFit(TypedDict):
+    """The result of :func:`fit_circuit`: ``parameters`` after a fit, ``error`` if it failed."""
+
+    circuit: str
+    fit_error_rms: float
+    parameters: NotRequired[dict[str, float]]
+    error: NotRequired[str]
 
 
 def kramers_kronig_residuals(f: np.ndarray, z: np.ndarray, per_decade: int = 6) -> dict[str, float]:
@@ -43,7 +57,7 @@ def kramers_kronig_residuals(f: np.ndarray, z: np.ndarray, per_decade: int = 6) 
     }
 
 
-def fit_circuit(f: np.ndarray, z: np.ndarray, r_guess: dict[str, float]) -> dict[str, Any]:
+def fit_circuit(f: np.ndarray, z: np.ndarray, r_guess: Mapping[str, float]) -> CircuitFit:
     """Fit Randles-type circuits with the ``impedance`` package; return the better one.
 
     Candidates: ``R0-p(R1,CPE1)-p(R2,CPE2)`` and the same with a finite-length (transmissive) Warburg ``Ws1``.
@@ -65,7 +79,7 @@ def fit_circuit(f: np.ndarray, z: np.ndarray, r_guess: dict[str, float]) -> dict
         "R0-p(R1,CPE1)-p(R2,CPE2)": [r0, r1, q1, 0.95, r2, q2, 0.95],
         "R0-p(R1,CPE1)-p(R2,CPE2)-Ws1": [r0, r1, q1, 0.95, r2, q2, 0.95, 0.1 * (r1 + r2), 10.0],
     }
-    best: dict[str, Any] | None = None
+    best: CircuitFit | None = None
     for circuit, guess in candidates.items():
         model = CustomCircuit(circuit, initial_guess=guess)
         try:
@@ -79,7 +93,11 @@ def fit_circuit(f: np.ndarray, z: np.ndarray, r_guess: dict[str, float]) -> dict
                     maxfev=20000,
                 )
         except Exception as exc:  # a failed fit is reported, not fatal
-            cand = {"circuit": circuit, "error": f"{type(exc).__name__}: {exc}", "fit_error_rms": float("inf")}
+            cand: CircuitFit = {
+                "circuit": circuit,
+                "error": f"{type(exc).__name__}: {exc}",
+                "fit_error_rms": float("inf"),
+            }
         else:
             zf = model.predict(np.asarray(f))
             err = float(np.sqrt(np.mean(np.abs(zf - z) ** 2 / np.abs(z) ** 2)))
@@ -96,9 +114,10 @@ def fit_circuit(f: np.ndarray, z: np.ndarray, r_guess: dict[str, float]) -> dict
     return best
 
 
-def _bounds(model: Any, n: int) -> tuple[list[float], list[float]]:
+def _bounds(model: CustomCircuit, n: int) -> tuple[list[float], list[float]]:
     names, _ = model.get_param_names()
-    lo, hi = [], []
+    lo: list[float] = []
+    hi: list[float] = []
     for name in names[:n]:
         if name.endswith("_1") and name.startswith("CPE"):  # CPE exponent
             lo.append(0.5)
@@ -109,7 +128,7 @@ def _bounds(model: Any, n: int) -> tuple[list[float], list[float]]:
     return lo, hi
 
 
-def plot_spectra(spectra: dict[str, Any], nyquist_png: Path, bode_png: Path | None = None) -> None:
+def plot_spectra(spectra: Mapping[str, pd.DataFrame], nyquist_png: Path, bode_png: Path | None = None) -> None:
     """Nyquist (equal axes) and Bode plots of one or more spectra (label → DataFrame from impedance.csv)."""
     import matplotlib
 

@@ -10,16 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 
-def _pyplot() -> Any:
+def _use_agg() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_voltage_capacity(
@@ -28,7 +25,9 @@ def plot_voltage_capacity(
     """Voltage [V] vs capacity [mAh/g], one curve per ``label -> timeseries.csv``."""
     import pandas as pd
 
-    plt = _pyplot()
+    _use_agg()
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for label, path in series.items():
         df = pd.read_csv(path)
@@ -48,7 +47,7 @@ def plot_voltage_capacity(
 
 
 def plot_rate_capability(
-    summaries: Mapping[str, Mapping[str, Any]],
+    summaries: Mapping[str, Mapping[str, object]],
     png_path: str | os.PathLike[str],
     title: str = "",
     reference: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
@@ -61,10 +60,12 @@ def plot_rate_capability(
         title: figure title.
         reference: optional ``label -> (c_rates, capacities)`` drawn as open markers (e.g. the paper).
     """
-    plt = _pyplot()
+    _use_agg()
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for label, s in summaries.items():
-        rate = s["rate"]
+        rate = cast("Mapping[str, Sequence[float]]", s["rate"])
         ax.plot(rate["c_rates"], rate["capacity_mAh_g"], "o-", label=f"{label} (model)")
     for label, (rates, caps) in (reference or {}).items():
         ax.plot(rates, caps, "s--", mfc="none", label=f"{label} (paper)")

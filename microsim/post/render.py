@@ -10,11 +10,16 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import meshio
+    import pyvista
 
 __all__ = ["PANELS", "Panel", "read_xdmf_fields", "render_fields_png"]
 
@@ -57,7 +62,9 @@ def _unit_label(name: str) -> str:
     return name
 
 
-def _meshio_to_pyvista(points: np.ndarray, cells: Any, point_data: dict[str, np.ndarray]) -> Any:
+def _meshio_to_pyvista(
+    points: np.ndarray, cells: Sequence[meshio.CellBlock], point_data: dict[str, np.ndarray]
+) -> pyvista.UnstructuredGrid:
     """Build a pyvista grid from meshio points/cells, padding 2D points to 3D (VTK needs xyz)."""
     import meshio
     import pyvista
@@ -70,7 +77,7 @@ def _meshio_to_pyvista(points: np.ndarray, cells: Any, point_data: dict[str, np.
     return grid
 
 
-def read_xdmf_fields(path: str | os.PathLike[str]) -> Any:
+def read_xdmf_fields(path: str | os.PathLike[str]) -> pyvista.UnstructuredGrid:
     """Read an XDMF file (DOLFINx ``XDMFFile`` or meshio layout) into a ``pyvista.UnstructuredGrid``.
 
     DOLFINx writes one mesh grid and one temporal collection per function; meshio's plain reader accepts
@@ -110,20 +117,20 @@ def read_xdmf_fields(path: str | os.PathLike[str]) -> Any:
     return _meshio_to_pyvista(points, cells, point_data)
 
 
-def _is_planar(grid: Any) -> bool:
+def _is_planar(grid: pyvista.DataSet) -> bool:
     """True for a 2D mesh (all z equal): viewed from +z in the xy plane."""
     z = np.asarray(grid.points)[:, 2]
     extent = float(np.ptp(np.asarray(grid.points), axis=0).max()) if grid.n_points else 0.0
     return bool(z.size == 0 or np.ptp(z) <= 1e-12 * max(extent, 1e-300))
 
 
-def _plan_panels(fields_dir: Path) -> list[tuple[Panel, Any, str]]:
+def _plan_panels(fields_dir: Path) -> list[tuple[Panel, pyvista.UnstructuredGrid, str]]:
     """Panels to draw: the standard ones that exist, then any other arrays (label from its name)."""
-    grids: dict[str, Any] = {}
+    grids: dict[str, pyvista.UnstructuredGrid] = {}
     for xdmf in sorted(fields_dir.glob("*.xdmf")):
         grids[xdmf.stem] = read_xdmf_fields(xdmf)
 
-    planned: list[tuple[Panel, Any, str]] = []
+    planned: list[tuple[Panel, pyvista.UnstructuredGrid, str]] = []
     used: set[tuple[str, str]] = set()
     for panel in PANELS:
         grid = grids.get(panel.group)
@@ -196,18 +203,20 @@ def render_fields_png(
             plotter = pyvista.Plotter(
                 off_screen=True,
                 shape=(nrows + 1, ncols),
-                row_weights=[0.15] + [1.0] * nrows,
-                groups=[(0, np.s_[:])],
-                window_size=size,
+                # pyvista's annotations want int weights and int groups; it takes (and documents) these.
+                row_weights=[0.15] + [1.0] * nrows,  # type: ignore[arg-type]
+                groups=[(0, np.s_[:])],  # type: ignore[list-item]
+                window_size=list(size),
                 border=False,
             )
             plotter.subplot(0, 0)
             plotter.add_text(title, position="upper_edge", font_size=14, color="black")
             offset = 1
         else:
-            plotter = pyvista.Plotter(off_screen=True, shape=(nrows, ncols), window_size=size, border=False)
+            plotter = pyvista.Plotter(off_screen=True, shape=(nrows, ncols), window_size=list(size), border=False)
             offset = 0
-        plotter.set_background("white")
+        # pyvista's method decorators lose `self` in their annotations (here and for the view calls below).
+        plotter.set_background("white")  # type: ignore[arg-type]
         for k, (panel, grid, name) in enumerate(planned):
             plotter.subplot(offset + k // ncols, k % ncols)
             data = np.asarray(grid.point_data[name])
@@ -222,7 +231,7 @@ def render_fields_png(
             plotter.add_mesh(
                 mesh,
                 scalars="_shown",
-                cmap=panel.cmap,
+                cmap=panel.cmap,  # type: ignore[arg-type]  # any registered colour map name, not only pyvista's Literal
                 show_edges=False,
                 # Titles must differ between panels, or pyvista shares one bar (and one range) among them.
                 scalar_bar_args={
@@ -241,10 +250,10 @@ def render_fields_png(
                 },
             )
             if _is_planar(grid):
-                plotter.view_xy()
+                plotter.view_xy()  # type: ignore[call-arg]
             else:
-                plotter.view_isometric()
-            plotter.reset_camera()
+                plotter.view_isometric()  # type: ignore[call-arg]
+            plotter.reset_camera()  # type: ignore[call-arg]
             plotter.camera.zoom(0.85)  # leave room for the title above and the scalar bar below
         plotter.screenshot(str(png_path))
         plotter.close()

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,10 @@ from microsim.errors import MicrosimError
 from microsim.outputs import write_csv
 from microsim.sweep.store import collect_rows, read_sweep_record, write_results
 
-__all__ = ["DEFAULT_Y", "aggregate", "default_axes", "draw_sweep", "load_results", "plot_sweep", "report"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.figure import Figure
+
+__all__ = ["DEFAULT_Y", "PlotAxes", "aggregate", "default_axes", "draw_sweep", "load_results", "plot_sweep", "report"]
 
 DEFAULT_Y = "resistance_ohm_cm2.interfacial_effective"
 PLOTS_DIRNAME = "plots"
@@ -34,13 +37,22 @@ CONFIDENCE = 0.95
 LOG_SPAN = 100.0
 
 
+class PlotAxes(TypedDict):
+    """:func:`default_axes`: which swept keys a sweep's plots use."""
+
+    x: str  # horizontal axis
+    hue: str | None  # one line per value
+    panels: list[str]  # one panel per combination of values
+    ensemble: str | None  # averaged over (the seeds)
+
+
 def load_results(out_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The sweep's table (rebuilt from the case folders, so it is current even mid-run) and ``sweep.json``."""
     record = read_sweep_record(out_dir)
     return pd.DataFrame.from_records(collect_rows(out_dir, record)), record
 
 
-def default_axes(record: Mapping[str, Any], x: str | None = None, hue: str | None = None) -> dict[str, Any]:
+def default_axes(record: Mapping[str, Any], x: str | None = None, hue: str | None = None) -> PlotAxes:
     """Choose x, hue and panel keys of a sweep.
 
     x defaults to the first grid axis (else the first non-ensemble key), hue to the next axis. Keys zipped
@@ -115,7 +127,7 @@ def aggregate(df: pd.DataFrame, y: str, by: Sequence[str]) -> pd.DataFrame:
     frame = done[list(by)].copy()
     frame["_y"] = values
     frame = frame.dropna(subset=["_y"])
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, object]] = []
     for key, group in frame.groupby(list(by), sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         ys = group["_y"].to_numpy(dtype=float)
@@ -128,7 +140,7 @@ def aggregate(df: pd.DataFrame, y: str, by: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows)
 
 
-def _numeric(values: Sequence[Any]) -> bool:
+def _numeric(values: Sequence[object]) -> bool:
     return all(isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) for v in values)
 
 
@@ -149,7 +161,7 @@ def draw_sweep(
     hue: str | None = None,
     panels: Sequence[str] = (),
     title: str = "",
-) -> tuple[Any, pd.DataFrame]:
+) -> tuple[Figure, pd.DataFrame]:
     """Draw ``y`` against ``x``, one line per ``hue`` value, one panel per combination of ``panels``.
 
     Args:

@@ -28,10 +28,10 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from microsim import config as config_mod
 from microsim import outputs
@@ -39,11 +39,28 @@ from microsim.errors import ConfigError, MicrosimError
 from microsim.sweep import store
 from microsim.sweep.spec import Case, Sweep
 
-__all__ = ["run_sweep", "select_cases"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from mpi4py import MPI
+    from tqdm import tqdm
+
+__all__ = ["SweepResult", "run_sweep", "select_cases"]
 
 PROG = "microsim sweep"
 #: The scalar shown in progress lines (when the study produces it).
 HEADLINE = ("resistance_ohm_cm2", "interfacial_effective", "R_eff", "Ω·cm²")
+
+
+class SweepResult(TypedDict):
+    """What :func:`run_sweep` returns (the same on every rank)."""
+
+    selected: list[int]  # indices of the cases run by this invocation
+    states: list[str]  # every case's final state (:func:`microsim.sweep.store.case_state`)
+    counts: dict[str, int]  # number of cases per state
+
+
+class _CaseResult(TypedDict):
+    status: dict[str, object]  # as written to the case's status.json
+    summary: dict[str, object] | None  # the study's summary; None when the case failed
 
 
 def select_cases(states: Sequence[str], case_index: int | None = None, retry_failed: bool = False) -> list[int]:
@@ -77,7 +94,7 @@ class _Reporter:
 
     def __init__(self, sweep: Sweep, out_dir: Path, selected: list[int], t0: float, use_bar: bool) -> None:
         self.sweep, self.out_dir, self.selected, self.t0 = sweep, out_dir, selected, t0
-        self.bar: Any = None
+        self.bar: tqdm | None = None
         if use_bar:
             from tqdm import tqdm
 
@@ -96,7 +113,7 @@ class _Reporter:
                     finished += 1
         return store.counts(states), finished
 
-    def case_finished(self, case: Case, status: dict[str, Any], summary: dict[str, Any] | None) -> None:
+    def case_finished(self, case: Case, status: Mapping[str, object], summary: Mapping[str, object] | None) -> None:
         c, finished = self.scan()
         remaining = max(len(self.selected) - finished, 0)
         elapsed = time.time() - self.t0
@@ -129,7 +146,7 @@ class _Reporter:
             self.bar.close()
 
 
-def _run_case(case: Case, out_dir: Path, group: Any, world_rank: int, attempt: int) -> dict[str, Any]:
+def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attempt: int) -> _CaseResult:
     """Run one case on ``group``; record its status; never raise for a failure of the case itself.
 
     Returns:
@@ -154,7 +171,7 @@ def _run_case(case: Case, out_dir: Path, group: Any, world_rank: int, attempt: i
         except OSError as exc:
             prep_error = f"cannot prepare {cdir}: {exc}"
     prep_error = group.bcast(prep_error, root=0)
-    status: dict[str, Any] = {
+    status: dict[str, object] = {
         "state": store.RUNNING,
         "index": case.index,
         "hash": case.hash,
@@ -176,7 +193,7 @@ def _run_case(case: Case, out_dir: Path, group: Any, world_rank: int, attempt: i
         outputs.write_json(group, cdir / store.STATUS_NAME, status)
 
     error: tuple[str, str, str] | None = None
-    summary: dict[str, Any] | None = None
+    summary: dict[str, object] | None = None
     if prep_error is not None:
         error = ("OSError", prep_error, "")
     else:
@@ -207,13 +224,13 @@ def _run_case(case: Case, out_dir: Path, group: Any, world_rank: int, attempt: i
 def run_sweep(
     sweep: Sweep,
     out_dir: str | Path,
-    comm: Any,
+    comm: MPI.Comm,
     *,
     ranks_per_case: int = 1,
     case_index: int | None = None,
     retry_failed: bool = False,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> SweepResult:
     """Run the unfinished cases of a sweep into ``out_dir``; collective over ``comm``.
 
     Args:

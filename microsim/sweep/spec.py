@@ -46,7 +46,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from microsim import config as config_mod
 from microsim.config import Config
@@ -55,8 +55,11 @@ from microsim.errors import ConfigError
 __all__ = [
     "HASH_LENGTH",
     "Axis",
+    "AxisRecord",
     "Case",
+    "CaseRecord",
     "Sweep",
+    "SweepDefinition",
     "case_hash",
     "config_hash_text",
     "load_sweep",
@@ -66,6 +69,33 @@ __all__ = [
 HASH_LENGTH = 12
 DEFAULT_ENSEMBLE_KEY = "geometry.seed"
 _TOP_KEYS = ("base", "grid", "zip", "ensemble")
+
+
+class AxisRecord(TypedDict):
+    """:meth:`Axis.to_dict`: one axis as recorded in ``sweep.json``."""
+
+    kind: str
+    keys: list[str]
+    values: list[list[object]]
+
+
+class CaseRecord(TypedDict):
+    """One case as recorded in ``sweep.json``."""
+
+    index: int
+    hash: str
+    values: dict[str, object]
+
+
+class SweepDefinition(TypedDict):
+    """:meth:`Sweep.definition`: the sweep as plain JSON (``sweep.json`` without its ``format``)."""
+
+    source: str | None
+    base: dict[str, dict[str, Any]]  # config.to_dict: section -> key -> plain TOML value
+    axes: list[AxisRecord]
+    keys: list[str]
+    ensemble_key: str | None
+    cases: list[CaseRecord]
 
 
 @dataclass(frozen=True)
@@ -80,9 +110,9 @@ class Axis:
 
     kind: str
     keys: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]
+    rows: tuple[tuple[object, ...], ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AxisRecord:
         """Plain-JSON description (recorded in ``sweep.json``)."""
         return {"kind": self.kind, "keys": list(self.keys), "values": [list(r) for r in self.rows]}
 
@@ -101,7 +131,7 @@ class Case:
 
     index: int
     hash: str
-    values: dict[str, Any]
+    values: dict[str, object]
     config: Config = field(repr=False)
 
     def label(self) -> str:
@@ -132,7 +162,7 @@ class Sweep:
         """All swept keys, in axis order."""
         return [k for axis in self.axes for k in axis.keys]
 
-    def definition(self) -> dict[str, Any]:
+    def definition(self) -> SweepDefinition:
         """The sweep as plain JSON: base config, axes and case list (what ``sweep.json`` records)."""
         return {
             "source": str(self.source) if self.source is not None else None,
@@ -186,7 +216,7 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
 
 
 def sweep_from_dict(
-    d: Mapping[str, Any],
+    d: Mapping[str, object],
     base_dir: str | Path | None = None,
     overrides: Sequence[str] = (),
     source: Path | None = None,
@@ -236,10 +266,10 @@ def sweep_from_dict(
     return Sweep(base=base, axes=tuple(axes), cases=tuple(cases), source=source, ensemble_key=ensemble_key)
 
 
-def _load_base(spec: Any, base_dir: Path, overrides: Sequence[str]) -> Config:
+def _load_base(spec: object, base_dir: Path, overrides: Sequence[str]) -> Config:
     """Resolve ``base``: a file path, or a table with an optional ``file`` and inline section tables."""
     file: Path | None = None
-    inline: dict[str, Any] = {}
+    inline: dict[str, object] = {}
     if spec is None:
         pass
     elif isinstance(spec, str):
@@ -279,7 +309,7 @@ def _load_base(spec: Any, base_dir: Path, overrides: Sequence[str]) -> Config:
         raise ConfigError(f"base: {exc}") from None
 
 
-def _table_list(d: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+def _table_list(d: Mapping[str, object], name: str) -> list[Mapping[str, object]]:
     value = d.get(name, [])
     if isinstance(value, Mapping):  # [grid] written instead of [[grid]]: accept one axis
         value = [value]
@@ -288,7 +318,7 @@ def _table_list(d: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
     return value
 
 
-def _known(table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+def _known(table: Mapping[str, object], allowed: Sequence[str], where: str) -> None:
     for key in table:
         if key not in allowed:
             hint = difflib.get_close_matches(key, allowed, n=1)
@@ -296,13 +326,13 @@ def _known(table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None
             raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean}; allowed: {', '.join(allowed)}")
 
 
-def _key(value: Any, where: str) -> str:
+def _key(value: object, where: str) -> str:
     if not isinstance(value, str) or "." not in value:
         raise ConfigError(f"{where}: key = {value!r}: must be a dotted config key, e.g. 'geometry.width_um'")
     return value.strip()
 
 
-def _values(value: Any, where: str) -> list[Any]:
+def _values(value: object, where: str) -> list[object]:
     if not isinstance(value, list):
         raise ConfigError(f"{where}: values = {value!r}: must be an array")
     if not value:
@@ -310,7 +340,7 @@ def _values(value: Any, where: str) -> list[Any]:
     return list(value)
 
 
-def _parse_grid(table: Mapping[str, Any], where: str) -> Axis:
+def _parse_grid(table: Mapping[str, object], where: str) -> Axis:
     _known(table, ("key", "values"), where)
     if "key" not in table or "values" not in table:
         raise ConfigError(f"{where}: needs 'key' and 'values'")
@@ -319,7 +349,7 @@ def _parse_grid(table: Mapping[str, Any], where: str) -> Axis:
     return Axis("grid", (key,), tuple((v,) for v in values))
 
 
-def _parse_zip(table: Mapping[str, Any], where: str) -> Axis:
+def _parse_zip(table: Mapping[str, object], where: str) -> Axis:
     _known(table, ("keys", "values", "columns"), where)
     if "columns" in table:
         if "keys" in table or "values" in table:
@@ -342,7 +372,7 @@ def _parse_zip(table: Mapping[str, Any], where: str) -> Axis:
         raise ConfigError(f"{where}: keys = {raw_keys!r}: must be a non-empty array of dotted keys")
     keys = tuple(_key(k, where) for k in raw_keys)
     rows_in = _values(table["values"], f"{where} ({', '.join(keys)})")
-    rows: list[tuple[Any, ...]] = []
+    value_rows: list[tuple[object, ...]] = []
     for j, row in enumerate(rows_in, start=1):
         if not isinstance(row, list) or len(row) != len(keys):
             n = len(row) if isinstance(row, list) else 1
@@ -350,11 +380,11 @@ def _parse_zip(table: Mapping[str, Any], where: str) -> Axis:
                 f"{where}: values row {j} = {row!r} has {n} value(s) for {len(keys)} keys "
                 f"({', '.join(keys)}); zipped lists must have the same length"
             )
-        rows.append(tuple(row))
-    return Axis("zip", keys, tuple(rows))
+        value_rows.append(tuple(row))
+    return Axis("zip", keys, tuple(value_rows))
 
 
-def _parse_ensemble(table: Any) -> Axis:
+def _parse_ensemble(table: object) -> Axis:
     where = "[ensemble]"
     if not isinstance(table, Mapping):
         raise ConfigError(f"ensemble = {table!r}: must be a table ([ensemble])")
@@ -363,6 +393,7 @@ def _parse_ensemble(table: Any) -> Axis:
     if "seeds" not in table:
         raise ConfigError(f"{where}: needs 'seeds' (a list, or {{ start = 1, count = 8 }})")
     seeds = table["seeds"]
+    values: list[object]
     if isinstance(seeds, Mapping):
         _known(seeds, ("start", "count"), f"{where} seeds")
         start, count = seeds.get("start", 1), seeds.get("count")
@@ -391,7 +422,7 @@ def _check_key(base: Config, key: str, axis: Axis) -> None:
             raise ConfigError(f"{axis.kind} axis over '{key}': {exc}") from None
 
 
-def _resolved_value(cfg: Config, key: str) -> Any:
+def _resolved_value(cfg: Config, key: str) -> object:
     section, _, name = key.partition(".")
     if section == "parameters":
         return cfg.parameters.get(name)
@@ -403,7 +434,7 @@ def _expand(base: Config, axes: Sequence[Axis]) -> list[Case]:
     cases: list[Case] = []
     by_hash: dict[str, int] = {}
     for index, combo in enumerate(itertools.product(*(axis.rows for axis in axes))):
-        given: dict[str, Any] = {}
+        given: dict[str, object] = {}
         for axis, row in zip(axes, combo, strict=True):
             given.update(zip(axis.keys, row, strict=True))
         label = ", ".join(f"{k}={v!r}" for k, v in given.items())

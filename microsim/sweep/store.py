@@ -21,11 +21,14 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from microsim.errors import ConfigError, MicrosimError
 from microsim.outputs import atomic_write_text, write_csv, write_json_local
 from microsim.post.tables import flatten_summary
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from microsim.sweep.spec import SweepDefinition
 
 __all__ = [
     "CASES_DIRNAME",
@@ -121,7 +124,7 @@ def _same_sweep(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
     return None
 
 
-def prepare_dir(out_dir: str | os.PathLike[str], definition: Mapping[str, Any]) -> list[str]:
+def prepare_dir(out_dir: str | os.PathLike[str], definition: SweepDefinition) -> list[str]:
     """Check that ``out_dir`` is empty or holds this sweep, record it in ``sweep.json``, return case states.
 
     Serial (called by world rank 0 only). Nothing is written when the check fails.
@@ -164,13 +167,15 @@ def prepare_dir(out_dir: str | os.PathLike[str], definition: Mapping[str, Any]) 
     return [case_state(out_dir, c["hash"]) for c in definition["cases"]]
 
 
-def _scalar(value: Any) -> bool:
+def _scalar(value: object) -> bool:
     if isinstance(value, bool | int | str):
         return True
     return isinstance(value, float) and math.isfinite(value)
 
 
-def collect_rows(out_dir: str | os.PathLike[str], record: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def collect_rows(
+    out_dir: str | os.PathLike[str], record: Mapping[str, Any] | SweepDefinition | None = None
+) -> list[dict[str, object]]:
     """One row per case from the files on disk: index, hash, swept values, status, error, summary scalars.
 
     Summary values are flattened with their unit-tagged dotted names (``resistance_ohm_cm2.total``); lists
@@ -182,12 +187,12 @@ def collect_rows(out_dir: str | os.PathLike[str], record: Mapping[str, Any] | No
     """
     out_dir = Path(out_dir)
     record = record if record is not None else read_sweep_record(out_dir)
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, object]] = []
     for case in record["cases"]:
         h = case["hash"]
         status = read_status(out_dir, h) or {}
         state = case_state(out_dir, h)
-        row: dict[str, Any] = {"index": case["index"], "hash": h}
+        row: dict[str, object] = {"index": case["index"], "hash": h}
         row.update(case.get("values", {}))
         row["status"] = state
         row["error"] = (status.get("error") or "") if state == FAILED else ""
@@ -204,7 +209,7 @@ def collect_rows(out_dir: str | os.PathLike[str], record: Mapping[str, Any] | No
     return rows
 
 
-def write_results(out_dir: str | os.PathLike[str], record: Mapping[str, Any] | None = None) -> Path:
+def write_results(out_dir: str | os.PathLike[str], record: Mapping[str, Any] | SweepDefinition | None = None) -> Path:
     """Rebuild ``DIR/results.csv`` from the case folders, atomically (serial; the caller decides who writes)."""
     rows = collect_rows(out_dir, record)
     return write_csv(None, Path(out_dir) / RESULTS_NAME, rows)
