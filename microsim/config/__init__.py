@@ -34,6 +34,7 @@ from microsim.config.study import (
     STUDY_REGISTRY,
     StudyConfig,
     StudyKind,
+    register_study,
 )
 from microsim.config.toml_io import apply_overrides, dumps, load, read_toml
 
@@ -71,6 +72,7 @@ __all__ = [
     "from_dict",
     "load",
     "read_toml",
+    "register_study",
     "replace",
     "to_dict",
 ]

@@ -64,11 +64,28 @@ STUDY_REGISTRY: dict[str, StudyKind] = {
 STUDY_KINDS = tuple(STUDY_REGISTRY)
 
 
+def register_study(kind: StudyKind) -> None:
+    """Add a study kind (a plug-in: microsim's own are listed in :data:`STUDY_REGISTRY` above).
+
+    ``study.kind`` accepts it from then on (its allowed values are a live view of the registry).
+
+    Raises:
+        ConfigError: the name is taken, or the entry is not ``"module:Class"``.
+    """
+    if kind.name in STUDY_REGISTRY:
+        raise ConfigError(f"study kind {kind.name!r}: already registered ({STUDY_REGISTRY[kind.name].entry})")
+    module, sep, cls = kind.entry.partition(":")
+    if not (module and sep and cls):
+        raise ConfigError(f"study kind {kind.name!r}: entry = {kind.entry!r}: must be 'module:Class'")
+    STUDY_REGISTRY[kind.name] = kind
+
+
 @dataclass(frozen=True)
 class StudyControl:
     """Control keys every study reads: the kind and what is imposed (a current or a voltage)."""
 
-    kind: str = spec("resistance", choices=STUDY_KINDS, doc="study to run")
+    # a live view of the registry: a registered plug-in study is accepted too
+    kind: str = spec("resistance", choices=STUDY_REGISTRY.keys(), doc="study to run")  # type: ignore[arg-type]
     current_density_A_m2: float | None = spec(
         None, kind=float, low=0.0, unit="A/m²", doc="applied current density, geometric area (discharge > 0)",
         unset="chosen by the study (small, linear regime)",
@@ -253,4 +270,5 @@ __all__ = [
     "StudyConfig",
     "StudyControl",
     "StudyKind",
+    "register_study",
 ]
