@@ -65,6 +65,55 @@ SMOOTHER_DEFAULTS: dict[str, str] = {"pc_fieldsplit_type": "additive"}
 KRYLOV_DEFAULTS: dict[str, Any] = {"restart": 300, "rtol": 1e-9, "max_it": 1000}
 
 
+#: Values of ``linear_solver`` that factorise the matrix (the others iterate).
+DIRECT_SOLVERS = ("mumps", "superlu_dist")
+
+#: MUMPS ICNTL settings of every factorisation: 14 = percentage increase of the estimated workspace. The
+#: interface rows of the coupled Jacobian are nearly dense, and the default 20 % ran out of workspace
+#: (docs/solver.md, DOLFINx notes).
+MUMPS_ICNTL: dict[int, int] = {14: 80}
+
+
+def direct_package(choice: str) -> str:
+    """The LU package that ``choice`` (a ``solver.linear_solver`` value) means for a factorisation.
+
+    ``"auto"`` and ``"two-level"`` (whose coarse space is built for one real Jacobian) mean MUMPS.
+    """
+    return choice if choice in DIRECT_SOLVERS else "mumps"
+
+
+def configure_direct(ksp: PETSc.KSP, package: str) -> None:
+    """Make ``ksp`` one LU solve with ``package`` (``"mumps"`` or ``"superlu_dist"``), options applied.
+
+    The KSP needs its operator (created, not necessarily assembled): MUMPS's ICNTL settings go on the factor
+    matrix, which exists only once the solver type is set up for that operator.
+
+    Args:
+        ksp: the solver (its options prefix set, so that ``-<prefix>...`` options still override).
+        package: the factorisation package.
+    """
+    ksp.setType("preonly")
+    pc = ksp.getPC()
+    pc.setType("lu")
+    pc.setFactorSolverType(package)
+    ksp.setFromOptions()
+    if package == "mumps":
+        pc.setFactorSetUpSolverType()
+        factor = pc.getFactorMatrix()
+        for icntl, ival in MUMPS_ICNTL.items():
+            factor.setMumpsIcntl(icntl, ival)
+
+
+def ghost_add(vec: PETSc.Vec) -> None:
+    """Add the ghost contributions of an assembled vector into their owners."""
+    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)  # type: ignore[arg-type]
+
+
+def ghost_forward(vec: PETSc.Vec) -> None:
+    """Copy the owners' values into the ghosts."""
+    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)  # type: ignore[arg-type]
+
+
 def connected_components(V: dolfinx.fem.FunctionSpace) -> tuple[np.ndarray, int]:
     """Label the dofs of a P1 space by the connected component (through cells) of its mesh.
 

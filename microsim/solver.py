@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dolfinx_solver  # noqa: F401
 
@@ -28,11 +28,9 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from microsim.errors import ConvergenceError, SolutionError
+from microsim.linear import TwoLevelPC, configure_direct, configure_two_level, ghost_add, ghost_forward
+from microsim.physics.forms import nonempty
 from microsim.physics.model import CellModel
-
-if TYPE_CHECKING:
-    from microsim.linear import TwoLevelPC
-
 
 #: Residual floors are this many units of round-off of the largest term assembled into a row (see
 #: :meth:`BorderedNewton._floors`): a row sums tens of element contributions, each carrying a few ulps.
@@ -72,23 +70,6 @@ class NewtonReport:
     residual_ratio: float = 0.0
 
 
-def _nonempty(form: ufl.Form) -> ufl.Form | None:
-    f = ufl.algorithms.expand_derivatives(form)
-    return None if f.empty() else form
-
-
-def _ghost_add(vec: PETSc.Vec) -> None:
-    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-
-
-def _ghost_fwd(vec: PETSc.Vec) -> None:
-    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
-
-
-#: Values of ``linear_solver`` that factorise the matrix (the others iterate).
-DIRECT_SOLVERS = ("mumps", "superlu_dist")
-
-
 def resolve_linear_solver(choice: str, dim: int) -> str:
     """The linear solver that ``choice`` means for a problem of this dimension.
 
@@ -105,19 +86,6 @@ def resolve_linear_solver(choice: str, dim: int) -> str:
     if choice != "auto":
         return choice
     return "two-level" if dim == 3 else "mumps"
-
-
-def _configure_direct(ksp: PETSc.KSP, package: str) -> None:
-    """Make ``ksp`` one LU solve with ``package`` (``"mumps"`` or ``"superlu_dist"``), options applied."""
-    ksp.setType("preonly")
-    pc = ksp.getPC()
-    pc.setType("lu")
-    pc.setFactorSolverType(package)
-    ksp.setFromOptions()
-    if package == "mumps":
-        # more MUMPS workspace: interface rows are nearly dense (docs/solver.md, DOLFINx notes)
-        pc.setFactorSetUpSolverType()
-        pc.getFactorMatrix().setMumpsIcntl(14, 80)
 
 
 class BorderedNewton:
@@ -171,11 +139,11 @@ class BorderedNewton:
         u = model.unknowns
         R = model.residuals
         du = [ufl.TrialFunction(f.function_space) for f in u]
-        J = [[_nonempty(ufl.derivative(Ri, uj, duj)) for uj, duj in zip(u, du, strict=True)] for Ri in R]
+        J = [[nonempty(ufl.derivative(Ri, uj, duj)) for uj, duj in zip(u, du, strict=True)] for Ri in R]
         phit = model.fields["phi_s"]
-        dRdV = [_nonempty(ufl.derivative(Ri, phit, model.ones_p)) for Ri in R]
+        dRdV = [nonempty(ufl.derivative(Ri, phit, model.ones_p)) for Ri in R]
         G = model.constraint
-        g = [_nonempty(ufl.derivative(G, uj, ufl.TestFunction(uj.function_space))) for uj in u]
+        g = [nonempty(ufl.derivative(G, uj, ufl.TestFunction(uj.function_space))) for uj in u]
         gV = ufl.derivative(G, phit, model.ones_p)
         t0 = time.perf_counter()
         self.R = dolfinx.fem.form(R, entity_maps=emaps)
@@ -212,12 +180,10 @@ class BorderedNewton:
         ksp.setOperators(self.A)
         self.two_level: TwoLevelPC | None = None
         if linear_solver == "two-level":
-            from microsim.linear import configure_two_level
-
             self.two_level = configure_two_level(ksp, spaces, self._blocks, self._bcs0)
             ksp.setFromOptions()
         else:
-            _configure_direct(ksp, linear_solver)
+            configure_direct(ksp, linear_solver)
         self.ksp = ksp
 
     # --- assembly helpers -------------------------------------------------------------------------------------
@@ -225,7 +191,7 @@ class BorderedNewton:
         with vec.localForm() as loc:
             loc.set(0.0)
         fpetsc.assemble_vector(vec, forms)
-        _ghost_add(vec)
+        ghost_add(vec)
         # Dirichlet rows carry no V- or constraint-dependence
         fpetsc.set_bc(vec, self._bcs0, alpha=0.0)
 
@@ -246,7 +212,7 @@ class BorderedNewton:
         """
         m = self.model
         fpetsc.assign(self.u, self.x)
-        _ghost_fwd(self.x)
+        ghost_forward(self.x)
         history: list[float] = []
         ratios: list[float] = []  # residual measure (largest residual / target) before each step
         lams: list[float] = []
@@ -323,7 +289,7 @@ class BorderedNewton:
                 self.x1.scale(lam)
                 dV *= lam
             self.x.axpy(1.0, self.x1)
-            _ghost_fwd(self.x)
+            ghost_forward(self.x)
             fpetsc.assign(self.x, self.u)
             m.V.value = float(m.V.value) + dV
             history.append(upd)
@@ -482,7 +448,7 @@ class BorderedNewton:
         """Replace the two-level preconditioner by a MUMPS factorisation (``linear_solver`` records it)."""
         ctx, self.two_level = self.two_level, None
         self._x2_guess = False
-        _configure_direct(self.ksp, "mumps")
+        configure_direct(self.ksp, "mumps")
         if ctx is not None:
             ctx.destroy()
         self.linear_solver = "mumps"

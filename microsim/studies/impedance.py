@@ -19,7 +19,7 @@ from mpi4py import MPI
 
 from microsim import outputs
 from microsim.frequency import FrequencyResponse, ImpedanceResult
-from microsim.physics.model import CellModel, ModelOptions
+from microsim.physics.model import CellModel, ModelOptions, options_for
 from microsim.progress import ProgressLog
 from microsim.studies.common import geometry_record, n_dofs, run_header, stage
 
@@ -32,10 +32,18 @@ def frequencies(cfg: Any) -> np.ndarray:
     return np.logspace(np.log10(s.frequency_max_Hz), np.log10(s.frequency_min_Hz), n)
 
 
-def rest_model(cm: Any, params: Any, theta0: float, solid_diffusion: bool = True) -> CellModel:
-    """A model at rest: uniform θ0, c = c0, zero potentials, V = U(θ0) (an exact equilibrium)."""
-    opts = ModelOptions(binary=params.electrolyte.model == "binary", transient=solid_diffusion, double_layer=True)
-    model = CellModel(cm, params, opts)
+def rest_model(
+    cm: Any, params: Any, theta0: float, solid_diffusion: bool = True, options: ModelOptions | None = None
+) -> CellModel:
+    """A model at rest: uniform θ0, c = c0, zero potentials, V = U(θ0) (an exact equilibrium).
+
+    ``options`` default to the impedance study's for the electrolyte model of ``params``.
+    """
+    if options is None:
+        options = ModelOptions.for_study(
+            "impedance", electrolyte_model=params.electrolyte.model, solid_diffusion=solid_diffusion
+        )
+    model = CellModel(cm, params, options)
     model.theta.x.array[:] = theta0
     model.theta_old.x.array[:] = theta0
     model.V.value = float(params.lfp.ocp.numpy(np.array(theta0)))
@@ -128,7 +136,7 @@ def run_impedance(
     params, desc, cm, timer = stage(cfg, comm)
     soc = cfg.study.state_of_charge
     theta0 = (1.0 - soc) if soc is not None else params.initial_stoichiometry
-    model = rest_model(cm, params, theta0, solid_diffusion)
+    model = rest_model(cm, params, theta0, options=options_for(cfg, "impedance", solid_diffusion=solid_diffusion))
     response = FrequencyResponse(model, cfg.solver.linear_solver)
     timer.add("setup_s", response.time_setup_s)
     t = time.perf_counter()

@@ -19,9 +19,9 @@ from mpi4py import MPI
 from microsim import outputs
 from microsim.constants import thermal_voltage
 from microsim.errors import ConvergenceError
-from microsim.physics.model import CellModel, ModelOptions
+from microsim.physics.functionals import PARTS, Quantities
+from microsim.physics.model import CellModel, options_for
 from microsim.progress import ProgressLog
-from microsim.quantities import PARTS, Quantities
 from microsim.solver import BorderedNewton, NewtonReport, newton_from_config
 from microsim.studies.common import (
     geometry_record,
@@ -102,7 +102,7 @@ def run_resistance(cfg: Any, out_dir: Path | None, comm: MPI.Comm) -> dict[str, 
     params, desc, cm, timer = stage(cfg, comm)  # validation first: no collective work before the mesh
 
     t = time.perf_counter()
-    model = CellModel(cm, params, ModelOptions(binary=params.electrolyte.model == "binary", transient=False))
+    model = CellModel(cm, params, options_for(cfg, "resistance"))
     solver = newton_from_config(model, cfg.solver)
     quantities = Quantities(model)
     timer.add("setup_s", time.perf_counter() - t)
