@@ -81,7 +81,7 @@ class FrequencyResponse:
             v = fpetsc.create_vector(spaces, kind="mpi")
             with v.localForm() as loc:
                 loc.set(0.0)
-            fpetsc.assemble_vector(v, [compile_one(f) for f in blocks])  # type: ignore[arg-type]  # stubs lack (b, L)
+            fpetsc.assemble_vector(v, [compile_one(f) for f in blocks])  # type: ignore[arg-type,misc]  # stubs lack (b, L)
             ghost_add(v)
             fpetsc.set_bc(v, bcs0, alpha=0.0)
             return v
@@ -142,25 +142,25 @@ class FrequencyResponse:
         m_neg = M.copy()
         m_neg.scale(-1.0)
         blocks = {
-            "A0": PETSc.Mat().createNest([[K, None], [None, K]], comm=comm),
-            "B": PETSc.Mat().createNest([[None, m_neg], [M, None]], comm=comm),
-            "A": PETSc.Mat().createNest([[K, m_neg], [M, K]], comm=comm),
+            "A0": PETSc.Mat().createNest([[K, None], [None, K]], comm=comm),  # type: ignore[arg-type, list-item]
+            "B": PETSc.Mat().createNest([[None, m_neg], [M, None]], comm=comm),  # type: ignore[arg-type, list-item]
+            "A": PETSc.Mat().createNest([[K, m_neg], [M, K]], comm=comm),  # type: ignore[arg-type]
         }
         A0, B, A = (blocks[k].convert("aij") for k in ("A0", "B", "A"))
-        b, x = A.createVecs()
+        b, x = A.createVecs()  # type: ignore[misc]
         for k, fr in enumerate(frequencies_Hz):
             t0 = time.perf_counter()
             w = 2.0 * np.pi * float(fr)
             A.zeroEntries()
-            A.axpy(1.0, A0, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
-            A.axpy(w, B, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+            A.axpy(1.0, A0, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)  # type: ignore[arg-type]
+            A.axpy(w, B, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)  # type: ignore[arg-type]
             b.array[:n] = -self.KV.array_r[:n]
             b.array[n:] = -w * self.MV.array_r[:n]
             self.ksp.setOperators(A)
             if k == 0:  # the factor matrix (MUMPS's settings) exists once the KSP has its operator
                 configure_direct(self.ksp, self.linear_solver)
             self.ksp.solve(b, x)
-            if int(self.ksp.getConvergedReason()) < 0:
+            if self.ksp.getConvergedReason() < 0:  # type: ignore[operator]  # stubs: the reason is an int
                 raise ConvergenceError(
                     f"impedance solve failed at {fr:g} Hz (PETSc reason {self.ksp.getConvergedReason()})"
                 )

@@ -146,8 +146,8 @@ def connected_components(V: dolfinx.fem.FunctionSpace) -> tuple[np.ndarray, int]
     while True:
         with vec.localForm() as loc:
             loc.array[:] = -root[comp].astype(float)
-        vec.ghostUpdate(addv=PETSc.InsertMode.MAX_VALUES, mode=PETSc.ScatterMode.REVERSE)
-        vec.ghostUpdate(addv=PETSc.InsertMode.INSERT_VALUES, mode=PETSc.ScatterMode.FORWARD)
+        vec.ghostUpdate(addv=PETSc.InsertMode.MAX_VALUES, mode=PETSc.ScatterMode.REVERSE)  # type: ignore[arg-type]
+        vec.ghostUpdate(addv=PETSc.InsertMode.INSERT_VALUES, mode=PETSc.ScatterMode.FORWARD)  # type: ignore[arg-type]
         with vec.localForm() as loc:
             seen = (-loc.array).astype(np.int64)
         new_root = root.copy()
@@ -172,7 +172,7 @@ def _set_default_options(prefix: str, defaults: dict[str, str]) -> list[str]:
     added = []
     for key, value in defaults.items():
         if not opts.hasName(prefix + key):
-            opts[prefix + key] = value
+            opts[prefix + key] = value  # type: ignore[index]
             added.append(prefix + key)
     return added
 
@@ -238,8 +238,8 @@ class TwoLevelPC:
         indptr = np.concatenate([[0], np.cumsum(has)]).astype(PETSc.IntType)
         cols = self.lab[self.lab >= 0].astype(PETSc.IntType)
         Z = PETSc.Mat().createAIJ(
-            ((n_loc, None), (k if comm.rank == 0 else 0, k)),
-            csr=(indptr, cols, np.ones(len(cols))),
+            ((n_loc, None), (k if comm.rank == 0 else 0, k)),  # type: ignore[arg-type]
+            csr=(indptr, cols, np.ones(len(cols))),  # type: ignore[arg-type]
             comm=A.getComm(),
         )
         self._Z = Z
@@ -266,12 +266,12 @@ class TwoLevelPC:
             return
         sel = self.lab >= 0
         idx = self.lab[sel]
-        rhs = np.bincount(idx, weights=r.array_r[sel], minlength=self.n_coarse)
+        rhs = np.bincount(idx, weights=r.array_r[sel], minlength=self.n_coarse)  # type: ignore[arg-type]
         self._comm.Allreduce(MPI.IN_PLACE, rhs, op=MPI.SUM)
         coef = self.Ac_inv @ rhs
         arr = y.getArray()
         arr[sel] += coef[idx]
-        y.setArray(arr)
+        y.setArray(arr)  # type: ignore[arg-type]
 
     # --- PETSc PC interface -----------------------------------------------------------------------------------
     def setUp(self, pc: PETSc.PC) -> None:  # PETSc calls it by this name
@@ -289,7 +289,7 @@ class TwoLevelPC:
             splits = []
             for k in range(len(owned) - 1):
                 idx = np.arange(owned[k], owned[k + 1], dtype=PETSc.IntType) + rstart
-                splits.append((str(k), PETSc.IS().createGeneral(idx, comm=comm)))
+                splits.append((str(k), PETSc.IS().createGeneral(idx, comm=comm)))  # type: ignore[arg-type]
                 self._options += _set_default_options(f"{self.prefix}fieldsplit_{k}_", GAMG_DEFAULTS)
             sm.setFieldSplitIS(*splits)
             self._options += _set_default_options(self.prefix, SMOOTHER_DEFAULTS)

@@ -248,24 +248,31 @@ class CellModel:
             if opts.transient:
                 out["theta"] = ell**2 / lfp.diffusivity_m2_s * st["theta"] * ufl.TestFunction(V_theta) * dx_p_mass
             if opts.double_layer:
-                q_gamma, q_li = double_layer_charges(V, st)
+                (c_g, dphi_g), (c_li, dphi_li) = double_layers(V, st)
                 # the double-layer charge C_dl (φ_s − φ_e) on Γ leaves the solid and enters the electrolyte, like i_n
-                out["phi_e"] = -(ell / kappa) * q_gamma * v_e("-") * dS - (ell / kappa) * q_li * v_e * ds_li
-                out["phi_s"] = (ell / sigma) * q_gamma * v_s("+") * dS
+                out["phi_e"] = (
+                    -(ell / kappa) * c_g * dphi_g * v_e("-") * dS - (ell / kappa) * c_li * dphi_li * v_e * ds_li
+                )
+                out["phi_s"] = (ell / sigma) * c_g * dphi_g * v_s("+") * dS
             return out
 
-        def double_layer_charges(V: Any, st: dict[str, Any]) -> tuple[Any, Any]:
-            """Charge densities [C/m²] of the double layers on Γ and at the Li metal (U_Li = 0: Δφ = −φ_e)."""
+        def double_layers(V: Any, st: dict[str, Any]) -> tuple[tuple[float, Any], tuple[float, Any]]:
+            """Capacitance [F/m²] and charging potential difference of the double layers on Γ and at the Li metal.
+
+            Γ: Δφ = φ_s − φ_e; the Li metal: Δφ = −φ_e (the metal is the reference, U_Li = 0). Kept as pairs so
+            that the residual multiplies its coefficients first, as it always has (identical round-off).
+            """
             return (
-                lfp.double_layer_F_m2 * interface_potential(V, st["phi_s"], st["phi_e"]),
-                li.double_layer_F_m2 * (-st["phi_e"]),
+                (lfp.double_layer_F_m2, interface_potential(V, st["phi_s"], st["phi_e"])),
+                (li.double_layer_F_m2, -st["phi_e"]),
             )
 
-        # the charges of the present state, for the small-signal operator (None without a double layer)
+        # the charge densities [C/m²] of the present state, for the small-signal operator (None: no double layer)
         self.q_dl: ufl.core.expr.Expr | None = None
         self.q_dl_li: ufl.core.expr.Expr | None = None
         if opts.double_layer:
-            self.q_dl, self.q_dl_li = double_layer_charges(self.V, fields)
+            (c_g, dphi_g), (c_li, dphi_li) = double_layers(self.V, fields)
+            self.q_dl, self.q_dl_li = c_g * dphi_g, c_li * dphi_li
 
         self.mass_forms = mass_terms(fields, self.V)
         mass_old = mass_terms(old, self.V_old)
@@ -316,7 +323,7 @@ class CellModel:
             cm.particle.mesh, fdim, lambda x: np.isclose(x[cm.dim - 1], 0.0, atol=1e-9)
         )
         dofs = dolfinx.fem.locate_dofs_topological(V_p, fdim, zero_facets)
-        self.bcs = [dolfinx.fem.dirichletbc(dolfinx.default_scalar_type(0.0), dofs, V_p)]
+        self.bcs = [dolfinx.fem.dirichletbc(dolfinx.default_scalar_type(0.0), dofs, V_p)]  # type: ignore[arg-type]
         if cm.comm.allreduce(len(dofs), op=MPI.SUM) == 0:
             raise GeometryError("no particle touches the current collector (z = 0)")
 
@@ -343,10 +350,10 @@ class CellModel:
         """Accept the current state as the previous-step state."""
         for n, f in self.fields.items():
             self.old[n].x.array[:] = f.x.array
-        self.V_old.value = float(self.V.value)
+        self.V_old.value = float(self.V.value)  # type: ignore[assignment]
 
     def restore_step(self) -> None:
         """Go back to the previous accepted state (after a failed step)."""
         for n, f in self.fields.items():
             f.x.array[:] = self.old[n].x.array
-        self.V.value = float(self.V_old.value)
+        self.V.value = float(self.V_old.value)  # type: ignore[assignment]

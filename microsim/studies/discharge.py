@@ -165,8 +165,8 @@ class DischargeCell:
         m = self.model
         for name, f in m.fields.items():
             f.x.array[:] = {"c": 1.0, "theta": self.theta0}.get(name, 0.0)
-        m.V.value = float(self.ocp.numpy(np.array(self.theta0)))
-        m.current_density.value = 0.0
+        m.V.value = float(self.ocp.numpy(np.array(self.theta0)))  # type: ignore[assignment]
+        m.current_density.value = 0.0  # type: ignore[assignment]
         m.commit_step()
 
     def particle_theta(self) -> np.ndarray:
@@ -329,7 +329,7 @@ class DischargeCell:
                     "cutbacks": sm.cutbacks,
                 }
             )
-        first_discharge = next((r for r in step_rows if r["kind"] == "cc" and r["current_density_A_m2"] > 0), None)
+        first_discharge = next((r for r in step_rows if r["kind"] == "cc" and r["current_density_A_m2"] > 0), None)  # type: ignore[operator]
         result: dict[str, Any] = {
             "label": label,
             "capacity_mAh_g": first_discharge["capacity_mAh_g"] if first_discharge else 0.0,
