@@ -27,8 +27,9 @@ import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from microsim import linear
 from microsim.errors import ConvergenceError, SolutionError
-from microsim.linear import TwoLevelPC, configure_direct, configure_two_level, ghost_add, ghost_forward
+from microsim.linear import TwoLevelPC, configure_direct, ghost_add, ghost_forward
 from microsim.physics.forms import nonempty
 from microsim.physics.model import CellModel
 
@@ -180,7 +181,8 @@ class BorderedNewton:
         ksp.setOperators(self.A)
         self.two_level: TwoLevelPC | None = None
         if linear_solver == "two-level":
-            self.two_level = configure_two_level(ksp, spaces, self._blocks, self._bcs0)
+            # looked up on the module at call time, so a test can substitute it
+            self.two_level = linear.configure_two_level(ksp, spaces, self._blocks, self._bcs0)
             ksp.setFromOptions()
         else:
             configure_direct(ksp, linear_solver)
