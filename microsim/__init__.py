@@ -2,7 +2,7 @@
 
 Data flow: :mod:`microsim.config` → :mod:`microsim.geometry` → :mod:`microsim.mesh` → :mod:`microsim.physics` →
 :mod:`microsim.solver` → :mod:`microsim.studies` → :mod:`microsim.outputs` → :mod:`microsim.post`.
-Only ``mesh``, ``physics``, ``solver``, ``quantities`` and ``studies`` need DOLFINx.
+Only ``mesh``, ``physics``, ``solver``, ``frequency`` and ``studies`` need DOLFINx.
 """
 
 from microsim.errors import ConfigError, ConvergenceError, GeometryError, MicrosimError, SolutionError

@@ -65,6 +65,55 @@ SMOOTHER_DEFAULTS: dict[str, str] = {"pc_fieldsplit_type": "additive"}
 KRYLOV_DEFAULTS: dict[str, Any] = {"restart": 300, "rtol": 1e-9, "max_it": 1000}
 
 
+#: Values of ``linear_solver`` that factorise the matrix (the others iterate).
+DIRECT_SOLVERS = ("mumps", "superlu_dist")
+
+#: MUMPS ICNTL settings of every factorisation: 14 = percentage increase of the estimated workspace. The
+#: interface rows of the coupled Jacobian are nearly dense, and the default 20 % ran out of workspace
+#: (docs/solver.md, DOLFINx notes).
+MUMPS_ICNTL: dict[int, int] = {14: 80}
+
+
+def direct_package(choice: str) -> str:
+    """The LU package that ``choice`` (a ``solver.linear_solver`` value) means for a factorisation.
+
+    ``"auto"`` and ``"two-level"`` (whose coarse space is built for one real Jacobian) mean MUMPS.
+    """
+    return choice if choice in DIRECT_SOLVERS else "mumps"
+
+
+def configure_direct(ksp: PETSc.KSP, package: str) -> None:
+    """Make ``ksp`` one LU solve with ``package`` (``"mumps"`` or ``"superlu_dist"``), options applied.
+
+    The KSP needs its operator (created, not necessarily assembled): MUMPS's ICNTL settings go on the factor
+    matrix, which exists only once the solver type is set up for that operator.
+
+    Args:
+        ksp: the solver (its options prefix set, so that ``-<prefix>...`` options still override).
+        package: the factorisation package.
+    """
+    ksp.setType("preonly")
+    pc = ksp.getPC()
+    pc.setType("lu")
+    pc.setFactorSolverType(package)
+    ksp.setFromOptions()
+    if package == "mumps":
+        pc.setFactorSetUpSolverType()
+        factor = pc.getFactorMatrix()
+        for icntl, ival in MUMPS_ICNTL.items():
+            factor.setMumpsIcntl(icntl, ival)
+
+
+def ghost_add(vec: PETSc.Vec) -> None:
+    """Add the ghost contributions of an assembled vector into their owners."""
+    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)  # type: ignore[arg-type]
+
+
+def ghost_forward(vec: PETSc.Vec) -> None:
+    """Copy the owners' values into the ghosts."""
+    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)  # type: ignore[arg-type]
+
+
 def connected_components(V: dolfinx.fem.FunctionSpace) -> tuple[np.ndarray, int]:
     """Label the dofs of a P1 space by the connected component (through cells) of its mesh.
 
@@ -97,8 +146,8 @@ def connected_components(V: dolfinx.fem.FunctionSpace) -> tuple[np.ndarray, int]
     while True:
         with vec.localForm() as loc:
             loc.array[:] = -root[comp].astype(float)
-        vec.ghostUpdate(addv=PETSc.InsertMode.MAX_VALUES, mode=PETSc.ScatterMode.REVERSE)
-        vec.ghostUpdate(addv=PETSc.InsertMode.INSERT_VALUES, mode=PETSc.ScatterMode.FORWARD)
+        vec.ghostUpdate(addv=PETSc.InsertMode.MAX_VALUES, mode=PETSc.ScatterMode.REVERSE)  # type: ignore[arg-type]
+        vec.ghostUpdate(addv=PETSc.InsertMode.INSERT_VALUES, mode=PETSc.ScatterMode.FORWARD)  # type: ignore[arg-type]
         with vec.localForm() as loc:
             seen = (-loc.array).astype(np.int64)
         new_root = root.copy()
@@ -123,7 +172,7 @@ def _set_default_options(prefix: str, defaults: dict[str, str]) -> list[str]:
     added = []
     for key, value in defaults.items():
         if not opts.hasName(prefix + key):
-            opts[prefix + key] = value
+            opts[prefix + key] = value  # type: ignore[index]
             added.append(prefix + key)
     return added
 
@@ -189,8 +238,8 @@ class TwoLevelPC:
         indptr = np.concatenate([[0], np.cumsum(has)]).astype(PETSc.IntType)
         cols = self.lab[self.lab >= 0].astype(PETSc.IntType)
         Z = PETSc.Mat().createAIJ(
-            ((n_loc, None), (k if comm.rank == 0 else 0, k)),
-            csr=(indptr, cols, np.ones(len(cols))),
+            ((n_loc, None), (k if comm.rank == 0 else 0, k)),  # type: ignore[arg-type]
+            csr=(indptr, cols, np.ones(len(cols))),  # type: ignore[arg-type]
             comm=A.getComm(),
         )
         self._Z = Z
@@ -217,12 +266,12 @@ class TwoLevelPC:
             return
         sel = self.lab >= 0
         idx = self.lab[sel]
-        rhs = np.bincount(idx, weights=r.array_r[sel], minlength=self.n_coarse)
+        rhs = np.bincount(idx, weights=r.array_r[sel], minlength=self.n_coarse)  # type: ignore[arg-type]
         self._comm.Allreduce(MPI.IN_PLACE, rhs, op=MPI.SUM)
         coef = self.Ac_inv @ rhs
         arr = y.getArray()
         arr[sel] += coef[idx]
-        y.setArray(arr)
+        y.setArray(arr)  # type: ignore[arg-type]
 
     # --- PETSc PC interface -----------------------------------------------------------------------------------
     def setUp(self, pc: PETSc.PC) -> None:  # PETSc calls it by this name
@@ -240,7 +289,7 @@ class TwoLevelPC:
             splits = []
             for k in range(len(owned) - 1):
                 idx = np.arange(owned[k], owned[k + 1], dtype=PETSc.IntType) + rstart
-                splits.append((str(k), PETSc.IS().createGeneral(idx, comm=comm)))
+                splits.append((str(k), PETSc.IS().createGeneral(idx, comm=comm)))  # type: ignore[arg-type]
                 self._options += _set_default_options(f"{self.prefix}fieldsplit_{k}_", GAMG_DEFAULTS)
             sm.setFieldSplitIS(*splits)
             self._options += _set_default_options(self.prefix, SMOOTHER_DEFAULTS)

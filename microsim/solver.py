@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import dolfinx_solver  # noqa: F401
 
@@ -27,12 +27,11 @@ import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from microsim import linear
 from microsim.errors import ConvergenceError, SolutionError
+from microsim.linear import TwoLevelPC, configure_direct, ghost_add, ghost_forward
+from microsim.physics.forms import nonempty
 from microsim.physics.model import CellModel
-
-if TYPE_CHECKING:
-    from microsim.linear import TwoLevelPC
-
 
 #: Residual floors are this many units of round-off of the largest term assembled into a row (see
 #: :meth:`BorderedNewton._floors`): a row sums tens of element contributions, each carrying a few ulps.
@@ -72,23 +71,6 @@ class NewtonReport:
     residual_ratio: float = 0.0
 
 
-def _nonempty(form: ufl.Form) -> ufl.Form | None:
-    f = ufl.algorithms.expand_derivatives(form)
-    return None if f.empty() else form
-
-
-def _ghost_add(vec: PETSc.Vec) -> None:
-    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-
-
-def _ghost_fwd(vec: PETSc.Vec) -> None:
-    dolfinx.la.petsc._ghost_update(vec, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
-
-
-#: Values of ``linear_solver`` that factorise the matrix (the others iterate).
-DIRECT_SOLVERS = ("mumps", "superlu_dist")
-
-
 def resolve_linear_solver(choice: str, dim: int) -> str:
     """The linear solver that ``choice`` means for a problem of this dimension.
 
@@ -105,19 +87,6 @@ def resolve_linear_solver(choice: str, dim: int) -> str:
     if choice != "auto":
         return choice
     return "two-level" if dim == 3 else "mumps"
-
-
-def _configure_direct(ksp: PETSc.KSP, package: str) -> None:
-    """Make ``ksp`` one LU solve with ``package`` (``"mumps"`` or ``"superlu_dist"``), options applied."""
-    ksp.setType("preonly")
-    pc = ksp.getPC()
-    pc.setType("lu")
-    pc.setFactorSolverType(package)
-    ksp.setFromOptions()
-    if package == "mumps":
-        # more MUMPS workspace: interface rows are nearly dense (docs/solver.md, DOLFINx notes)
-        pc.setFactorSetUpSolverType()
-        pc.getFactorMatrix().setMumpsIcntl(14, 80)
 
 
 class BorderedNewton:
@@ -171,15 +140,15 @@ class BorderedNewton:
         u = model.unknowns
         R = model.residuals
         du = [ufl.TrialFunction(f.function_space) for f in u]
-        J = [[_nonempty(ufl.derivative(Ri, uj, duj)) for uj, duj in zip(u, du, strict=True)] for Ri in R]
+        J = [[nonempty(ufl.derivative(Ri, uj, duj)) for uj, duj in zip(u, du, strict=True)] for Ri in R]
         phit = model.fields["phi_s"]
-        dRdV = [_nonempty(ufl.derivative(Ri, phit, model.ones_p)) for Ri in R]
+        dRdV = [nonempty(ufl.derivative(Ri, phit, model.ones_p)) for Ri in R]
         G = model.constraint
-        g = [_nonempty(ufl.derivative(G, uj, ufl.TestFunction(uj.function_space))) for uj in u]
+        g = [nonempty(ufl.derivative(G, uj, ufl.TestFunction(uj.function_space))) for uj in u]
         gV = ufl.derivative(G, phit, model.ones_p)
         t0 = time.perf_counter()
         self.R = dolfinx.fem.form(R, entity_maps=emaps)
-        self.J = dolfinx.fem.form(J, entity_maps=emaps)
+        self.J = dolfinx.fem.form(J, entity_maps=emaps)  # type: ignore[arg-type]
         self.dRdV = [None if f is None else dolfinx.fem.form(f, entity_maps=emaps) for f in dRdV]
         self.G = dolfinx.fem.form(G, entity_maps=emaps)
         self.g = [None if f is None else dolfinx.fem.form(f, entity_maps=emaps) for f in g]
@@ -196,8 +165,8 @@ class BorderedNewton:
         self.gvec = fpetsc.create_vector(spaces, kind="mpi")
         self.x1 = fpetsc.create_vector(spaces, kind="mpi")
         self.x2 = fpetsc.create_vector(spaces, kind="mpi")
-        self._blocks = self.b.getAttr("_blocks")
-        self._bcs0 = dolfinx.fem.bcs_by_block(dolfinx.fem.extract_function_spaces(self.R), self.bcs)
+        self._blocks = cast("tuple[list[int], list[int]]", self.b.getAttr("_blocks"))  # owned, ghost offsets
+        self._bcs0 = dolfinx.fem.bcs_by_block(dolfinx.fem.extract_function_spaces(self.R), self.bcs)  # type: ignore[arg-type]
 
         BorderedNewton._count += 1
         self.prefix = prefix or f"microsim_newton{BorderedNewton._count}_"
@@ -207,30 +176,29 @@ class BorderedNewton:
         #: set when the iterative solver failed and MUMPS took over (reported in the run's summary)
         self.fallback: str | None = None
         self._x2_guess = False  # whether x2 holds the previous solution of J x₂ = ∂R/∂V (a Krylov initial guess)
-        ksp = PETSc.KSP().create(self.comm)
+        ksp = PETSc.KSP().create(self.comm)  # type: ignore[arg-type]  # petsc4py takes an mpi4py communicator
         ksp.setOptionsPrefix(self.prefix)
         ksp.setOperators(self.A)
         self.two_level: TwoLevelPC | None = None
         if linear_solver == "two-level":
-            from microsim.linear import configure_two_level
-
-            self.two_level = configure_two_level(ksp, spaces, self._blocks, self._bcs0)
+            # looked up on the module at call time, so a test can substitute it
+            self.two_level = linear.configure_two_level(ksp, spaces, self._blocks, self._bcs0)
             ksp.setFromOptions()
         else:
-            _configure_direct(ksp, linear_solver)
+            configure_direct(ksp, linear_solver)
         self.ksp = ksp
 
     # --- assembly helpers -------------------------------------------------------------------------------------
     def _assemble_linear(self, vec: PETSc.Vec, forms: list[Any]) -> None:
         with vec.localForm() as loc:
             loc.set(0.0)
-        fpetsc.assemble_vector(vec, forms)
-        _ghost_add(vec)
+        fpetsc.assemble_vector(vec, forms)  # type: ignore[arg-type]  # stubs lack the (b, L) signature
+        ghost_add(vec)
         # Dirichlet rows carry no V- or constraint-dependence
         fpetsc.set_bc(vec, self._bcs0, alpha=0.0)
 
     def _scalar(self, form: Any) -> float:
-        return self.comm.allreduce(dolfinx.fem.assemble_scalar(form), op=MPI.SUM)
+        return float(self.comm.allreduce(dolfinx.fem.assemble_scalar(form), op=MPI.SUM))
 
     def constraint_value(self) -> float:
         """``G`` including the constant ``I/I_ref`` part."""
@@ -246,7 +214,7 @@ class BorderedNewton:
         """
         m = self.model
         fpetsc.assign(self.u, self.x)
-        _ghost_fwd(self.x)
+        ghost_forward(self.x)
         history: list[float] = []
         ratios: list[float] = []  # residual measure (largest residual / target) before each step
         lams: list[float] = []
@@ -259,7 +227,7 @@ class BorderedNewton:
         steps = 0
         for it in range(1, self.max_iterations + 2):
             t0 = time.perf_counter()
-            fpetsc.assemble_residual(None, self.x, self.b, self.u, self.R, self.J, self.bcs, self._blocks)
+            fpetsc.assemble_residual(None, self.x, self.b, self.u, self.R, self.J, self.bcs, self._blocks)  # type: ignore[arg-type]
             G = self.constraint_value() if galvanostatic else 0.0
             res = np.append(self._block_norms(self.b), abs(G))
             t_asm += time.perf_counter() - t0
@@ -291,7 +259,7 @@ class BorderedNewton:
                 return NewtonReport(0, True, 0.0, history, t_asm, t_sol, linear_its, "residual", 0.0)
             if steps == self.max_iterations:
                 break
-            fpetsc.assemble_jacobian(None, self.x, self.A, None, self.u, self.J, None, self.bcs)
+            fpetsc.assemble_jacobian(None, self.x, self.A, None, self.u, self.J, None, self.bcs)  # type: ignore[arg-type]
             if galvanostatic:
                 self._assemble_linear(self.rV, self.dRdV)
                 self._assemble_linear(self.gvec, self.g)
@@ -306,13 +274,14 @@ class BorderedNewton:
                 # ∂R/∂V and J change little between Newton iterations and time steps: the last x₂ is a good start
                 linear_its += self._linear_solve(self.rV, self.x2, it, guess=self._x2_guess)
                 self._x2_guess = self.two_level is not None
-                denom = gV - self.gvec.dot(self.x2)
-                dV = -(G + self.gvec.dot(self.x1)) / denom
+                denom = gV - float(self.gvec.dot(self.x2))  # type: ignore[arg-type]
+                dV = -(G + float(self.gvec.dot(self.x1))) / denom  # type: ignore[arg-type]
                 self.x1.axpy(-dV, self.x2)
             t_sol += time.perf_counter() - t1
             t_asm += t1 - t0
             steps += 1
-            upd = max(self.x1.norm(PETSc.NormType.NORM_INFINITY), abs(dV))
+            # petsc4py's stubs type NormType members as int and norm() as possibly a pair
+            upd = max(float(self.x1.norm(PETSc.NormType.NORM_INFINITY)), abs(dV))  # type: ignore[arg-type]
             if not np.isfinite(upd):
                 self._x2_guess = False
                 raise ConvergenceError(f"Newton iteration {it} produced a non-finite update")
@@ -323,14 +292,22 @@ class BorderedNewton:
                 self.x1.scale(lam)
                 dV *= lam
             self.x.axpy(1.0, self.x1)
-            _ghost_fwd(self.x)
-            fpetsc.assign(self.x, self.u)
-            m.V.value = float(m.V.value) + dV
+            ghost_forward(self.x)
+            fpetsc.assign(self.x, self.u)  # type: ignore[arg-type]
+            m.V.value = float(m.V.value) + dV  # type: ignore[assignment]  # stubs: the setter takes a scalar
             history.append(upd)
             if lam == 1.0 and upd < self.tolerance:
                 self._check_finite()
                 return NewtonReport(
-                    steps, True, upd, history, t_asm, t_sol, linear_its, "update", ratios[-1] if ratios else 0.0
+                    steps,
+                    True,
+                    upd,
+                    history,
+                    t_asm,
+                    t_sol,
+                    linear_its,
+                    "update",
+                    ratios[-1] if ratios else 0.0,
                 )
         self._x2_guess = False  # a diverging iteration leaves no useful start
         raise ConvergenceError(
@@ -379,7 +356,7 @@ class BorderedNewton:
         self.comm.Allreduce(MPI.IN_PLACE, loc, op=MPI.MAX)
         blocks = loc
         if gV is not None:
-            g_scale = 1.0 + self.gvec.norm(PETSc.NormType.NORM_1) * X + abs(gV) * abs(V)
+            g_scale = 1.0 + self.gvec.norm(PETSc.NormType.NORM_1) * X + abs(gV) * abs(V)  # type: ignore[arg-type]
         else:
             g_scale = 0.0
         return FLOOR_ULPS * eps * np.append(blocks, g_scale) + self.atol
@@ -459,7 +436,7 @@ class BorderedNewton:
         self.ksp.setInitialGuessNonzero(guess)
         self.ksp.solve(rhs, x)
         reason = self.ksp.getConvergedReason()  # collective: the same on every rank
-        if reason < 0 and self.two_level is not None:
+        if reason < 0 and self.two_level is not None:  # type: ignore[operator]
             # the iterative default must not end a run MUMPS could finish: fall back once, for good, and say so
             its = self.ksp.getIterationNumber()
             self._fall_back_to_direct()
@@ -473,7 +450,7 @@ class BorderedNewton:
             self.ksp.setInitialGuessNonzero(False)
             self.ksp.solve(rhs, x)
             reason = self.ksp.getConvergedReason()
-        if reason < 0:
+        if reason < 0:  # type: ignore[operator]
             self._x2_guess = False
             raise ConvergenceError(f"linear solver failed (PETSc reason {reason}) at Newton iteration {newton_it}")
         return self.ksp.getIterationNumber()
@@ -482,7 +459,7 @@ class BorderedNewton:
         """Replace the two-level preconditioner by a MUMPS factorisation (``linear_solver`` records it)."""
         ctx, self.two_level = self.two_level, None
         self._x2_guess = False
-        _configure_direct(self.ksp, "mumps")
+        configure_direct(self.ksp, "mumps")
         if ctx is not None:
             ctx.destroy()
         self.linear_solver = "mumps"

@@ -22,7 +22,7 @@ times), which keeps the total salt exactly conserved and removes the pure-Neuman
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dolfinx_solver  # noqa: F401
 
@@ -36,6 +36,10 @@ from microsim.constants import FARADAY, MICRON, thermal_voltage
 from microsim.errors import GeometryError
 from microsim.mesh import CellMesh
 from microsim.physics.kinetics import butler_volmer, exchange_current_lfp
+
+if TYPE_CHECKING:
+    from microsim.config import Config
+    from microsim.parameters import CellParameters
 
 #: The fixed order of the unknowns (those present in a run keep this order).
 FIELD_ORDER = ("c", "phi_e", "theta", "phi_s")
@@ -61,6 +65,63 @@ class ModelOptions:
     # maximum principle) at the same O(h²) accuracy; total lithium is unchanged (same row sums).
     lumped_theta_mass: bool = False
 
+    @classmethod
+    def for_study(
+        cls,
+        kind: str,
+        *,
+        electrolyte_model: str,
+        theta_mass: str = "lumped",
+        double_layer: bool = False,
+        solid_diffusion: bool = True,
+    ) -> ModelOptions:
+        """The equations a study of ``kind`` solves (the one place that maps studies to model options).
+
+        * ``resistance``: steady (θ frozen at its initial value), no double layer;
+        * ``discharge`` and ``rate``: θ in time, the double layer if ``double_layer``, the θ mass of
+          ``theta_mass``;
+        * ``impedance``: θ dynamic unless ``solid_diffusion`` is False, always with the double layer (the
+          capacitive arcs) and the consistent θ mass (lumping is there for backward Euler's maximum principle; the
+          frequency-domain solve takes no time step).
+
+        Args:
+            kind: the study kind (``study.kind``).
+            electrolyte_model: ``electrolyte.model``: ``"binary"`` (salt transport) or ``"single-ion"``.
+            theta_mass: ``solver.theta_mass`` (``"lumped"`` or ``"consistent"``).
+            double_layer: ``study.double_layer`` (discharge and rate only).
+            solid_diffusion: impedance only: False freezes θ (ω → 0 then gives the resistance study's DC value).
+
+        Raises:
+            ValueError: a study kind without a cell model (``effective``) or an unknown one.
+        """
+        binary = electrolyte_model == "binary"
+        if kind == "resistance":
+            return cls(binary=binary, transient=False)
+        if kind in ("discharge", "rate"):
+            return cls(
+                binary=binary, transient=True, double_layer=double_layer, lumped_theta_mass=theta_mass == "lumped"
+            )
+        if kind == "impedance":
+            return cls(binary=binary, transient=solid_diffusion, double_layer=True)
+        raise ValueError(f"study kind {kind!r} has no cell model")
+
+
+def options_for(cfg: Config, kind: str | None = None, *, solid_diffusion: bool = True) -> ModelOptions:
+    """The model options of a study of ``cfg`` (:meth:`ModelOptions.for_study` with the configured choices).
+
+    Args:
+        cfg: validated configuration.
+        kind: the study kind; None: ``study.kind``.
+        solid_diffusion: impedance only: False freezes θ.
+    """
+    return ModelOptions.for_study(
+        cfg.study.kind if kind is None else kind,
+        electrolyte_model=cfg.electrolyte.model,
+        theta_mass=cfg.solver.theta_mass,
+        double_layer=cfg.study.double_layer,
+        solid_diffusion=solid_diffusion,
+    )
+
 
 class CellModel:
     """UFL residuals, the galvanostatic constraint and the physical expressions of one cell.
@@ -73,7 +134,7 @@ class CellModel:
         current_density: applied current density ``I`` (A/m², positive on discharge).
     """
 
-    def __init__(self, cm: CellMesh, params: Any, options: ModelOptions | None = None) -> None:
+    def __init__(self, cm: CellMesh, params: CellParameters, options: ModelOptions | None = None) -> None:
         self.cm = cm
         self.params = params
         self.options = options or ModelOptions()
@@ -187,14 +248,31 @@ class CellModel:
             if opts.transient:
                 out["theta"] = ell**2 / lfp.diffusivity_m2_s * st["theta"] * ufl.TestFunction(V_theta) * dx_p_mass
             if opts.double_layer:
-                jump = interface_potential(V, st["phi_s"], st["phi_e"])
+                (c_g, dphi_g), (c_li, dphi_li) = double_layers(V, st)
                 # the double-layer charge C_dl (φ_s − φ_e) on Γ leaves the solid and enters the electrolyte, like i_n
                 out["phi_e"] = (
-                    -(ell / kappa) * lfp.double_layer_F_m2 * jump * v_e("-") * dS
-                    - (ell / kappa) * li.double_layer_F_m2 * (-st["phi_e"]) * v_e * ds_li
+                    -(ell / kappa) * c_g * dphi_g * v_e("-") * dS - (ell / kappa) * c_li * dphi_li * v_e * ds_li
                 )
-                out["phi_s"] = (ell / sigma) * lfp.double_layer_F_m2 * jump * v_s("+") * dS
+                out["phi_s"] = (ell / sigma) * c_g * dphi_g * v_s("+") * dS
             return out
+
+        def double_layers(V: Any, st: dict[str, Any]) -> tuple[tuple[float, Any], tuple[float, Any]]:
+            """Capacitance [F/m²] and charging potential difference of the double layers on Γ and at the Li metal.
+
+            Γ: Δφ = φ_s − φ_e; the Li metal: Δφ = −φ_e (the metal is the reference, U_Li = 0). Kept as pairs so
+            that the residual multiplies its coefficients first, as it always has (identical round-off).
+            """
+            return (
+                (lfp.double_layer_F_m2, interface_potential(V, st["phi_s"], st["phi_e"])),
+                (li.double_layer_F_m2, -st["phi_e"]),
+            )
+
+        # the charge densities [C/m²] of the present state, for the small-signal operator (None: no double layer)
+        self.q_dl: ufl.core.expr.Expr | None = None
+        self.q_dl_li: ufl.core.expr.Expr | None = None
+        if opts.double_layer:
+            (c_g, dphi_g), (c_li, dphi_li) = double_layers(self.V, fields)
+            self.q_dl, self.q_dl_li = c_g * dphi_g, c_li * dphi_li
 
         self.mass_forms = mass_terms(fields, self.V)
         mass_old = mass_terms(old, self.V_old)
@@ -245,7 +323,7 @@ class CellModel:
             cm.particle.mesh, fdim, lambda x: np.isclose(x[cm.dim - 1], 0.0, atol=1e-9)
         )
         dofs = dolfinx.fem.locate_dofs_topological(V_p, fdim, zero_facets)
-        self.bcs = [dolfinx.fem.dirichletbc(dolfinx.default_scalar_type(0.0), dofs, V_p)]
+        self.bcs = [dolfinx.fem.dirichletbc(dolfinx.default_scalar_type(0.0), dofs, V_p)]  # type: ignore[arg-type]
         if cm.comm.allreduce(len(dofs), op=MPI.SUM) == 0:
             raise GeometryError("no particle touches the current collector (z = 0)")
 
@@ -272,10 +350,10 @@ class CellModel:
         """Accept the current state as the previous-step state."""
         for n, f in self.fields.items():
             self.old[n].x.array[:] = f.x.array
-        self.V_old.value = float(self.V.value)
+        self.V_old.value = float(self.V.value)  # type: ignore[assignment]
 
     def restore_step(self) -> None:
         """Go back to the previous accepted state (after a failed step)."""
         for n, f in self.fields.items():
             f.x.array[:] = self.old[n].x.array
-        self.V.value = float(self.V_old.value)
+        self.V.value = float(self.V_old.value)  # type: ignore[assignment]

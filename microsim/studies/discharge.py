@@ -13,8 +13,8 @@ discrete solution, testing the charge equations with the potentials gives exactl
 with θ̄ the volume-mean lithiation, ``Ū_Γ = ∫_Γ i_n U dA / ∫_Γ i_n dA`` the current-weighted surface OCP,
 ``η_ct,c = −s ∫ i_n η / ∫ i_n`` and ``η_ct,Li = s ∫ i_Li η_Li / ∫ i_Li`` the current-weighted kinetic
 overpotentials, and ``P_e``, ``P_conc``, ``P_s`` the Joule power in the electrolyte, the salt-diffusion
-(concentration) power and the Joule power in the solid per geometric area (:class:`~microsim.quantities.Quantities`).
-So:
+(concentration) power and the Joule power in the solid per geometric area
+(:class:`~microsim.physics.functionals.Quantities`). So:
 
 * **solid diffusion** = ``s·(U(θ̄) − Ū_Γ)``: the OCP the current sees at the particle surfaces versus the OCP
   of the mean lithiation. It contains the radial gradients inside particles *and* the imbalance between
@@ -50,21 +50,17 @@ import dolfinx_solver  # noqa: F401
 
 import dolfinx
 import numpy as np
-import ufl
 from mpi4py import MPI
 
 from microsim import checkpoint, outputs
 from microsim.errors import ConfigError, ConvergenceError, MicrosimError
 from microsim.field_output import write_fields_xdmf
-from microsim.physics.model import CellModel, ModelOptions
-from microsim.quantities import Quantities
+from microsim.physics.functionals import Quantities, cell_volumes, current_weighted_forms
+from microsim.physics.model import CellModel, options_for
 from microsim.solver import newton_from_config
 from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
 from microsim.studies.common import n_dofs, physical_fields, write_fields
 from microsim.studies.observers import Checkpointer, ProtocolProgress, Snapshots
-
-if TYPE_CHECKING:
-    from microsim.config import Config
 from microsim.studies.resistance import one_c_current_density
 from microsim.studies.stepping import (
     C_PER_MAH,
@@ -76,6 +72,9 @@ from microsim.studies.stepping import (
     energy_Wh_kg,
     steps_from_config,
 )
+
+if TYPE_CHECKING:
+    from microsim.config import Config
 
 #: Candidates of the limiting mechanism (keys of the overpotential breakdown).
 MECHANISMS = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer")
@@ -118,13 +117,7 @@ class DischargeCell:
         self.desc = ctx.desc
         self.cm = ctx.cm
         t = time.perf_counter()
-        opts = ModelOptions(
-            binary=self.params.electrolyte.model == "binary",
-            transient=True,
-            double_layer=cfg.study.double_layer,
-            lumped_theta_mass=cfg.solver.theta_mass == "lumped",
-        )
-        self.model = CellModel(self.cm, self.params, opts)
+        self.model = CellModel(self.cm, self.params, options_for(cfg, "discharge"))
         self.solver = newton_from_config(self.model, cfg.solver)
         self.quantities = Quantities(self.model)
         self._compile_breakdown()
@@ -140,16 +133,7 @@ class DischargeCell:
 
     # --- set-up -------------------------------------------------------------------------------------------
     def _compile_breakdown(self) -> None:
-        m = self.model
-        a = m.area_hat
-        forms = {
-            "i": m.i_n / a * m.dS,
-            "iU": m.i_n * m.U / a * m.dS,
-            "itheta": m.i_n * m.theta("+") / a * m.dS,
-            "ieta": m.i_n * m.eta / a * m.dS,
-            "i_li": m.i_li / a * m.ds_li,
-            "ieta_li": m.i_li * m.eta_li / a * m.ds_li,
-        }
+        forms = current_weighted_forms(self.model)
         self._bforms = {k: dolfinx.fem.form(f, entity_maps=self.cm.entity_maps) for k, f in forms.items()}
 
     def _setup_particle_bins(self) -> None:
@@ -168,8 +152,7 @@ class DischargeCell:
             gap = np.linalg.norm(mid[:, None, :] - centers[None, :, :], axis=2) - radii[None, :]
             self._bins = np.argmin(gap, axis=1)
         self.V_dg0 = dolfinx.fem.functionspace(pm, ("DG", 0))
-        vol = dolfinx.fem.assemble_vector(dolfinx.fem.form(ufl.TestFunction(self.V_dg0) * ufl.dx(domain=pm)))
-        self._cell_volume = vol.array[:n_owned].copy()
+        self._cell_volume = cell_volumes(self.V_dg0)
         self._theta_dg0 = dolfinx.fem.Function(self.V_dg0)
         self._n_owned = n_owned
 

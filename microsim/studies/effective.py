@@ -49,7 +49,7 @@ from mpi4py import MPI
 
 from microsim import tags
 from microsim.field_output import write_fields_xdmf
-from microsim.linear import connected_components
+from microsim.linear import configure_direct, connected_components
 from microsim.mesh import CellMesh
 from microsim.progress import ProgressLog
 from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
@@ -183,8 +183,8 @@ def conduction_ratio(
         u=phi,
         bcs=[bc],
         petsc_options_prefix=f"microsim_effective_{name}_",
-        petsc_options={"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": package},
     )
+    configure_direct(problem.solver, package)
     problem.solve()
     phi.x.scatter_forward()
 

@@ -20,7 +20,7 @@ from mpi4py import MPI
 
 from microsim import outputs
 from microsim.frequency import FrequencyResponse, ImpedanceResult
-from microsim.physics.model import CellModel, ModelOptions
+from microsim.physics.model import CellModel, ModelOptions, options_for
 from microsim.progress import ProgressLog
 from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
 from microsim.studies.common import n_dofs
@@ -39,10 +39,22 @@ def frequencies(cfg: Config) -> np.ndarray:
     return np.logspace(np.log10(s.frequency_max_Hz), np.log10(s.frequency_min_Hz), n)
 
 
-def rest_model(cm: CellMesh, params: CellParameters, theta0: float, solid_diffusion: bool = True) -> CellModel:
-    """A model at rest: uniform θ0, c = c0, zero potentials, V = U(θ0) (an exact equilibrium)."""
-    opts = ModelOptions(binary=params.electrolyte.model == "binary", transient=solid_diffusion, double_layer=True)
-    model = CellModel(cm, params, opts)
+def rest_model(
+    cm: CellMesh,
+    params: CellParameters,
+    theta0: float,
+    solid_diffusion: bool = True,
+    options: ModelOptions | None = None,
+) -> CellModel:
+    """A model at rest: uniform θ0, c = c0, zero potentials, V = U(θ0) (an exact equilibrium).
+
+    ``options`` default to the impedance study's for the electrolyte model of ``params``.
+    """
+    if options is None:
+        options = ModelOptions.for_study(
+            "impedance", electrolyte_model=params.electrolyte.model, solid_diffusion=solid_diffusion
+        )
+    model = CellModel(cm, params, options)
     model.theta.x.array[:] = theta0
     model.theta_old.x.array[:] = theta0
     model.V.value = float(params.lfp.ocp.numpy(np.array(theta0)))
@@ -139,7 +151,9 @@ class ImpedanceStudy(Study):
         fr_list = frequencies(cfg) if self.freqs is None else np.asarray(self.freqs, dtype=float)
         soc = cfg.study.state_of_charge
         theta0 = (1.0 - soc) if soc is not None else params.initial_stoichiometry
-        model = rest_model(ctx.cm, params, theta0, self.solid_diffusion)
+        model = rest_model(
+            ctx.cm, params, theta0, options=options_for(cfg, "impedance", solid_diffusion=self.solid_diffusion)
+        )
         response = FrequencyResponse(model, cfg.solver.linear_solver)
         timer.add("setup_s", response.time_setup_s)
         t = time.perf_counter()

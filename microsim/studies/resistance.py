@@ -19,9 +19,9 @@ from mpi4py import MPI
 from microsim.constants import thermal_voltage
 from microsim.errors import ConvergenceError
 from microsim.parameters import CellParameters
-from microsim.physics.model import CellModel, ModelOptions
+from microsim.physics.functionals import PARTS, Quantities
+from microsim.physics.model import CellModel, options_for
 from microsim.progress import ProgressLog
-from microsim.quantities import PARTS, Quantities
 from microsim.solver import BorderedNewton, NewtonReport, newton_from_config
 from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
 from microsim.studies.common import n_dofs, write_fields
@@ -104,7 +104,7 @@ class ResistanceStudy(Study):
         """Solve the steady problem at the study's current (or voltage); the breakdown and its checks."""
         cfg, comm, params, desc, cm, timer = ctx.cfg, ctx.comm, ctx.params, ctx.desc, ctx.cm, ctx.timer
         t = time.perf_counter()
-        model = CellModel(cm, params, ModelOptions(binary=params.electrolyte.model == "binary", transient=False))
+        model = CellModel(cm, params, options_for(cfg, "resistance"))
         solver = newton_from_config(model, cfg.solver)
         quantities = Quantities(model)
         timer.add("setup_s", time.perf_counter() - t)

@@ -124,7 +124,7 @@ def test_depth_zero_is_point_contact_and_full_depth_is_filled(totals: dict[str, 
 
 @pytest.mark.fenics
 def test_resistance_falls_with_depth_and_balances_close(totals: dict[str, dict]) -> None:
-    from microsim.quantities import PARTS
+    from microsim.physics.functionals import PARTS
 
     series = [totals[f"d{d:g}"] for d in DEPTHS]
     total = [s["resistance_ohm_cm2"]["total"] for s in series]

@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent(
     import dolfinx_solver  # noqa: F401
     from mpi4py import MPI
     sys.path.insert(0, {root!r})
-    import microsim.quantities as q
+    import microsim.physics.functionals as q
     from microsim import cli
 
     original = q.Quantities.evaluate

@@ -11,7 +11,7 @@ pytest.importorskip("dolfinx_solver")
 from mpi4py import MPI
 
 from microsim import config
-from microsim.quantities import PARTS
+from microsim.physics.functionals import PARTS
 from microsim.studies.resistance import run_resistance
 
 pytestmark = [pytest.mark.fenics, pytest.mark.mpi]

@@ -13,7 +13,7 @@ pytest.importorskip("dolfinx_solver")
 
 from mpi4py import MPI
 
-from microsim.quantities import PARTS
+from microsim.physics.functionals import PARTS
 from microsim.studies.resistance import run_resistance
 from tests._cases import small
 

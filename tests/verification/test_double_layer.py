@@ -24,8 +24,8 @@ from mpi4py import MPI
 
 from microsim.constants import FARADAY
 from microsim.parameters import resolve
+from microsim.physics.functionals import Quantities
 from microsim.physics.model import CellModel, ModelOptions
-from microsim.quantities import Quantities
 from microsim.solver import BorderedNewton
 from microsim.studies.common import build_cell_mesh, describe_geometry
 from tests._cases import small

@@ -54,8 +54,8 @@ from mpi4py import MPI
 from microsim import config
 from microsim.constants import FARADAY, thermal_voltage
 from microsim.parameters import resolve
+from microsim.physics.functionals import Quantities
 from microsim.physics.model import CellModel, ModelOptions
-from microsim.quantities import Quantities
 from microsim.solver import BorderedNewton
 from microsim.studies.common import build_cell_mesh, describe_geometry
 

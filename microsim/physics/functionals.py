@@ -1,4 +1,7 @@
-"""Integrals of the solution reduced over ranks: currents, lithium inventory and the dissipation breakdown.
+"""Functionals of the cell model's solution: currents, lithium inventory and the dissipation breakdown.
+
+:class:`Quantities` compiles the integrals once and evaluates them reduced over ranks;
+:func:`current_weighted_forms` gives the interface averages of the discharge study's overpotential breakdown.
 
 The DC breakdown (docs/model.md §4.2) splits the electrical power ``I (V_eq − V) A_geo`` exactly into Joule heating in
 the membrane, in the cathode pores and in the solid, the salt-diffusion (concentration) term
@@ -9,11 +12,10 @@ residual's quadrature rule, which :meth:`CellMesh.measures` fixes, and ``U`` is 
 
 from __future__ import annotations
 
-from typing import Any
-
 import dolfinx_solver  # noqa: F401
 
 import dolfinx
+import numpy as np
 import ufl
 from mpi4py import MPI
 
@@ -46,7 +48,7 @@ class Quantities:
         # Powers per geometric area [W/m²]; hat coordinates: ∫ dV = ℓ^d ∫ dV̂, A_geo = ℓ^(d−1) Â.
         k = m.kappa / ell / a_hat
         g = m.g_e
-        forms: dict[str, Any] = {
+        forms: dict[str, ufl.Form] = {
             "membrane": k * ufl.inner(g, g) * dx(tags.ELECTROLYTE_MEMBRANE),
             "cathode_electrolyte": k * ufl.inner(g, g) * dx(tags.ELECTROLYTE_PORE),
             "solid": m.sigma
@@ -97,3 +99,29 @@ class Quantities:
 def faraday_charge(inventory_change_mol_m2: float) -> float:
     """Charge per area [C/m²] carried by a lithium inventory change."""
     return FARADAY * inventory_change_mol_m2
+
+
+def current_weighted_forms(model: CellModel) -> dict[str, ufl.Form]:
+    """Interface integrals per geometric area whose ratios are the current-weighted averages on Γ and at the Li.
+
+    ``i`` (∫ i_n), ``iU`` (∫ i_n U), ``itheta`` (∫ i_n θ), ``ieta`` (∫ i_n η) on Γ; ``i_li`` (∫ i_Li) and
+    ``ieta_li`` (∫ i_Li η_Li) at the Li metal. ``iU/i`` is the OCP the current sees, ``ieta/i`` the kinetic
+    overpotential (studies.discharge's breakdown).
+    """
+    m = model
+    a = m.area_hat
+    return {
+        "i": m.i_n / a * m.dS,
+        "iU": m.i_n * m.U / a * m.dS,
+        "itheta": m.i_n * m.theta("+") / a * m.dS,
+        "ieta": m.i_n * m.eta / a * m.dS,
+        "i_li": m.i_li / a * m.ds_li,
+        "ieta_li": m.i_li * m.eta_li / a * m.ds_li,
+    }
+
+
+def cell_volumes(V_dg0: dolfinx.fem.FunctionSpace) -> np.ndarray:
+    """Volume (area in 2D) of each owned cell of the mesh of a DG0 space, in mesh units."""
+    vol = dolfinx.fem.assemble_vector(dolfinx.fem.form(ufl.TestFunction(V_dg0) * ufl.dx(domain=V_dg0.mesh)))
+    n_owned = V_dg0.mesh.topology.index_map(V_dg0.mesh.topology.dim).size_local
+    return np.array(vol.array[:n_owned])
