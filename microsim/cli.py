@@ -42,7 +42,7 @@ def _rank() -> int:
     """This process's rank: from mpi4py when it is loaded, else from the launcher's environment, else 0."""
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None:
-        return int(mpi.COMM_WORLD.rank)  # type: ignore[attr-defined]
+        return int(mpi.COMM_WORLD.rank)
     for var in _LAUNCHER_RANK_VARS:
         value = os.environ.get(var, "")
         if value.isdigit():
@@ -52,7 +52,7 @@ def _rank() -> int:
 
 def _world_size() -> int:
     mpi = sys.modules.get("mpi4py.MPI")
-    return int(mpi.COMM_WORLD.size) if mpi is not None else 1  # type: ignore[attr-defined]
+    return int(mpi.COMM_WORLD.size) if mpi is not None else 1
 
 
 def _comm() -> Any:
@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # without a pause the traceback was lost about one time in five
             time.sleep(ABORT_GRACE_S)
             try:
-                sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(1)  # type: ignore[attr-defined]
+                sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(1)
             finally:
                 os._exit(1)  # MPI_Abort may return before the job is torn down: print nothing more
         raise

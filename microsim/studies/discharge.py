@@ -162,8 +162,8 @@ class DischargeCell:
         m = self.model
         for name, f in m.fields.items():
             f.x.array[:] = {"c": 1.0, "theta": self.theta0}.get(name, 0.0)
-        m.V.value = float(self.ocp.numpy(np.array(self.theta0)))
-        m.current_density.value = 0.0
+        m.V.value = float(self.ocp.numpy(np.array(self.theta0)))  # type: ignore[assignment]  # dolfinx: Constant.value
+        m.current_density.value = 0.0  # type: ignore[assignment]  # dolfinx: Constant.value
         m.commit_step()
 
     def particle_theta(self) -> np.ndarray:
@@ -304,8 +304,8 @@ class DischargeCell:
         unused = float(np.mean(change[valid] < UNUSED_CHANGE)) if valid.any() else float("nan")
         parts = {k: end.extra[k] for k in MECHANISMS}
         limiting = max(parts, key=lambda k: parts[k]) if end.current_A_m2 != 0 else "none"
-        step_rows = []
-        for st, sm in zip(steps, summaries, strict=True):
+        step_rows: list[dict[str, Any]] = []
+        for step, sm in zip(steps, summaries, strict=True):
             q = capacity_mAh_g(abs(sm.charge_C_m2), self.mass_kg_m2)
             e = energy_Wh_kg(abs(sm.energy_J_m2), self.mass_kg_m2)
             step_rows.append(
@@ -313,8 +313,8 @@ class DischargeCell:
                     "index": sm.index,
                     "kind": sm.kind,
                     "label": sm.label,
-                    "c_rate": st.c_rate,
-                    "current_density_A_m2": st.current_A_m2 if st.kind != "cv" else None,
+                    "c_rate": step.c_rate,
+                    "current_density_A_m2": step.current_A_m2 if step.kind != "cv" else None,
                     "end_reason": sm.end_reason,
                     "duration_s": sm.duration_s,
                     "capacity_mAh_g": q,

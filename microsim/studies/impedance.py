@@ -57,7 +57,7 @@ def rest_model(
     model = CellModel(cm, params, options)
     model.theta.x.array[:] = theta0
     model.theta_old.x.array[:] = theta0
-    model.V.value = float(params.lfp.ocp.numpy(np.array(theta0)))
+    model.V.value = float(params.lfp.ocp.numpy(np.array(theta0)))  # type: ignore[assignment]  # dolfinx: Constant.value
     model.commit_step()
     return model
 

@@ -67,7 +67,7 @@ def solve_steady(
             r = reports[0]
             log.update(1.0, {"Newton": str(r.iterations), "Krylov": str(r.linear_iterations)}, final=True)
         return reports
-    model.dt.value = SALT_STEP_DIFFUSION_TIMES * total_thickness_m**2 / el.diffusivity_m2_s
+    model.dt.value = SALT_STEP_DIFFUSION_TIMES * total_thickness_m**2 / el.diffusivity_m2_s  # type: ignore[assignment]  # dolfinx: Constant.value
     v_prev = float(model.V.value)
     reports = []
     for k in range(MAX_SALT_STEPS):
@@ -123,10 +123,11 @@ class ResistanceStudy(Study):
                 current = float(study.c_rate) * i_1c
             else:
                 current = DEFAULT_CURRENT_A_M2
-            model.current_density.value = current
-            model.current_ref.value = current
+            model.current_density.value = current  # type: ignore[assignment]  # dolfinx: Constant.value
+            model.current_ref.value = current  # type: ignore[assignment]  # dolfinx: Constant.value
         else:
-            model.V.value = float(study.voltage_V or 0.0)  # potentiostatic: the config requires voltage_V
+            # potentiostatic: the config requires voltage_V
+            model.V.value = float(study.voltage_V or 0.0)  # type: ignore[assignment]  # dolfinx: Constant.value
 
         t = time.perf_counter()
         total_m = desc.total_thickness_um * 1e-6
@@ -141,7 +142,7 @@ class ResistanceStudy(Study):
             current = q["current_anode"]
             if abs(current) < 1e-30:
                 raise ConvergenceError("potentiostatic resistance study: the cell carries no current at this voltage")
-            model.current_density.value = current
+            model.current_density.value = current  # type: ignore[assignment]  # dolfinx: Constant.value
         br = quantities.breakdown(v_eq)
         kappa = params.electrolyte.conductivity_S_m
         rt_f = thermal_voltage(params.temperature_K)
