@@ -5,7 +5,20 @@
 
 from __future__ import annotations
 
-from microsim.geometry.archetypes import CONTACT_TOLERANCE_RADII, GeometryDescription, describe
+from microsim.geometry.archetypes import (
+    ARCHETYPES,
+    CONTACT_TOLERANCE_RADII,
+    DEMO_INTERFACES,
+    GEOMETRY_KINDS,
+    INTERFACE_NAMES,
+    Archetype,
+    GeometryDescription,
+    GeometrySpec,
+    archetype_for,
+    describe,
+    get_archetype,
+    interface_archetype,
+)
 from microsim.geometry.gmsh_model import build_model
 from microsim.geometry.packing import (
     DiskUnionMeasures,
@@ -24,11 +37,18 @@ from microsim.geometry.packing import (
 )
 
 __all__ = [
+    "ARCHETYPES",
     "CONTACT_TOLERANCE_RADII",
+    "DEMO_INTERFACES",
+    "GEOMETRY_KINDS",
+    "INTERFACE_NAMES",
+    "Archetype",
     "DiskUnionMeasures",
     "GeometryDescription",
+    "GeometrySpec",
     "PackingResult",
     "Particles",
+    "archetype_for",
     "area_fraction_2d",
     "build_model",
     "check_gaps",
@@ -36,6 +56,8 @@ __all__ = [
     "deposit_disks",
     "describe",
     "disk_union_measures",
+    "get_archetype",
+    "interface_archetype",
     "pack",
     "pack_disks",
     "read_particles_csv",
