@@ -1,6 +1,9 @@
-"""Geometry stage: particle packings, archetype descriptions and the tagged Gmsh model.
+"""Geometry stage: particle packings, interface archetypes, geometry descriptions and the tagged Gmsh model.
 
-``packing`` and ``archetypes`` need NumPy only; ``build_model`` imports gmsh when called.
+The archetype registry (``ARCHETYPES``, ``INTERFACE_NAMES``, ``GEOMETRY_KINDS``, ``get_archetype``) lives in
+:mod:`microsim.geometry.archetypes`. Everything here but ``build_model`` needs NumPy only (SciPy for 3D
+packings and particle files); ``build_model`` imports gmsh when called. The package never imports
+``microsim.config``: :func:`describe` takes any object with the fields of ``GeometrySpec``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Seeded particle packings (2D disks; 3D by dispatch to packing3d), exact 2D disk-union measures, connectivity.
+"""Seeded particle packings: 2D disks here, 3D spheres by dispatch to :mod:`microsim.geometry.packing3d`.
+
+The exact 2D disk-union measures (:mod:`microsim.geometry.measures2d`), the contact rules and connectivity
+(:mod:`microsim.geometry.connectivity`) and the particle CSV format are re-exported here for the callers that
+import them from this module.
 
 NumPy only (no gmsh, no MPI), so packings can be built and tested anywhere.
 
@@ -15,7 +19,8 @@ Contact rules shared by every generator and validator here (see :func:`check_gap
   chord), any other keeps the gap to ``z = 0``; every particle keeps the gap to the side walls.
 
 Disks (2D) are generated here; spheres (3D) by deposition in :mod:`microsim.geometry.packing3d`, which
-:func:`pack` dispatches to for ``dim = 3``. Both share the measures, the connectivity and the CSV format.
+:func:`pack` dispatches to for ``dim = 3``. Both share the measures, the connectivity, the CSV format and the
+looseness search (:mod:`microsim.geometry.search`).
 """
 
 from __future__ import annotations

@@ -49,8 +49,7 @@ from mpi4py import MPI
 
 from microsim import outputs, tags
 from microsim.field_output import write_fields_xdmf
-from microsim.geometry import get_archetype
-from microsim.geometry.archetypes import PORE_SOLVE, SOLID_SOLVE, WET_LAYER_SOLVE
+from microsim.geometry.archetypes import PORE_SOLVE, SOLID_SOLVE, WET_LAYER_SOLVE, get_archetype
 from microsim.linear import connected_components
 from microsim.mesh import CellMesh
 from microsim.progress import ProgressLog

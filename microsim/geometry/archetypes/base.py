@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
@@ -29,8 +29,12 @@ __all__ = [
     "Archetype",
     "EffectiveMeasures",
     "GeometryPicture",
+    "GeometryStats",
     "ParticleArchetype",
 ]
+
+#: The geometry.json statistics of one geometry: unit-tagged keys -> JSON values (None: not computed).
+type GeometryStats = dict[str, object]
 
 #: The conduction solves of the effective-properties study (their names appear in its progress line).
 PORE_SOLVE = "pore electrolyte"
@@ -137,7 +141,7 @@ class Archetype(ABC):
         return np.zeros_like(dead)
 
     @abstractmethod
-    def add_stats(self, desc: GeometryDescription, out: dict[str, Any]) -> None:
+    def add_stats(self, desc: GeometryDescription, out: GeometryStats) -> None:
         """Fill in the archetype's entries of the geometry.json statistics ``out`` (its keys exist already)."""
 
     @abstractmethod
@@ -164,7 +168,7 @@ class Archetype(ABC):
 class ParticleArchetype(Archetype):
     """An archetype with particles: the statistics common to all of them, with hooks for Γ."""
 
-    def add_stats(self, desc: GeometryDescription, out: dict[str, Any]) -> None:
+    def add_stats(self, desc: GeometryDescription, out: GeometryStats) -> None:
         """Active fraction, collector contact, Γ and the particles the electrolyte misses.
 
         2D lengths are exact (arcs of the disk union, see :func:`disk_union_measures`); areas per unit depth
@@ -190,9 +194,9 @@ class ParticleArchetype(Archetype):
         out["specific_interface_area_m2_m3"] = gamma * 1.0 / layer_volume * 1.0e6
 
     @abstractmethod
-    def interface_area_3d(self, desc: GeometryDescription, out: dict[str, Any]) -> float:
+    def interface_area_3d(self, desc: GeometryDescription, out: GeometryStats) -> float:
         """Γ's area in 3D (µm²); may set the spot entries of ``out``."""
 
     @abstractmethod
-    def interface_length_2d(self, desc: GeometryDescription, m: DiskUnionMeasures, out: dict[str, Any]) -> float:
+    def interface_length_2d(self, desc: GeometryDescription, m: DiskUnionMeasures, out: GeometryStats) -> float:
         """Γ's length in 2D (µm) from the measures ``m`` of the layer; may set the spot entries of ``out``."""

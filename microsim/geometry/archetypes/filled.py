@@ -7,7 +7,7 @@ around them fixes their potential (their Butler–Volmer current sums to zero).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from microsim.geometry.archetypes.base import (
     PORE_SOLVE,
     SOLID_SOLVE,
     EffectiveMeasures,
+    GeometryStats,
     ParticleArchetype,
 )
 from microsim.geometry.archetypes.measures import sphere_union_area
@@ -43,12 +44,12 @@ class Filled(ParticleArchetype):
         """0: the whole cathode box holds electrolyte."""
         return 0.0
 
-    def interface_area_3d(self, desc: GeometryDescription, out: dict[str, Any]) -> float:
+    def interface_area_3d(self, desc: GeometryDescription, out: GeometryStats) -> float:
         """The exposed sphere area inside the layer."""
         out["n_contact_spots"] = 0
         return sphere_union_area(desc.centers, desc.radii, desc.cathode_thickness_um)
 
-    def interface_length_2d(self, desc: GeometryDescription, m: DiskUnionMeasures, out: dict[str, Any]) -> float:
+    def interface_length_2d(self, desc: GeometryDescription, m: DiskUnionMeasures, out: GeometryStats) -> float:
         """The arcs of the disk union inside the layer."""
         out["n_contact_spots"] = 0
         return m.arc_length

@@ -9,7 +9,7 @@ electrolyte reaches are kept, as in the filled archetype.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from microsim.geometry.archetypes.base import (
     WET_LAYER_SOLVE,
     EffectiveMeasures,
     GeometryPicture,
+    GeometryStats,
 )
 from microsim.geometry.archetypes.measures import sphere_union_area
 from microsim.geometry.archetypes.spots import SpotArchetype
@@ -48,20 +49,20 @@ class Infiltrated(SpotArchetype):
         """The dead clusters the electrolyte does not reach: the others keep a potential."""
         return dead & ~np.isin(labels, np.unique(labels[wet]))
 
-    def add_stats(self, desc: GeometryDescription, out: dict[str, Any]) -> None:
+    def add_stats(self, desc: GeometryDescription, out: GeometryStats) -> None:
         """The spot statistics, plus the depth asked for and the depth meshed."""
         out["infiltration_depth_um"] = desc.infiltration_depth_um
         out["infiltration_depth_asked_um"] = desc.infiltration_depth_asked_um
         super().add_stats(desc, out)
 
-    def interface_area_3d(self, desc: GeometryDescription, out: dict[str, Any]) -> float:
+    def interface_area_3d(self, desc: GeometryDescription, out: GeometryStats) -> float:
         """The spots plus the exposed sphere area in the wet layer."""
         gamma = super().interface_area_3d(desc, out)
         if desc.infiltration_depth_um > 0.0:
             gamma += sphere_union_area(desc.centers, desc.radii, desc.cathode_thickness_um, desc.wet_plane_um)
         return gamma
 
-    def interface_length_2d(self, desc: GeometryDescription, m: DiskUnionMeasures, out: dict[str, Any]) -> float:
+    def interface_length_2d(self, desc: GeometryDescription, m: DiskUnionMeasures, out: GeometryStats) -> float:
         """The spots plus the arcs of the disk union in the wet layer."""
         gamma = super().interface_length_2d(desc, m, out)
         if desc.infiltration_depth_um > 0.0:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from microsim.geometry.archetypes.base import (
     Archetype,
     EffectiveMeasures,
     GeometryPicture,
+    GeometryStats,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class Planar(Archetype):
         """None: no pores."""
         return None
 
-    def add_stats(self, desc: GeometryDescription, out: dict[str, Any]) -> None:
+    def add_stats(self, desc: GeometryDescription, out: GeometryStats) -> None:
         """Active fraction 1; Γ = the cross-section ``W`` (2D) or ``W²`` (3D)."""
         w, lc = desc.width_um, desc.cathode_thickness_um
         layer_volume = w * lc * (w if desc.dim == 3 else 1.0)  # µm³ (2D: per µm of depth)

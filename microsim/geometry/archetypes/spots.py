@@ -8,11 +8,11 @@ cut at ``z = L_c``; Γ includes the flat spots.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from microsim.geometry.archetypes.base import GeometryPicture, ParticleArchetype
+from microsim.geometry.archetypes.base import GeometryPicture, GeometryStats, ParticleArchetype
 from microsim.geometry.archetypes.measures import count_spots, reached
 from microsim.geometry.measures2d import DiskUnionMeasures
 
@@ -35,13 +35,13 @@ class SpotArchetype(ParticleArchetype):
         """Every cluster not connected to the collector: with void pores nothing fixes its potential."""
         return dead
 
-    def add_stats(self, desc: GeometryDescription, out: dict[str, Any]) -> None:
+    def add_stats(self, desc: GeometryDescription, out: GeometryStats) -> None:
         """The common statistics, plus the contact radius and the spots that could not be grown."""
         out["n_blocked_contacts"] = len(desc.blocked_contact_ids)
         out["contact_radius_um"] = desc.contact_radius_um
         super().add_stats(desc, out)
 
-    def interface_area_3d(self, desc: GeometryDescription, out: dict[str, Any]) -> float:
+    def interface_area_3d(self, desc: GeometryDescription, out: GeometryStats) -> float:
         """The spot discs ``π a²`` (one per particle reaching the membrane)."""
         n_spots = int(desc.reaches_membrane.sum())
         out["n_contact_spots"] = n_spots
@@ -49,7 +49,7 @@ class SpotArchetype(ParticleArchetype):
         out["contact_area_fraction"] = gamma / (desc.width_um * desc.width_um)
         return gamma
 
-    def interface_length_2d(self, desc: GeometryDescription, m: DiskUnionMeasures, out: dict[str, Any]) -> float:
+    def interface_length_2d(self, desc: GeometryDescription, m: DiskUnionMeasures, out: GeometryStats) -> float:
         """The union's trace on ``z = L_c`` (merged chords count as one spot)."""
         gamma = m.top_length
         out["contact_area_fraction"] = gamma / desc.width_um
