@@ -75,11 +75,13 @@ def _comm() -> Any:
 
 def summary(cfg: Config) -> str:
     """Return a one-paragraph description of a configuration and its key parameters at the run temperature."""
+    from microsim.geometry import archetype_for
     from microsim.parameters import resolve
 
     p = resolve(cfg)
     g, e, s = cfg.geometry, cfg.electrolyte, cfg.study
-    if g.kind == "planar":
+    archetype = archetype_for(g.kind, g.interface)
+    if not archetype.has_particles:
         cathode = f"planar LiFePO4 slab {g.cathode_thickness_um:g} µm"
     else:
         particles = (
@@ -93,9 +95,7 @@ def summary(cfg: Config) -> str:
             if g.stack_pressure_MPa is not None
             else f"spot radius {g.contact_radius_um:g} µm"
         )
-        contact = f" ({spot})" if g.interface in ("point-contact", "infiltrated") else ""
-        if g.interface == "infiltrated":
-            contact = f" ({spot}, electrolyte {g.infiltration_depth_um:g} µm into the pores)"
+        contact = archetype.contact_summary(spot, g.infiltration_depth_um)
         cathode = f"cathode {g.cathode_thickness_um:g} µm, {particles}, {g.interface} interface{contact}"
     if s.mode == "potentiostatic":
         drive = f"potentiostatic at {s.voltage_V:g} V"
@@ -199,9 +199,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def demo_configs() -> list[Config]:
-    """Return the demo cases: the bundled default case, filled and point-contact."""
+    """Return the demo cases: the bundled default case, and it with the second of ``DEMO_INTERFACES``.
+
+    The default case has the filled archetype, so the pair is the one the breakdown table's ratio compares.
+    """
+    from microsim.geometry import DEMO_INTERFACES
+
     base = config_mod.load(DEFAULT_CASE) if DEFAULT_CASE.is_file() else config_mod.default()
-    return [base, config_mod.replace(base, **{"geometry.interface": "point-contact"})]
+    return [base, config_mod.replace(base, **{"geometry.interface": DEMO_INTERFACES[1]})]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

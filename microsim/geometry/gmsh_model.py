@@ -33,7 +33,7 @@ import numpy as np
 from microsim import tags
 from microsim.errors import GeometryError
 from microsim.geometry.archetypes import GeometryDescription
-from microsim.geometry.packing import disk_union_measures
+from microsim.geometry.measures2d import disk_union_measures
 
 __all__ = ["build_model"]
 
@@ -133,13 +133,15 @@ def _classify_cells(
     else:
         cath = occ.addBox(0.0, 0.0, 0.0, w, w, lc)
         memb = occ.addBox(0.0, 0.0, lc, w, w, lm)
-    if desc.interface == "planar":
+    arch = desc.archetype
+    if not arch.has_particles:
         _, out_map = occ.fragment([(d, cath)], [(d, memb)])
         return [t for _, t in out_map[0]], [], [t for _, t in out_map[1]], []
     boxes = [(d, cath)]
-    z_w = desc.wet_plane_um
-    infiltrated = desc.interface == "infiltrated" and desc.infiltration_depth_um > 0.0
-    if infiltrated and z_w > 0.0:
+    # where the electrolyte-filled pores begin (None: the pores are void); above 0 the cathode box is split
+    # there, so that the pores below it can be left out
+    z_w = arch.pore_electrolyte_bottom_um(desc)
+    if z_w is not None and z_w > 0.0:
         occ.remove([(d, cath)])
         if d == 2:
             boxes = [(d, occ.addRectangle(0.0, 0.0, 0.0, w, z_w)), (d, occ.addRectangle(0.0, z_w, 0.0, w, lc - z_w))]
@@ -150,11 +152,8 @@ def _classify_cells(
     nb = len(boxes)
     box_children = [{t for _, t in out_map[k]} for k in range(nb)]
     cath_children = set().union(*box_children)
-    # the pores that hold electrolyte: all (filled), the wet box's (infiltrated), none (point-contact)
-    if desc.interface == "point-contact" or (desc.interface == "infiltrated" and not infiltrated):
-        wet_children: set[int] = set()
-    else:
-        wet_children = box_children[-1]  # filled or fully infiltrated: the one cathode box
+    # the pores that hold electrolyte: those of the upper (or only) cathode box, or none
+    wet_children: set[int] = set() if z_w is None else box_children[-1]
     memb_children = {t for _, t in out_map[nb]}
     part_children: set[int] = set()
     for children in out_map[nb + 1 :]:
@@ -344,7 +343,7 @@ def build_model(desc: GeometryDescription) -> dict[str, Any]:
     import gmsh  # local: keep the package importable without gmsh
 
     attempts = _SURFACE_ATTEMPTS if desc.dim == 3 else ((6, 1),)
-    errors = []
+    errors: list[str] = []
     for algorithm, switch in attempts:
         try:
             info = _build(gmsh, desc, algorithm, switch)
@@ -403,7 +402,7 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
     gamma = [mass(d - 1, f) for f in interface]
     chords: list[int] = []
     chord_sizes: list[float] = []
-    if desc.interface in ("point-contact", "infiltrated"):
+    if desc.archetype.has_spots:
         chords = _spot_facets(gmsh, desc, interface)
         spot_measures = [mass(d - 1, f) for f in chords]
         # Size scale of a spot: chord length in 2D, spot diameter in 3D.

@@ -1,4 +1,8 @@
-"""Seeded particle packings (2D disks; 3D by dispatch to packing3d), exact 2D disk-union measures, connectivity.
+"""Seeded particle packings: 2D disks here, 3D spheres by dispatch to :mod:`microsim.geometry.packing3d`.
+
+The exact 2D disk-union measures (:mod:`microsim.geometry.measures2d`), the contact rules and connectivity
+(:mod:`microsim.geometry.connectivity`) and the particle CSV format are re-exported here for the callers that
+import them from this module.
 
 NumPy only (no gmsh, no MPI), so packings can be built and tested anywhere.
 
@@ -15,26 +19,22 @@ Contact rules shared by every generator and validator here (see :func:`check_gap
   chord), any other keeps the gap to ``z = 0``; every particle keeps the gap to the side walls.
 
 Disks (2D) are generated here; spheres (3D) by deposition in :mod:`microsim.geometry.packing3d`, which
-:func:`pack` dispatches to for ``dim = 3``. Both share the measures, the connectivity and the CSV format.
+:func:`pack` dispatches to for ``dim = 3``. Both share the measures, the connectivity, the CSV format and the
+looseness search (:mod:`microsim.geometry.search`).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from microsim.errors import GeometryError
+from microsim.geometry.connectivity import check_gaps, cluster_labels, touches_collector
+from microsim.geometry.measures2d import DiskUnionMeasures, area_fraction_2d, disk_union_measures
 from microsim.geometry.packing3d import pack_spheres
-from microsim.geometry.particles import (
-    PackingResult,
-    Particles,
-    read_particles_csv,
-    unreachable_fraction,
-    write_particles_csv,
-)
+from microsim.geometry.particles import PackingResult, Particles, read_particles_csv, write_particles_csv
+from microsim.geometry.search import LoosenessSearch
 
 __all__ = [
     "DiskUnionMeasures",
@@ -55,297 +55,6 @@ __all__ = [
 
 # Relative tolerance used to recognise "exactly touching" pairs produced by the deposition (floating point).
 _TOUCH_RTOL = 1.0e-9
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Exact measures of a union of disks clipped to a horizontal strip
-# ----------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DiskUnionMeasures:
-    """Exact measures of ``(union of disks) ∩ {z_min <= z <= z_max}`` in 2D.
-
-    Attributes:
-        area: Area of the clipped union (µm²).
-        arc_length: Length of the circle arcs on its boundary, i.e. the union boundary strictly inside the
-            strip (µm). In the filled archetype this is Γ.
-        bottom_length: Length of the union's trace on ``z = z_min`` (collector contact, µm).
-        top_length: Length of the union's trace on ``z = z_max`` (point-contact spots, µm).
-        arc_length_per_particle: Boundary arc length owned by each disk (µm).
-        min_arc_per_particle: Shortest separate boundary arc of each disk (µm; ``inf`` if its whole circle
-            is exposed or covered). A tiny arc is a tiny feature: it forces tiny, badly shaped elements.
-        seam_angle_per_particle: Middle of the longest covered arc of each disk (rad; 0 if none). Gmsh's OCC
-            circles carry a vertex (the seam) at angle 0; turning each disk so its seam is there hides the
-            seam inside the union, instead of leaving a vertex that may fall next to an intersection point.
-    """
-
-    area: float
-    arc_length: float
-    bottom_length: float
-    top_length: float
-    arc_length_per_particle: np.ndarray
-    min_arc_per_particle: np.ndarray
-    seam_angle_per_particle: np.ndarray
-
-
-def _merge_intervals(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Merge overlapping intervals of the real line."""
-    if not intervals:
-        return []
-    intervals = sorted(intervals)
-    merged = [intervals[0]]
-    for lo, hi in intervals[1:]:
-        if lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged
-
-
-def _add_angular(covered: list[tuple[float, float]], lo: float, hi: float) -> None:
-    """Add the angular interval [lo, hi] (hi - lo <= 2π) to ``covered``, split into pieces of [0, 2π)."""
-    two_pi = 2.0 * math.pi
-    if hi - lo >= two_pi:
-        covered.append((0.0, two_pi))
-        return
-    width = max(hi - lo, 0.0)
-    lo = lo % two_pi
-    if lo + width <= two_pi:
-        covered.append((lo, lo + width))
-    else:
-        covered.append((lo, two_pi))
-        covered.append((0.0, lo + width - two_pi))
-
-
-def _union_trace_on_line(centers: np.ndarray, radii: np.ndarray, z: float) -> float:
-    """Length of the union of the chords the disks cut on the line ``z``."""
-    dz = centers[:, 1] - z
-    cut = np.abs(dz) < radii
-    half = np.sqrt(np.maximum(radii[cut] ** 2 - dz[cut] ** 2, 0.0))
-    xs = centers[cut, 0]
-    merged = _merge_intervals(list(zip((xs - half).tolist(), (xs + half).tolist(), strict=True)))
-    return float(sum(hi - lo for lo, hi in merged))
-
-
-def disk_union_measures(
-    centers: np.ndarray, radii: np.ndarray, z_min: float = 0.0, z_max: float = math.inf
-) -> DiskUnionMeasures:
-    """Exact area and boundary lengths of a union of disks clipped to the strip ``z_min <= z <= z_max``.
-
-    The boundary of the clipped union is made of the arcs of each circle not covered by another disk nor lying
-    outside the strip, plus its traces on the two lines. The area follows from Green's theorem
-    ``A = ½ ∮ (x dz − z dx)`` over that boundary, which is exact whatever the number of mutual overlaps (no
-    inclusion-exclusion truncation). Side walls are not clipped: every validated particle keeps a gap to them.
-
-    Args:
-        centers: ``(N, 2)`` centres (x, z).
-        radii: ``(N,)`` radii.
-        z_min: Lower clipping line (the collector).
-        z_max: Upper clipping line (``inf``: none).
-
-    Returns:
-        The measures.
-    """
-    centers = np.asarray(centers, dtype=float).reshape(-1, 2)
-    radii = np.asarray(radii, dtype=float).reshape(-1)
-    n = radii.shape[0]
-    per_particle = np.zeros(n)
-    min_arc = np.full(n, math.inf)
-    seam = np.zeros(n)
-    if n == 0:
-        return DiskUnionMeasures(0.0, 0.0, 0.0, 0.0, per_particle, min_arc, seam)
-    two_pi = 2.0 * math.pi
-    diff = centers[None, :, :] - centers[:, None, :]  # diff[i, j] = c_j - c_i
-    dist = np.hypot(diff[..., 0], diff[..., 1])
-    rsum = radii[:, None] + radii[None, :]
-    overlapping = (dist < rsum) & ~np.eye(n, dtype=bool)
-    area_twice = 0.0
-    for i in range(n):
-        cx, cz = centers[i]
-        r = radii[i]
-        covered: list[tuple[float, float]] = []
-        for j in np.flatnonzero(overlapping[i]):
-            d = dist[i, j]
-            if d + r <= radii[j]:  # i inside j: nothing of i's circle is boundary
-                covered.append((0.0, two_pi))
-                break
-            if d + radii[j] <= r:  # j inside i: covers none of i's circle
-                continue
-            phi = math.atan2(diff[i, j, 1], diff[i, j, 0])
-            cos_alpha = (r * r + d * d - radii[j] ** 2) / (2.0 * r * d)
-            alpha = math.acos(min(1.0, max(-1.0, cos_alpha)))
-            _add_angular(covered, phi - alpha, phi + alpha)
-        # Below z_min: sin θ < s.
-        s = (z_min - cz) / r
-        if s >= 1.0:
-            covered.append((0.0, two_pi))
-        elif s > -1.0:
-            b = math.asin(s)
-            _add_angular(covered, math.pi - b, two_pi + b)
-        # Above z_max: sin θ > t.
-        if math.isfinite(z_max):
-            t = (z_max - cz) / r
-            if t <= -1.0:
-                covered.append((0.0, two_pi))
-            elif t < 1.0:
-                b = math.asin(t)
-                _add_angular(covered, b, math.pi - b)
-        merged = _merge_intervals(covered)
-        # Complement of the covered set in [0, 2π): the exposed arcs.
-        exposed = []
-        start = 0.0
-        for lo, hi in merged:
-            if lo > start:
-                exposed.append((start, lo))
-            start = max(start, hi)
-        if start < two_pi:
-            exposed.append((start, two_pi))
-        pieces = [r * (t2 - t1) for t1, t2 in exposed]
-        if len(pieces) > 1 and exposed[0][0] == 0.0 and exposed[-1][1] == two_pi:
-            pieces = [pieces[0] + pieces[-1], *pieces[1:-1]]  # one arc across θ = 0, not two
-        if merged:  # a piece with end points (not a whole free circle)
-            min_arc[i] = min(pieces, default=math.inf)
-            covered_pieces = [(hi - lo, lo) for lo, hi in merged]
-            if len(merged) > 1 and merged[0][0] == 0.0 and merged[-1][1] == two_pi:
-                lo = merged[-1][0]
-                covered_pieces = [(two_pi - lo + merged[0][1], lo), *covered_pieces[1:-1]]
-            width, lo = max(covered_pieces)
-            seam[i] = (lo + 0.5 * width) % two_pi
-        for t1, t2 in exposed:
-            per_particle[i] += r * (t2 - t1)
-            # ∫ (x dz - z dx) along the CCW arc from t1 to t2.
-            area_twice += (
-                r * r * (t2 - t1) + r * cx * (math.sin(t2) - math.sin(t1)) - r * cz * (math.cos(t2) - math.cos(t1))
-            )
-    bottom = _union_trace_on_line(centers, radii, z_min)
-    top = _union_trace_on_line(centers, radii, z_max) if math.isfinite(z_max) else 0.0
-    # Boundary segments: on z = z_min traversed in +x (contributes -z_min * length), on z = z_max in -x.
-    area_twice -= z_min * bottom
-    if math.isfinite(z_max):
-        area_twice += z_max * top
-    return DiskUnionMeasures(
-        area=0.5 * area_twice,
-        arc_length=float(per_particle.sum()),
-        bottom_length=bottom,
-        top_length=top,
-        arc_length_per_particle=per_particle,
-        min_arc_per_particle=min_arc,
-        seam_angle_per_particle=seam,
-    )
-
-
-def area_fraction_2d(particles: Particles, width_um: float, height_um: float) -> float:
-    """Area of the disk union clipped to the box ``[0, W] x [0, H]``, divided by ``W H``."""
-    m = disk_union_measures(particles.centers, particles.radii, 0.0, height_um)
-    return m.area / (width_um * height_um)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Contact rules and connectivity
-# ----------------------------------------------------------------------------------------------------------
-def _pair_geometry(particles: Particles) -> tuple[np.ndarray, np.ndarray]:
-    c = particles.centers
-    dist = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(-1))
-    rsum = particles.radii[:, None] + particles.radii[None, :]
-    return dist, rsum
-
-
-def cluster_labels(particles: Particles) -> np.ndarray:
-    """Label the connected clusters of overlapping particles (0, 1, ... in order of first member)."""
-    n = len(particles)
-    labels = np.full(n, -1, dtype=int)
-    if n == 0:
-        return labels
-    dist, rsum = _pair_geometry(particles)
-    adjacency = (dist < rsum) & ~np.eye(n, dtype=bool)
-    current = 0
-    for start in range(n):
-        if labels[start] >= 0:
-            continue
-        labels[start] = current
-        stack = [start]
-        while stack:
-            i = stack.pop()
-            for j in np.flatnonzero(adjacency[i] & (labels < 0)):
-                labels[j] = current
-                stack.append(int(j))
-        current += 1
-    return labels
-
-
-def touches_collector(particles: Particles) -> np.ndarray:
-    """Particles that cut the collector plane (through-thickness coordinate 0)."""
-    return particles.centers[:, -1] - particles.radii < 0.0
-
-
-def check_gaps(
-    particles: Particles,
-    width_um: float,
-    height_um: float | None,
-    overlap_fraction: float,
-    min_gap_um: float,
-    *,
-    exempt_top: np.ndarray | None = None,
-    max_report: int = 5,
-) -> list[str]:
-    """Check the contact rules; return human-readable violations (empty list: the particles are valid).
-
-    A pair is valid when it overlaps by at least half the nominal overlap
-    (``d <= (1 - overlap_fraction / 2)(r_i + r_j)``) or keeps the gap (``d >= r_i + r_j + gap``). A particle
-    is valid against the collector when it cuts ``z = 0`` by at least half the nominal depth or keeps the gap;
-    against the side walls when it keeps the gap (lateral walls are insulating, never crossed); against the
-    top plane ``z = height_um`` (if given) when it keeps the gap, unless exempted (point-contact particles
-    crossing it).
-
-    Args:
-        particles: The particles.
-        width_um: Lateral size (3D: both lateral directions).
-        height_um: Plane the particles must stay under with the gap (None: not checked).
-        overlap_fraction: Nominal overlap of touching particles.
-        min_gap_um: The minimum gap.
-        exempt_top: Boolean mask of particles allowed to cross the top plane.
-        max_report: Stop after this many violations.
-
-    Returns:
-        The violations, each naming the particle indices (0-based) and the distances.
-    """
-    problems: list[str] = []
-    n = len(particles)
-    if n == 0:
-        return problems
-    c, r = particles.centers, particles.radii
-    lateral = c[:, :-1]
-    for i in range(n):
-        for k in range(lateral.shape[1]):
-            lo, hi = lateral[i, k] - r[i], width_um - lateral[i, k] - r[i]
-            if min(lo, hi) < min_gap_um * (1 - 1e-9):
-                problems.append(
-                    f"particle {i} is {min(lo, hi):.4g} µm from a side wall (minimum gap {min_gap_um:.4g} µm)"
-                )
-        bottom = c[i, -1] - r[i]
-        if -overlap_fraction * r[i] / 2 < bottom < min_gap_um * (1 - 1e-9):
-            problems.append(
-                f"particle {i} bottom at z = {bottom:.4g} µm: it must cut the collector by at least "
-                f"{overlap_fraction * r[i] / 2:.3g} µm or keep a gap of {min_gap_um:.4g} µm"
-            )
-        if height_um is not None and not (exempt_top is not None and exempt_top[i]):
-            top = c[i, -1] + r[i]
-            if top > height_um - min_gap_um * (1 - 1e-9):
-                problems.append(
-                    f"particle {i} top at z = {top:.4g} µm is closer than {min_gap_um:.4g} µm to z = {height_um:.4g}"
-                )
-        if len(problems) >= max_report:
-            return problems
-    dist, rsum = _pair_geometry(particles)
-    bad = (dist > (1.0 - overlap_fraction / 2.0) * rsum) & (dist < rsum + min_gap_um * (1 - 1e-9))
-    for i, j in zip(*np.nonzero(np.triu(bad, 1)), strict=True):
-        problems.append(
-            f"particles {i} and {j} are near-tangent: centre distance {dist[i, j]:.5g} µm, radii sum "
-            f"{rsum[i, j]:.5g} µm (they must overlap by >= {overlap_fraction / 2:.3g} of the radii sum or "
-            f"keep a gap >= {min_gap_um:.4g} µm)"
-        )
-        if len(problems) >= max_report:
-            break
-    return problems
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -632,16 +341,11 @@ def pack_disks(
         GeometryError: The fraction cannot be reached (the message names ``geometry.active_fraction``, the
             value asked, the best reached and why).
     """
-    t0 = time.perf_counter()
     gap = min_gap_fraction * radius_mean_um
-    trials: list[tuple[int, float, float]] = []
-    best: tuple[float, Particles, float, float, int] | None = None  # (|error|, particles, fraction, s, attempt)
-    lo_all, hi_all = math.inf, -math.inf
 
-    def run(attempt: int, looseness: float) -> float:
-        nonlocal best, lo_all, hi_all
+    def deposit(attempt: int, looseness: float) -> Particles:
         p_stick, capture = looseness_to_deposition(looseness, radius_mean_um)
-        parts = deposit_disks(
+        return deposit_disks(
             width_um,
             height_um,
             radius_mean_um,
@@ -652,55 +356,27 @@ def pack_disks(
             min_gap_um=gap,
             capture_um=capture,
         )
-        f = area_fraction_2d(parts, width_um, height_um)
-        trials.append((attempt, looseness, f))
-        lo_all, hi_all = min(lo_all, f), max(hi_all, f)
-        err = abs(f - active_fraction)
-        if best is None or err < best[0]:
-            best = (err, parts, f, looseness, attempt)
-        return f
 
     # Aim well inside the tolerance; accept the best deposit if it is inside it at the end.
-    aim = 0.25 * tolerance
+    search = LoosenessSearch(
+        deposit, lambda parts: area_fraction_2d(parts, width_um, height_um), active_fraction, 0.25 * tolerance
+    )
     for attempt in range(max_attempts):
-        f_dense = run(attempt, 0.0)
-        f_loose = run(attempt, _LOOSENESS_MAX)
-        if best[0] <= aim:
+        f_dense = search.run(attempt, 0.0)
+        f_loose = search.run(attempt, _LOOSENESS_MAX)
+        if search.done:
             break
         out_of_range = active_fraction > f_dense + tolerance or active_fraction < f_loose - tolerance
         if out_of_range and attempt >= 1:
             break  # two streams agree that the target is out of reach: no need to try more
-        lo, hi = 0.0, _LOOSENESS_MAX  # f(lo) > target > f(hi) on average
-        for _ in range(max_bisections):
-            mid = 0.5 * (lo + hi)
-            f = run(attempt, mid)
-            if abs(f - active_fraction) <= aim:
-                break
-            if f > active_fraction:
-                lo = mid
-            else:
-                hi = mid
-        if best[0] <= aim:
+        search.bisect(attempt, 0.0, _LOOSENESS_MAX, max_bisections)
+        if search.done:
             break
-    if best is None:  # cannot happen: every attempt runs at least one deposit
-        raise GeometryError("packing: no deposit was made")
-    err, parts, f, looseness, attempt = best
-    if err > tolerance:
-        raise unreachable_fraction(
-            active_fraction, tolerance, f, (lo_all, hi_all), "branched ballistic",
-            (width_um, height_um, radius_mean_um, radius_std_um),
-        )  # fmt: skip
-    p_stick, capture = looseness_to_deposition(looseness, radius_mean_um)
-    return PackingResult(
-        particles=parts,
-        achieved_fraction=f,
-        target_fraction=active_fraction,
-        p_stick=p_stick,
-        capture_um=capture,
-        attempt=attempt,
-        n_trials=len(trials),
-        elapsed_s=time.perf_counter() - t0,
-        trials=tuple(trials),
+    return search.result(
+        tolerance,
+        "branched ballistic",
+        (width_um, height_um, radius_mean_um, radius_std_um),
+        lambda looseness: looseness_to_deposition(looseness, radius_mean_um),
     )
 
 

@@ -45,13 +45,13 @@ sphere; three mutually overlapping lenses are rarer and far smaller).
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from microsim.errors import GeometryError
-from microsim.geometry.particles import PackingResult, Particles, unreachable_fraction
+from microsim.geometry.particles import PackingResult, Particles
+from microsim.geometry.search import LoosenessSearch
 
 __all__ = ["deposit_spheres", "lens_volume", "pack_spheres", "sphere_union_volume", "volume_fraction_3d"]
 
@@ -396,15 +396,10 @@ def pack_spheres(
         GeometryError: The fraction cannot be reached; the message names ``geometry.active_fraction``, the
             value, the best reached and why.
     """
-    t0 = time.perf_counter()
     gap = min_gap_fraction * radius_mean_um
-    trials: list[tuple[int, float, float]] = []
-    best: tuple[float, Particles, float, float, int] | None = None
-    lo_all, hi_all = math.inf, -math.inf
 
-    def run(attempt: int, looseness: float) -> float:
-        nonlocal best, lo_all, hi_all
-        parts = deposit_spheres(
+    def deposit(attempt: int, looseness: float) -> Particles:
+        return deposit_spheres(
             width_um,
             height_um,
             radius_mean_um,
@@ -414,56 +409,31 @@ def pack_spheres(
             overlap_fraction=overlap_fraction,
             min_gap_um=gap,
         )
-        f = volume_fraction_3d(parts, width_um, height_um)
-        trials.append((attempt, looseness, f))
-        lo_all, hi_all = min(lo_all, f), max(hi_all, f)
-        err = abs(f - active_fraction)
-        if best is None or err < best[0]:
-            best = (err, parts, f, looseness, attempt)
-        return f
 
     # Aim inside half the tolerance: the fraction is a noisy function of the looseness, so tighter aims cost
     # many deposits for nothing.
-    aim = 0.5 * tolerance
+    search = LoosenessSearch(
+        deposit, lambda parts: volume_fraction_3d(parts, width_um, height_um), active_fraction, 0.5 * tolerance
+    )
+    aim = search.aim
     for attempt in range(max_attempts):
         lo, hi = _LOOSENESS_MIN, _LOOSENESS_MAX  # f(lo) > target > f(hi) on average
-        f_mid = run(attempt, 0.0)  # plain rolling: the usual case, tried first
+        f_mid = search.run(attempt, 0.0)  # plain rolling: the usual case, tried first
         if abs(f_mid - active_fraction) > aim:
             if f_mid > active_fraction:
                 lo = 0.0
             else:
                 hi = 0.0
-                if run(attempt, _LOOSENESS_MIN) < active_fraction - tolerance:
+                if search.run(attempt, _LOOSENESS_MIN) < active_fraction - tolerance:
                     if attempt >= 1:
                         break  # two streams agree that even the densest deposit is too loose
                     continue  # no bisection can reach it on this stream; try the next one once
-            for _ in range(max_bisections if best is not None and best[0] > aim else 0):
-                mid = 0.5 * (lo + hi)
-                f = run(attempt, mid)
-                if abs(f - active_fraction) <= aim:
-                    break
-                if f > active_fraction:
-                    lo = mid
-                else:
-                    hi = mid
-        if best is not None and best[0] <= aim:
+            search.bisect(attempt, lo, hi, max_bisections if search.best_error > aim else 0)
+        if search.done:
             break
-    if best is None:  # cannot happen: every attempt runs at least one deposit
-        raise GeometryError("packing: no deposit was made")
-    err, parts, f, looseness, attempt = best
-    if err > tolerance:
-        raise unreachable_fraction(
-            active_fraction, tolerance, f, (lo_all, hi_all), "ballistic",
-            (width_um, height_um, radius_mean_um, radius_std_um),
-        )  # fmt: skip
-    return PackingResult(
-        particles=parts,
-        achieved_fraction=f,
-        target_fraction=active_fraction,
-        p_stick=max(looseness, 0.0),
-        capture_um=0.0,
-        attempt=attempt,
-        n_trials=len(trials),
-        elapsed_s=time.perf_counter() - t0,
-        trials=tuple(trials),
+    return search.result(
+        tolerance,
+        "ballistic",
+        (width_um, height_um, radius_mean_um, radius_std_um),
+        lambda looseness: (max(looseness, 0.0), 0.0),
     )

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from microsim.geometry.archetypes import DEFAULT_INTERFACE, get_archetype
+
 __all__ = ["render_geometry_png"]
 
 _PARTICLE_COLOR = "#6f8fb8"
@@ -56,6 +58,7 @@ def render_geometry_png(
 
     Raises:
         KeyError: The record lacks a key listed above.
+        GeometryError: Its ``interface`` is not a registered archetype.
     """
     import pyvista as pv  # local: only the picture needs it
 
@@ -64,18 +67,20 @@ def render_geometry_png(
     w = float(rec["width_um"])
     lc = float(rec["cathode_thickness_um"])
     lm = float(rec.get("membrane_thickness_um") or 0.0)
-    interface = str(rec.get("interface", "filled"))
-    spotted = interface in ("point-contact", "infiltrated")
-    depth = float(rec.get("infiltration_depth_um") or 0.0) if interface == "infiltrated" else 0.0
+    interface = str(rec.get("interface", DEFAULT_INTERFACE))
+    # what to draw besides the particles: the archetype knows (slab, spots, wet layer)
+    picture = get_archetype(interface).picture(float(rec.get("infiltration_depth_um") or 0.0))
+    spotted, depth = picture.spots, picture.wet_depth_um
     names = ("x_um", "y_um") if dim == 2 else ("x_um", "y_um", "z_um")
     parts = rec.get("particles") or []
     centers = np.array([[p[n] for n in names] for p in parts], dtype=float).reshape(-1, dim)
     radii = np.array([p["r_um"] for p in parts], dtype=float)
 
     pv.OFF_SCREEN = True
-    plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
+    # Any: pyvista's decorated methods carry types mypy misreads (they take the plotter as an argument)
+    plotter: Any = pv.Plotter(off_screen=True, window_size=list(window_size))
     plotter.set_background("white")
-    if interface == "planar":
+    if picture.slab:
         lateral = (0.0, w, 0.0, w) if dim == 3 else (0.0, w, -0.005 * w, 0.005 * w)
         slab = pv.Box(bounds=(*lateral, 0.0, lc)) if dim == 3 else pv.Box(bounds=(0.0, w, 0.0, lc, 0.0, 0.0))
         plotter.add_mesh(slab, color=_PARTICLE_COLOR)
@@ -121,9 +126,7 @@ def render_geometry_png(
                 seg = pv.Line((x - ra, lc, 1e-3), (x + ra, lc, 1e-3))
                 plotter.add_mesh(seg, color=_SPOT_COLOR, line_width=6)
         plotter.view_xy()
-    title = f"{dim}D {interface}: {len(radii)} particles"
-    if interface == "infiltrated":
-        title += f", wet {depth:.3g} µm deep"
+    title = f"{dim}D {interface}: {len(radii)} particles{picture.title_note}"
     fraction = rec.get("active_fraction")
     if isinstance(fraction, (int, float)) and math.isfinite(fraction):
         title += f", active fraction {fraction:.3f}"

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from microsim.errors import MicrosimError
+from microsim.geometry.archetypes import DEMO_INTERFACES
 
 __all__ = [
     "PART_LABELS",
@@ -87,10 +88,11 @@ def breakdown_table(summaries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
 
     Returns:
         A DataFrame with one row per resistance part (in :data:`PART_LABELS` order, index = readable label
-        with units, index name ``"part"``), one column per case (missing parts are NaN) and, when a
-        ``"filled"`` and a ``"point-contact"`` case are both present, a ``ratio`` column = point-contact /
-        filled (NaN where filled is zero). ``df.attrs["parts"]`` holds the raw part keys in row order and
-        ``df.attrs["ratio_cases"]`` the two labels the ratio was taken from.
+        with units, index name ``"part"``), one column per case (missing parts are NaN) and, when a case of
+        each of :data:`microsim.geometry.DEMO_INTERFACES` is present (the filled and the point-contact
+        archetypes), a ``ratio`` column = second / first (NaN where the first is zero).
+        ``df.attrs["parts"]`` holds the raw part keys in row order and ``df.attrs["ratio_cases"]`` the two
+        labels the ratio was taken from.
     """
     columns: dict[str, list[float]] = {}
     for label, summary in summaries.items():
@@ -98,8 +100,9 @@ def breakdown_table(summaries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         columns[str(label)] = [_as_float(parts.get(key)) for key in PART_LABELS]
     df = pd.DataFrame(columns, index=pd.Index(list(PART_LABELS.values()), name="part"), dtype=float)
 
-    filled = _first_with_interface(summaries, "filled")
-    point = _first_with_interface(summaries, "point-contact")
+    reference, compared = DEMO_INTERFACES
+    filled = _first_with_interface(summaries, reference)
+    point = _first_with_interface(summaries, compared)
     if filled is not None and point is not None:
         denominator = df[str(filled)].where(df[str(filled)] != 0.0)
         df[RATIO_COLUMN] = df[str(point)] / denominator

@@ -49,6 +49,7 @@ from mpi4py import MPI
 
 from microsim import tags
 from microsim.field_output import write_fields_xdmf
+from microsim.geometry.archetypes import PORE_SOLVE, SOLID_SOLVE, WET_LAYER_SOLVE, get_archetype
 from microsim.linear import configure_direct, connected_components
 from microsim.mesh import CellMesh
 from microsim.progress import ProgressLog
@@ -237,8 +238,9 @@ def effective_properties(
 
     Args:
         cm: The meshed cell (``z = 0`` collector, ``z = L_c`` pore|membrane plane).
-        interface: ``"filled"``, ``"point-contact"``, ``"infiltrated"`` or ``"planar"`` (selects the
-            definitions that apply).
+        interface: The archetype's name (one of :data:`microsim.geometry.ARCHETYPES`); its
+            :meth:`~microsim.geometry.Archetype.effective_measures` selects the solves and the definitions that
+            apply.
         cathode_thickness_um: ``L_c``.
         linear_solver: PETSc factorisation package.
         wet_plane_um: Infiltrated: ``z_w``, the lower end of the pore electrolyte.
@@ -252,16 +254,17 @@ def effective_properties(
     layer_volume = area * lc
     fields: dict[str, list[dolfinx.fem.Function]] = {}
 
-    n_solves = 3 if interface == "infiltrated" and wet_plane_um > 0.0 else 2
+    plan = get_archetype(interface).effective_measures(wet_plane_um)
+    n_solves = len(plan.solves)
 
     def done(k: int, what: str) -> None:
         if log is not None:
             log.update(k / n_solves, {"solved": f"{k}/{n_solves} ({what} conduction)"}, final=k == n_solves)
 
     el = conduction_ratio(cm.mesh, cm.cell_tags, tags.ELECTROLYTE_PORE, 0.0, lc, area, "phi_pore", linear_solver)
-    done(1, "pore electrolyte")
+    done(1, PORE_SOLVE)
     solid = conduction_ratio(cm.mesh, cm.cell_tags, tags.PARTICLE, 0.0, lc, area, "phi_solid", linear_solver)
-    done(2, "particle network")
+    done(2, SOLID_SOLVE)
     for key, res in (("pore_electrolyte", el), ("particles", solid)):
         if res.phi is not None:
             fields[key] = [res.phi]
@@ -298,14 +301,16 @@ def effective_properties(
             "particles": solid.n_floating_components,
         },
     }
-    if interface == "infiltrated":
+    if plan.void_fraction == "remainder":
         rec["void_fraction"] = max(1.0 - solid.volume_fraction - el.volume_fraction, 0.0)
-    # a fully infiltrated layer is a filled one for the electrolyte: it takes the general branches below
-    if interface == "infiltrated" and wet_plane_um > 0.0:
+    elif plan.void_fraction == "solid-complement":
+        rec["void_fraction"] = 1.0 - solid.volume_fraction
+    # a fully infiltrated layer is a filled one for the electrolyte: its plan says "measured"
+    if plan.electrolyte == "wet-layer":
         wet = conduction_ratio(
             cm.mesh, cm.cell_tags, tags.ELECTROLYTE_PORE, wet_plane_um, lc, area, "phi_wet", linear_solver
         )
-        done(3, "wet-layer electrolyte")
+        done(3, WET_LAYER_SOLVE)
         # the pore volume lies in the wet layer: its porosity there is the layer's, rescaled
         porosity = el.volume_fraction * lc / (lc - wet_plane_um)
         rec["wet_layer"] = {
@@ -322,16 +327,15 @@ def effective_properties(
         rec["bruggeman_ratio"] = None
         rec["bruggeman_ratio_cylinders"] = None
         rec["electrolyte_note"] = (
-            f"infiltrated to z_w = {wet_plane_um:.4g} µm: the pore electrolyte does not reach z = 0 (see "
+            f"{interface} to z_w = {wet_plane_um:.4g} µm: the pore electrolyte does not reach z = 0 (see "
             "wet_layer for the wet layer alone)"
         )
-    elif interface == "point-contact":
-        rec["void_fraction"] = 1.0 - solid.volume_fraction
+    elif plan.electrolyte == "void":
         rec["porosity"] = 0.0
         rec["electrolyte_conductivity_ratio"] = 0.0
         rec["bruggeman_ratio"] = 0.0
         rec["bruggeman_ratio_cylinders"] = 0.0 if cm.dim == 2 else None
-        rec["electrolyte_note"] = "point-contact: the pores are void (no electrolyte in the cathode layer)"
+        rec["electrolyte_note"] = f"{interface}: the pores are void (no electrolyte in the cathode layer)"
     elif el.ratio is None:
         # planar (solid slab) or a filled layer whose pores miss a plane
         rec["electrolyte_conductivity_ratio"] = 0.0 if el.volume_fraction == 0.0 else None
@@ -343,18 +347,18 @@ def effective_properties(
             rec["bruggeman_exponent_fitted"] = float(np.log(el.ratio) / np.log(el.volume_fraction))
     else:
         rec["electrolyte_note"] = "the pore electrolyte does not connect z = 0 to z = L_c"
-    if interface == "filled" and solid.ratio is None:
+    if plan.solid_gap_note and solid.ratio is None:
         rec["solid_note"] = (
-            "filled: the particles keep a gap below the membrane plane z = L_c, so the solid does not span the "
+            f"{interface}: the particles keep a gap below the membrane plane z = L_c, so the solid does not span the "
             f"layer ({solid.reason})"
         )
 
     gamma = _interface_area(cm)
     rec["interface_area_um2"] = gamma
     rec["specific_interface_area_m2_m3"] = gamma / layer_volume * 1.0e6  # 1/µm -> 1/m
-    if interface in ("point-contact", "planar"):
+    if plan.contact_area == "interface":
         rec["contact_area_fraction"] = gamma / area
-    elif interface == "infiltrated":
+    elif plan.contact_area == "spots":
         rec["contact_area_fraction"] = _spot_area(cm, lc) / area
     else:
         rec["contact_area_fraction"] = None

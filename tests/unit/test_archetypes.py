@@ -35,6 +35,10 @@ def make_geo(**overrides):
         interface_mesh_size_um=None,
         overlap_fraction=0.05,
         min_gap_fraction=0.1,
+        infiltration_depth_um=0.0,
+        spot_mesh_level=1.0,
+        stack_pressure_MPa=None,
+        membrane_modulus_MPa=3.0,
     )
     values.update(overrides)
     return types.SimpleNamespace(**values)
