@@ -44,6 +44,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check microsim tests benchmarks scripts
 	$(VENV)/bin/ruff check microsim tests benchmarks scripts
 	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format microsim tests benchmarks scripts

@@ -163,7 +163,7 @@ def replace(cfg: Config, **changes: Any) -> Config:
     Args:
         cfg: The configuration to start from.
         **changes: ``"section.key": value`` (``"parameters.lfp.ocp": "..."`` for overrides); ``None`` restores
-            the default. Pass them as ``**{"geometry.interface": "point-contact"}``.
+            the default. Pass them as ``**{"geometry.width_um": 20.0}``.
 
     Raises:
         ConfigError: Unknown or invalid field.

@@ -9,10 +9,18 @@ from typing import ClassVar
 
 from microsim.config.fields import Section, fmt, show, spec
 from microsim.errors import ConfigError
+from microsim.geometry.archetypes import (
+    DEFAULT_INTERFACE,
+    GEOMETRY_KINDS,
+    INTERFACE_NAMES,
+    PACKING_KIND,
+    PARTICLES_FILE_KIND,
+    PLANAR_KIND,
+    interface_archetype,
+)
 
-GEOMETRY_KINDS = ("packing", "planar", "particles-file")
-INTERFACES = ("filled", "point-contact", "infiltrated")
-_SPOT_INTERFACES = ("point-contact", "infiltrated")
+#: The values of ``geometry.interface`` (the archetype registry's).
+INTERFACES = INTERFACE_NAMES
 #: Upper bound on the estimated cell count of a mesh (a guard against typos, far above a cluster run's size).
 MAX_CELLS_ESTIMATE = 2.0e8
 #: Smallest interface mesh size accepted [µm].
@@ -28,10 +36,10 @@ class GeometryConfig(Section):
 
     SECTION: ClassVar[str] = "geometry"
 
-    kind: str = spec("packing", choices=GEOMETRY_KINDS, doc="cathode description")
+    kind: str = spec(PACKING_KIND, choices=GEOMETRY_KINDS, doc="cathode description")
     dim: int = spec(2, choices=(2, 3), doc="spatial dimension")
     interface: str = spec(
-        "filled",
+        DEFAULT_INTERFACE,
         choices=INTERFACES,
         doc=(
             "filled: SPE fills the pores; point-contact: membrane on the top particles; infiltrated: point "
@@ -94,12 +102,12 @@ class GeometryConfig(Section):
     def _cross_check(self) -> None:
         if self.interface_mesh_size_um is None:
             object.__setattr__(self, "interface_mesh_size_um", self.mesh_size_um / 2.0)
-        if self.kind == "packing" and 2.0 * self.radius_mean_um >= self.cathode_thickness_um:
+        if self.kind == PACKING_KIND and 2.0 * self.radius_mean_um >= self.cathode_thickness_um:
             raise ConfigError(
                 f"geometry.radius_mean_um = {show(self.radius_mean_um)}: 2*radius_mean_um must be < "
                 f"geometry.cathode_thickness_um = {show(self.cathode_thickness_um)}"
             )
-        if self.kind != "planar" and self.interface in _SPOT_INTERFACES:
+        if self.kind != PLANAR_KIND and interface_archetype(self.interface).has_spots:
             if self.contact_radius_um >= self.radius_mean_um:
                 raise ConfigError(
                     f"geometry.contact_radius_um = {show(self.contact_radius_um)}: must be < "
@@ -141,7 +149,7 @@ class GeometryConfig(Section):
                 f"geometry.mesh_size_um = {show(self.mesh_size_um)}: must be < {fmt(smallest)} "
                 "(the smallest of width_um, cathode_thickness_um, membrane_thickness_um)"
             )
-        if self.kind == "particles-file":
+        if self.kind == PARTICLES_FILE_KIND:
             if not self.particles_file:
                 raise ConfigError(
                     "geometry.particles_file = '': required when geometry.kind = 'particles-file' "
