@@ -7,7 +7,7 @@ electrolyte, fast kinetics (``i0 = 1e6 A/m²`` on both electrodes: Wagner number
 metallic solid (1e4 S/m), so the spot is nearly equipotential and the electrolyte sees Holm's problem.
 
 Quantity. ``R_c = R_membrane − L_m/κ`` [Ω·cm², then Ω on the box area], with ``R_membrane`` the membrane Joule
-part of the exact dissipation breakdown (``microsim.quantities``). A flux tube with a spot at one end and an
+part of the exact dissipation breakdown (``microsim.physics.functionals``). A flux tube with a spot at one end and an
 equipotential far end has resistance ``L/(κ A) + ψ/(4κa)``: the constriction is by definition the excess of the
 electrolyte resistance over the 1D tube. The total minus every 1D part would also hold the spot's own charge
 transfer ``∫ i_n η`` (0.5–0.7 % of ``R_c`` over the study's meshes: set by the discrete edge current, so mesh
@@ -75,8 +75,8 @@ from microsim import config, outputs, tags
 from microsim.geometry import build_model, gmsh_model
 from microsim.mesh import from_gmsh
 from microsim.parameters import resolve
+from microsim.physics.functionals import Quantities
 from microsim.physics.model import CellModel, ModelOptions
-from microsim.quantities import Quantities
 from microsim.solver import newton_from_config
 from microsim.studies.common import describe_geometry
 from microsim.studies.resistance import DEFAULT_CURRENT_A_M2, run_resistance, solve_steady
