@@ -177,6 +177,10 @@ def _set_default_options(prefix: str, defaults: dict[str, str]) -> list[str]:
     return added
 
 
+#: Local offsets of the blocks of a DOLFINx blocked vector (its ``_blocks`` attribute): owned, ghost.
+BlockOffsets = tuple[list[int], list[int]]
+
+
 class TwoLevelPC:
     """Python context of a PETSc ``python`` PC (see module docstring).
 
@@ -190,7 +194,7 @@ class TwoLevelPC:
 
     def __init__(
         self,
-        blocks: Any,
+        blocks: BlockOffsets,
         coarse_labels: list[np.ndarray],
         n_components: list[int],
         prefix: str,
@@ -335,9 +339,9 @@ class TwoLevelPC:
 
 def configure_two_level(
     ksp: PETSc.KSP,
-    spaces: list[Any],
-    blocks: Any,
-    bcs_by_block: list[list[Any]],
+    spaces: list[dolfinx.fem.FunctionSpace],
+    blocks: BlockOffsets,
+    bcs_by_block: list[list[dolfinx.fem.DirichletBC]],
     rtol: float = KRYLOV_DEFAULTS["rtol"],
 ) -> TwoLevelPC:
     """Make ``ksp`` GMRES with the two-level preconditioner; returns the Python context.

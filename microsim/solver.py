@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import dolfinx_solver  # noqa: F401
 
@@ -32,6 +32,9 @@ from microsim.errors import ConvergenceError, SolutionError
 from microsim.linear import TwoLevelPC, configure_direct, ghost_add, ghost_forward
 from microsim.physics.forms import nonempty
 from microsim.physics.model import CellModel
+
+if TYPE_CHECKING:
+    from microsim.config import SolverConfig
 
 #: Residual floors are this many units of round-off of the largest term assembled into a row (see
 #: :meth:`BorderedNewton._floors`): a row sums tens of element contributions, each carrying a few ulps.
@@ -520,7 +523,7 @@ class BorderedNewton:
             obj.destroy()
 
 
-def newton_from_config(model: CellModel, solver_cfg: Any) -> BorderedNewton:
+def newton_from_config(model: CellModel, solver_cfg: SolverConfig) -> BorderedNewton:
     """A :class:`BorderedNewton` with the settings of a ``[solver]`` section."""
     return BorderedNewton(
         model,

@@ -157,7 +157,7 @@ def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     return out
 
 
-def replace(cfg: Config, **changes: Any) -> Config:
+def replace(cfg: Config, **changes: object) -> Config:
     """Return a validated copy of ``cfg`` with dotted fields changed.
 
     Args:

@@ -131,7 +131,7 @@ def did_you_mean(value: str, choices: list[str], prefix: str = "") -> str:
     return f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
 
 
-def check_value(name: str, value: Any, meta: Mapping[str, Any]) -> Any:
+def check_value(name: str, value: object, meta: Mapping[str, Any]) -> Any:
     """Check one value against its metadata; return it normalised (ints given for floats become floats).
 
     Args:
@@ -175,7 +175,7 @@ def check_value(name: str, value: Any, meta: Mapping[str, Any]) -> Any:
     return value
 
 
-def check_number(name: str, value: Any, low: float | None = 0.0, high: float | None = None) -> float:
+def check_number(name: str, value: object, low: float | None = 0.0, high: float | None = None) -> float:
     """A finite number in the open interval ``(low, high)`` (either end may be absent)."""
     return float(check_value(name, value, meta_for(float, low=low, high=high)))
 

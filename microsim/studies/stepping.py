@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from microsim.config import StudyConfig
 from microsim.errors import ConfigError, ConvergenceError, SolutionError
@@ -48,6 +48,60 @@ from microsim.studies.protocol import (
     rate_at_fraction,
     steps_from_config,
 )
+
+
+class Adjustable(Protocol):
+    """A model constant the runner sets: ``value`` is a float (a DOLFINx ``Constant`` in the real model)."""
+
+    @property
+    def value(self) -> Any:  # a float in the unit tests' cell, an array in a DOLFINx Constant
+        """The current value."""
+
+    @value.setter
+    def value(self, v: Any) -> None: ...  # dolfinx types the setter for arrays; a float works
+
+
+class SteppableModel(Protocol):
+    """What :class:`ProtocolRunner` needs of a cell model (the DOLFINx model or a zero-dimensional one)."""
+
+    @property
+    def dt(self) -> Adjustable:
+        """The time step [s]."""
+
+    @property
+    def V(self) -> Adjustable:
+        """The cell voltage [V]."""
+
+    @property
+    def current_density(self) -> Adjustable:
+        """The applied current density [A/m²]."""
+
+    @property
+    def current_ref(self) -> Adjustable:
+        """The scale of the current constraint [A/m²]."""
+
+    def commit_step(self) -> None:
+        """Accept the current state as the old state of the next time step."""
+
+    def restore_step(self) -> None:
+        """Go back to the last accepted state."""
+
+
+class SolveReport(Protocol):
+    """What the runner reads of a solve's report."""
+
+    iterations: int
+
+
+class SteppableSolver(Protocol):
+    """What :class:`ProtocolRunner` needs of a nonlinear solver."""
+
+    def solve(self, galvanostatic: bool = True) -> SolveReport:
+        """One time step's solve; the report has ``iterations`` (and optionally ``linear_iterations``)."""
+
+    def constraint_value(self) -> float:
+        """The cell current of the current state [A/m²] (for CV and rest steps)."""
+
 
 #: A step whose voltage moved by more than this many times the target is redone with a smaller step.
 REJECT_FACTOR = 3.0
@@ -154,8 +208,8 @@ class ProtocolRunner:
 
     def __init__(
         self,
-        model: Any,
-        solver: Any,
+        model: SteppableModel,
+        solver: SteppableSolver,
         settings: SteppingSettings,
         one_c_A_m2: float,
         observe: Callable[[Record], Mapping[str, float]] | None = None,
