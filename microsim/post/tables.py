@@ -30,8 +30,8 @@ SUMMARY_NAME = "summary.json"
 RATIO_COLUMN = "ratio"
 
 #: Resistance parts in display order (keys of ``summary["resistance_ohm_cm2"]``) -> row labels with units.
-#: All are area-specific resistances from the dissipation split (docs/model.md §4.2); the first seven sum to the
-#: total, the last is derived (total minus the 1D membrane and Li-metal parts).
+#: All are area-specific resistances from the dissipation split (docs/model.md §4.2); the six after ``total`` sum
+#: to it, the last is derived (total minus the 1D membrane and Li-metal parts).
 PART_LABELS: dict[str, str] = {
     "total": "total (V_eq - V)/I [Ω·cm²]",
     "membrane": "membrane (ohmic) [Ω·cm²]",
