@@ -1,1 +1,1 @@
-"""Physics: kinetics (pure functions) and the residual blocks of docs/model.md §2."""
+"""Physics: kinetics, the residual blocks of docs/model.md §2, their functionals and small-signal forms."""
