@@ -11,7 +11,7 @@ come from that registry, so adding a study is one module in :mod:`microsim.studi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from microsim.config.fields import Section, check_number, show, spec
 from microsim.config.protocol import ProtocolStep, parse_step
@@ -34,6 +34,9 @@ class StudyKind:
         groups: The ``[study]`` key groups it reads (besides the control keys).
         protocol: It runs a time-stepped protocol (galvanostatic control; cut-offs checked against the OCP).
         takes_steps: It accepts ``[[study.steps]]`` (otherwise they are refused).
+        cell_model: The equations of its cell model (:meth:`microsim.physics.model.ModelOptions.for_study`):
+            ``"steady"`` (θ frozen), ``"transient"`` (θ in time, the configured double layer and θ mass),
+            ``"small-signal"`` (about a rest state, with the double layer), or ``None`` (no cell model).
     """
 
     name: str
@@ -42,21 +45,28 @@ class StudyKind:
     groups: tuple[str, ...] = ()
     protocol: bool = False
     takes_steps: bool = False
+    cell_model: Literal["steady", "transient", "small-signal"] | None = None
 
 
 #: The study kinds, in the order ``microsim defaults`` lists them.
 STUDY_REGISTRY: dict[str, StudyKind] = {
     k.name: k
     for k in (
-        StudyKind("resistance", "microsim.studies.resistance:ResistanceStudy", "steady polarisation: R_eff breakdown"),
-        StudyKind("impedance", "microsim.studies.impedance:ImpedanceStudy", "small-signal spectrum", ("impedance",)),
+        StudyKind(
+            "resistance", "microsim.studies.resistance:ResistanceStudy", "steady polarisation: R_eff breakdown",
+            cell_model="steady",
+        ),
+        StudyKind(
+            "impedance", "microsim.studies.impedance:ImpedanceStudy", "small-signal spectrum", ("impedance",),
+            cell_model="small-signal",
+        ),
         StudyKind(
             "discharge", "microsim.studies.discharge:DischargeStudy", "a protocol of CC/CV/rest steps",
-            ("protocol", "checkpoint"), protocol=True, takes_steps=True,
+            ("protocol", "checkpoint"), protocol=True, takes_steps=True, cell_model="transient",
         ),
         StudyKind(
             "rate", "microsim.studies.rate:RateStudy", "one CC discharge per C-rate", ("protocol", "checkpoint"),
-            protocol=True,
+            protocol=True, cell_model="transient",
         ),
         StudyKind("effective", "microsim.studies.effective:EffectiveStudy", "effective transport coefficients"),
     )

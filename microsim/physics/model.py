@@ -32,6 +32,7 @@ import ufl
 from mpi4py import MPI
 
 from microsim import tags
+from microsim.config import STUDY_REGISTRY
 from microsim.constants import FARADAY, MICRON, thermal_voltage
 from microsim.errors import GeometryError
 from microsim.mesh import CellMesh
@@ -75,34 +76,37 @@ class ModelOptions:
         double_layer: bool = False,
         solid_diffusion: bool = True,
     ) -> ModelOptions:
-        """The equations a study of ``kind`` solves (the one place that maps studies to model options).
+        """The equations a study of ``kind`` solves: its registry entry's ``cell_model`` (one place for all studies).
 
-        * ``resistance``: steady (θ frozen at its initial value), no double layer;
-        * ``discharge`` and ``rate``: θ in time, the double layer if ``double_layer``, the θ mass of
+        * ``steady`` (resistance): θ frozen at its initial value, no double layer;
+        * ``transient`` (discharge, rate): θ in time, the double layer if ``double_layer``, the θ mass of
           ``theta_mass``;
-        * ``impedance``: θ dynamic unless ``solid_diffusion`` is False, always with the double layer (the
-          capacitive arcs) and the consistent θ mass (lumping is there for backward Euler's maximum principle; the
-          frequency-domain solve takes no time step).
+        * ``small-signal`` (impedance): θ dynamic unless ``solid_diffusion`` is False, always with the double layer
+          (the capacitive arcs) and the consistent θ mass (lumping is there for backward Euler's maximum
+          principle; the frequency-domain solve takes no time step).
 
         Args:
-            kind: the study kind (``study.kind``).
+            kind: the study kind (``study.kind``, a key of :data:`microsim.config.STUDY_REGISTRY`).
             electrolyte_model: ``electrolyte.model``: ``"binary"`` (salt transport) or ``"single-ion"``.
             theta_mass: ``solver.theta_mass`` (``"lumped"`` or ``"consistent"``).
-            double_layer: ``study.double_layer`` (discharge and rate only).
-            solid_diffusion: impedance only: False freezes θ (ω → 0 then gives the resistance study's DC value).
+            double_layer: ``study.double_layer`` (transient studies only).
+            solid_diffusion: small-signal only: False freezes θ (ω → 0 then gives the steady DC value).
 
         Raises:
             ValueError: a study kind without a cell model (``effective``) or an unknown one.
         """
+        entry = STUDY_REGISTRY.get(kind)
+        regime = entry.cell_model if entry is not None else None
         binary = electrolyte_model == "binary"
-        if kind == "resistance":
-            return cls(binary=binary, transient=False)
-        if kind in ("discharge", "rate"):
-            return cls(
-                binary=binary, transient=True, double_layer=double_layer, lumped_theta_mass=theta_mass == "lumped"
-            )
-        if kind == "impedance":
-            return cls(binary=binary, transient=solid_diffusion, double_layer=True)
+        match regime:
+            case "steady":
+                return cls(binary=binary, transient=False)
+            case "transient":
+                return cls(
+                    binary=binary, transient=True, double_layer=double_layer, lumped_theta_mass=theta_mass == "lumped"
+                )
+            case "small-signal":
+                return cls(binary=binary, transient=solid_diffusion, double_layer=True)
         raise ValueError(f"study kind {kind!r} has no cell model")
 
 

@@ -152,7 +152,7 @@ class ImpedanceStudy(Study):
         soc = cfg.study.state_of_charge
         theta0 = (1.0 - soc) if soc is not None else params.initial_stoichiometry
         model = rest_model(
-            ctx.cm, params, theta0, options=options_for(cfg, "impedance", solid_diffusion=self.solid_diffusion)
+            ctx.cm, params, theta0, options=options_for(cfg, self.kind, solid_diffusion=self.solid_diffusion)
         )
         response = FrequencyResponse(model, cfg.solver.linear_solver)
         timer.add("setup_s", response.time_setup_s)

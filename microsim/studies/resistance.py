@@ -104,7 +104,7 @@ class ResistanceStudy(Study):
         """Solve the steady problem at the study's current (or voltage); the breakdown and its checks."""
         cfg, comm, params, desc, cm, timer = ctx.cfg, ctx.comm, ctx.params, ctx.desc, ctx.cm, ctx.timer
         t = time.perf_counter()
-        model = CellModel(cm, params, options_for(cfg, "resistance"))
+        model = CellModel(cm, params, options_for(cfg, self.kind))
         solver = newton_from_config(model, cfg.solver)
         quantities = Quantities(model)
         timer.add("setup_s", time.perf_counter() - t)
