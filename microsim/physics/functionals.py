@@ -46,11 +46,13 @@ class Quantities:
         ell = MICRON
         a_hat = m.area_hat
         # Powers per geometric area [W/m²]; hat coordinates: ∫ dV = ℓ^d ∫ dV̂, A_geo = ℓ^(d−1) Â.
+        # Joule heating |i_e|²/κ(c) = (κ/ℓ²) r_κ |g|² and the concentration term −β i_e·∇ln c with the same κ(c):
+        # exactly what the φ_e equation tested with φ_e gives (docs/model.md §4.2)
         k = m.kappa / ell / a_hat
-        g = m.g_e
+        g, jg = m.g_e, m.i_e_hat
         forms: dict[str, ufl.Form] = {
-            "membrane": k * ufl.inner(g, g) * dx(tags.ELECTROLYTE_MEMBRANE),
-            "cathode_electrolyte": k * ufl.inner(g, g) * dx(tags.ELECTROLYTE_PORE),
+            "membrane": k * ufl.inner(jg, g) * dx(tags.ELECTROLYTE_MEMBRANE),
+            "cathode_electrolyte": k * ufl.inner(jg, g) * dx(tags.ELECTROLYTE_PORE),
             "solid": m.sigma
             / ell
             / a_hat
@@ -68,7 +70,7 @@ class Quantities:
             "volume_electrolyte": ell / a_hat * m.dx_e,
         }
         if m.options.binary:
-            forms["concentration"] = k * m.beta * ufl.inner(g, m.grad_ln_c) * m.dx_e
+            forms["concentration"] = k * m.beta * ufl.inner(jg, m.grad_ln_c) * m.dx_e
             forms["lithium_electrolyte"] = (
                 m.params.electrolyte.concentration_mol_m3 * ell / a_hat * m.fields["c"] * m.dx_e
             )
