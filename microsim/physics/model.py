@@ -220,6 +220,8 @@ class CellModel:
         self.kappa_rel = _power(c_pos, el.conductivity_exponent) if opts.binary else None
         self.diffusivity_rel = _power(c_pos, el.diffusivity_exponent) if opts.binary else None
         self.grad_ln_c = ufl.grad(c_rel) / c_pos if opts.binary else ufl.as_vector([0.0] * cm.dim)
+        # ln(c/c0) with the same floor (0 for a single-ion conductor): the diffusion potential is β Δln c
+        self.ln_c = ufl.ln(c_pos) if opts.binary else const(0.0)
         # hat-scaled driving force g, with i_e = −(κ/ℓ) g  [A/m²]
         self.g_e = ufl.grad(phi_e) - self.beta * self.grad_ln_c
 
