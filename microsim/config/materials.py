@@ -8,6 +8,7 @@ from typing import ClassVar
 from microsim.config.fields import Section, show, spec
 from microsim.constants import ZERO_CELSIUS
 from microsim.errors import ConfigError
+from microsim.parameters import CONDUCTIVITY_EXPONENT_MAX, DIFFUSIVITY_EXPONENT_MAX
 
 ELECTROLYTE_NAMES = ("PAL", "PPAL")
 ELECTROLYTE_MODELS = ("binary", "single-ion")
@@ -46,6 +47,16 @@ class ElectrolyteConfig(Section):
     concentration_mol_m3: float | None = spec(
         None, kind=float, low=0.0, unit="mol/m³", doc="salt concentration c0", unset="the named set (1100)"
     )
+    conductivity_exponent: float | None = spec(
+        None, kind=float, low=0.0, high=CONDUCTIVITY_EXPONENT_MAX, low_open=False, high_open=False, unit="1",
+        doc="power law of the conductivity in the salt concentration: κ(c) = κ (c/c0)^n (0: constant)",
+        unset="the named set (0)", note="documented range of the power law, docs/parameters.md §2.4a",
+    )  # fmt: skip
+    diffusivity_exponent: float | None = spec(
+        None, kind=float, low=-DIFFUSIVITY_EXPONENT_MAX, high=DIFFUSIVITY_EXPONENT_MAX, low_open=False,
+        high_open=False, unit="1", doc="power law of the salt diffusivity: D(c) = D (c/c0)^n (0: constant)",
+        unset="the named set (0)", note="documented range of the power law, docs/parameters.md §2.4a",
+    )  # fmt: skip
 
     def _cross_check(self) -> None:
         if self.model == "single-ion" and self.transference_number not in (None, 1.0):

@@ -61,6 +61,8 @@ class ElectrolyteParameters:
         thermodynamic_factor: 1 + dln f±/dln c.
         concentration_mol_m3: Reference (initial) salt concentration c0 (mol/m³).
         double_layer_F_m2: Double-layer capacitance at both SPE interfaces (F/m²).
+        conductivity_exponent: n_κ of κ(c) = κ (c/c0)^n_κ (0: constant).
+        diffusivity_exponent: n_D of D(c) = D (c/c0)^n_D (0: constant).
     """
 
     name: str
@@ -71,6 +73,8 @@ class ElectrolyteParameters:
     thermodynamic_factor: float
     concentration_mol_m3: float
     double_layer_F_m2: float
+    conductivity_exponent: float = 0.0
+    diffusivity_exponent: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,10 @@ class OverrideSpec:
 
 
 _POSITIVE = OverrideSpec
+#: Largest exponents of the power laws accepted (docs/parameters.md §2.4a): beyond them κ or D change by more than
+#: a factor 8 between c0/2 and c0, far outside what PEO-LiTFSI shows.
+CONDUCTIVITY_EXPONENT_MAX = 3.0
+DIFFUSIVITY_EXPONENT_MAX = 3.0
 _ALPHA = OverrideSpec(low=0.0, high=1.0, unit="1")
 
 #: The names ``[parameters]`` accepts: exactly the dotted field names of CellParameters' groups.
@@ -187,6 +195,12 @@ OVERRIDES: dict[str, OverrideSpec] = {
     "electrolyte.thermodynamic_factor": _POSITIVE(unit="1"),
     "electrolyte.concentration_mol_m3": _POSITIVE(unit="mol/m3"),
     "electrolyte.double_layer_F_m2": _POSITIVE(unit="F/m2"),
+    "electrolyte.conductivity_exponent": OverrideSpec(
+        low=0.0, high=CONDUCTIVITY_EXPONENT_MAX, low_open=False, high_open=False, unit="1"
+    ),
+    "electrolyte.diffusivity_exponent": OverrideSpec(
+        low=-DIFFUSIVITY_EXPONENT_MAX, high=DIFFUSIVITY_EXPONENT_MAX, low_open=False, high_open=False, unit="1"
+    ),
     "lfp.c_max_mol_m3": _POSITIVE(unit="mol/m3"),
     "lfp.diffusivity_m2_s": _POSITIVE(unit="m2/s"),
     "lfp.conductivity_S_m": _POSITIVE(unit="S/m"),
@@ -208,6 +222,8 @@ _ELECTROLYTE_SECTION_KEYS = (
     "diffusivity_m2_s",
     "transference_number",
     "concentration_mol_m3",
+    "conductivity_exponent",
+    "diffusivity_exponent",
 )
 
 

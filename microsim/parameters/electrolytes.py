@@ -24,6 +24,9 @@ DIFFUSIVITY_PER_CONDUCTIVITY = 7.24e-9  # m²/s per S/cm
 TRANSFERENCE_NUMBER = 0.2
 THERMODYNAMIC_FACTOR = 1.0
 CONCENTRATION_MOL_M3 = 1100.0
+#: Exponents of the power laws κ ∝ (c/c0)^n_κ and D ∝ (c/c0)^n_D: 0 (constant) until a calibration decides.
+CONDUCTIVITY_EXPONENT = 0.0
+DIFFUSIVITY_EXPONENT = 0.0
 DOUBLE_LAYER_F_M2 = 0.1
 
 SOURCES: dict[str, str] = {
@@ -39,6 +42,11 @@ SOURCES: dict[str, str] = {
     "transference_number": "[S]-based choice 0.2 (range 0.15-0.35; Edman 2000, NMR) (docs/parameters.md §2.3, §7.1)",
     "thermodynamic_factor": "[S] ideal default 1 (dualfoil Edman set; values not found) (docs/parameters.md §2.4)",
     "concentration_mol_m3": "[E] EO/Li ≈ 20, ρ ≈ 1.3 g/cm³ (docs/parameters.md §2.4, §7.1)",
+    "conductivity_exponent": (
+        "[E] 0: κ independent of c (the default until the paper calibration decides); PEO-LiTFSI's κ(c) rises about "
+        "linearly below its maximum (docs/parameters.md §2.4a)"
+    ),
+    "diffusivity_exponent": "[E] 0: D independent of c (docs/parameters.md §2.4a)",
     "double_layer_F_m2": "[E] liquid default 0.2 F/m² reduced for polymer (Asha 2023) (docs/parameters.md §7.1)",
 }
 
@@ -74,6 +82,8 @@ class ElectrolyteSet:
             "thermodynamic_factor": THERMODYNAMIC_FACTOR,
             "concentration_mol_m3": CONCENTRATION_MOL_M3,
             "double_layer_F_m2": DOUBLE_LAYER_F_M2,
+            "conductivity_exponent": CONDUCTIVITY_EXPONENT,
+            "diffusivity_exponent": DIFFUSIVITY_EXPONENT,
         }
 
 

@@ -46,11 +46,13 @@ class Quantities:
         ell = MICRON
         a_hat = m.area_hat
         # Powers per geometric area [W/m²]; hat coordinates: ∫ dV = ℓ^d ∫ dV̂, A_geo = ℓ^(d−1) Â.
+        # Joule heating |i_e|²/κ(c) = (κ/ℓ²) r_κ |g|² and the concentration term −β i_e·∇ln c with the same κ(c):
+        # exactly what the φ_e equation tested with φ_e gives (docs/model.md §4.2)
         k = m.kappa / ell / a_hat
-        g = m.g_e
+        g, jg = m.g_e, m.i_e_hat
         forms: dict[str, ufl.Form] = {
-            "membrane": k * ufl.inner(g, g) * dx(tags.ELECTROLYTE_MEMBRANE),
-            "cathode_electrolyte": k * ufl.inner(g, g) * dx(tags.ELECTROLYTE_PORE),
+            "membrane": k * ufl.inner(jg, g) * dx(tags.ELECTROLYTE_MEMBRANE),
+            "cathode_electrolyte": k * ufl.inner(jg, g) * dx(tags.ELECTROLYTE_PORE),
             "solid": m.sigma
             / ell
             / a_hat
@@ -68,7 +70,7 @@ class Quantities:
             "volume_electrolyte": ell / a_hat * m.dx_e,
         }
         if m.options.binary:
-            forms["concentration"] = k * m.beta * ufl.inner(g, m.grad_ln_c) * m.dx_e
+            forms["concentration"] = k * m.beta * ufl.inner(jg, m.grad_ln_c) * m.dx_e
             forms["lithium_electrolyte"] = (
                 m.params.electrolyte.concentration_mol_m3 * ell / a_hat * m.fields["c"] * m.dx_e
             )
@@ -104,9 +106,10 @@ def faraday_charge(inventory_change_mol_m2: float) -> float:
 def current_weighted_forms(model: CellModel) -> dict[str, ufl.Form]:
     """Interface integrals per geometric area whose ratios are the current-weighted averages on Γ and at the Li.
 
-    ``i`` (∫ i_n), ``iU`` (∫ i_n U), ``itheta`` (∫ i_n θ), ``ieta`` (∫ i_n η) on Γ; ``i_li`` (∫ i_Li) and
-    ``ieta_li`` (∫ i_Li η_Li) at the Li metal. ``iU/i`` is the OCP the current sees, ``ieta/i`` the kinetic
-    overpotential (studies.discharge's breakdown).
+    On Γ, weighted by ``i_n``: ``i`` (∫ i_n), ``iU`` (U), ``itheta`` (θ), ``ieta`` (η), ``iphie`` (φ_e), ``ilnc``
+    (ln c/c0), ``iphis`` (φ̃_s); at the Li metal, weighted by ``i_Li``: ``i_li``, ``ieta_li`` (η_Li = −φ_e),
+    ``ilnc_li`` (ln c/c0). Their ratios are the potentials the current sees, from which the discharge study's
+    overpotential breakdown is built (docs/model.md §4.4).
     """
     m = model
     a = m.area_hat
@@ -115,8 +118,12 @@ def current_weighted_forms(model: CellModel) -> dict[str, ufl.Form]:
         "iU": m.i_n * m.U / a * m.dS,
         "itheta": m.i_n * m.theta("+") / a * m.dS,
         "ieta": m.i_n * m.eta / a * m.dS,
+        "iphie": m.i_n * m.fields["phi_e"]("-") / a * m.dS,
+        "ilnc": m.i_n * m.ln_c("-") / a * m.dS if m.options.binary else 0.0 * m.i_n / a * m.dS,
+        "iphis": m.i_n * m.fields["phi_s"]("+") / a * m.dS,
         "i_li": m.i_li / a * m.ds_li,
         "ieta_li": m.i_li * m.eta_li / a * m.ds_li,
+        "ilnc_li": m.i_li * m.ln_c / a * m.ds_li if m.options.binary else 0.0 * m.i_li / a * m.ds_li,
     }
 
 

@@ -48,6 +48,11 @@ FIELD_ORDER = ("c", "phi_e", "theta", "phi_s")
 _C_FLOOR = 1.0e-8  # lower bound of c/c0 inside logarithms and powers, so a Newton iterate never produces NaN
 
 
+def _power(c_pos: ufl.core.expr.Expr, exponent: float) -> ufl.core.expr.Expr | None:
+    """``(c/c0)^n`` of a concentration law, or None for n = 0 (the constant law: no factor in the forms)."""
+    return None if exponent == 0.0 else c_pos**exponent
+
+
 @dataclass
 class ModelOptions:
     """Which equations are active."""
@@ -210,7 +215,13 @@ class CellModel:
         beta = 2.0 * thermal_voltage(params.temperature_K) * (1.0 - t_plus) * el.thermodynamic_factor
         self.kappa, self.beta, self.t_plus = kappa, beta if opts.binary else 0.0, t_plus
         c_pos = ufl.max_value(c_rel, _C_FLOOR) if opts.binary else c_rel
+        # concentration laws κ(c) = κ r_κ(c), D(c) = D r_D(c), relative to c0 (docs/model.md §2.2): the residuals
+        # keep κ and D as their scales, so r = 1 (the constant law) leaves the forms exactly as they were
+        self.kappa_rel = _power(c_pos, el.conductivity_exponent) if opts.binary else None
+        self.diffusivity_rel = _power(c_pos, el.diffusivity_exponent) if opts.binary else None
         self.grad_ln_c = ufl.grad(c_rel) / c_pos if opts.binary else ufl.as_vector([0.0] * cm.dim)
+        # ln(c/c0) with the same floor (0 for a single-ion conductor): the diffusion potential is β Δln c
+        self.ln_c = ufl.ln(c_pos) if opts.binary else const(0.0)
         # hat-scaled driving force g, with i_e = −(κ/ℓ) g  [A/m²]
         self.g_e = ufl.grad(phi_e) - self.beta * self.grad_ln_c
 
@@ -284,13 +295,13 @@ class CellModel:
         if opts.binary:
             q = ufl.TestFunction(V_e)
             k_c = (1.0 - t_plus) * ell / (FARADAY * el.concentration_mol_m3 * el.diffusivity_m2_s)
+            flux_c = ufl.grad(c_rel) if self.diffusivity_rel is None else self.diffusivity_rel * ufl.grad(c_rel)
             steady["c"] = (
-                ufl.inner(ufl.grad(c_rel), ufl.grad(q)) * dx_e
-                - k_c * self.i_n * q("-") * dS
-                - k_c * self.i_li * q * ds_li
+                ufl.inner(flux_c, ufl.grad(q)) * dx_e - k_c * self.i_n * q("-") * dS - k_c * self.i_li * q * ds_li
             )
+        self.i_e_hat = self.g_e if self.kappa_rel is None else self.kappa_rel * self.g_e  # i_e = −(κ/ℓ) i_e_hat
         steady["phi_e"] = (
-            ufl.inner(self.g_e, ufl.grad(v_e)) * dx_e
+            ufl.inner(self.i_e_hat, ufl.grad(v_e)) * dx_e
             - (ell / kappa) * self.i_n * v_e("-") * dS
             - (ell / kappa) * self.i_li * v_e * ds_li
         )

@@ -5,27 +5,34 @@ Stages: geometry → mesh → transient model (θ solved in time, optional doubl
 ``[[study.steps]]`` experiment) run by :class:`~microsim.studies.stepping.ProtocolRunner` → ``timeseries.csv``,
 field snapshots (``fields_series/*.xdmf``), final fields and ``summary.json["discharge"]``.
 
-Overpotential breakdown (volts, positive = loss, for the direction of the current ``s = sign(I)``). For the
-discrete solution, testing the charge equations with the potentials gives exactly
+Overpotential breakdown (volts, positive = loss, for the direction of the current ``s = sign(I)``). Averaging the
+interface condition ``V + φ̃_s − φ_e = U + η`` over Γ with the weights ``i_n / ∫ i_n`` (written ``⟨·⟩_Γ``), and
+``φ_e = −η_Li`` over the Li metal with the weights ``i_Li / ∫ i_Li`` (``⟨·⟩_Li``), gives exactly, at every
+instant,
 
-    s·(U(θ̄) − V) = s·(U(θ̄) − Ū_Γ) + η_ct,c + η_ct,Li + P_e/|I| + P_conc/|I| + P_s/|I|
+    s·(U(θ̄) − V) = s·(U(θ̄) − ⟨U⟩_Γ) − s⟨η⟩_Γ + s⟨η_Li⟩_Li + s(⟨ψ⟩_Li − ⟨ψ⟩_Γ) + sβ(⟨ln c⟩_Li − ⟨ln c⟩_Γ)
+                   + s⟨φ̃_s⟩_Γ,        ψ = φ_e − β ln(c/c0)
 
-with θ̄ the volume-mean lithiation, ``Ū_Γ = ∫_Γ i_n U dA / ∫_Γ i_n dA`` the current-weighted surface OCP,
-``η_ct,c = −s ∫ i_n η / ∫ i_n`` and ``η_ct,Li = s ∫ i_Li η_Li / ∫ i_Li`` the current-weighted kinetic
-overpotentials, and ``P_e``, ``P_conc``, ``P_s`` the Joule power in the electrolyte, the salt-diffusion
-(concentration) power and the Joule power in the solid per geometric area
-(:class:`~microsim.physics.functionals.Quantities`). So:
+with θ̄ the volume-mean lithiation. So:
 
-* **solid diffusion** = ``s·(U(θ̄) − Ū_Γ)``: the OCP the current sees at the particle surfaces versus the OCP
+* **solid diffusion** = ``s·(U(θ̄) − ⟨U⟩_Γ)``: the OCP the current sees at the particle surfaces versus the OCP
   of the mean lithiation. It contains the radial gradients inside particles *and* the imbalance between
   particles (a particle under a contact spot full while the others are empty), both solid-state transport;
-* **charge transfer** = cathode + Li metal kinetic overpotentials;
-* **electrolyte ohmic** = ``P_e/|I|``; **salt depletion** = ``P_conc/|I|`` (also reported: the smallest salt
-  concentration);
-* solid ohmic = ``P_s/|I|`` (tiny; reported, not a candidate).
+* **charge transfer** = cathode ``−s⟨η⟩_Γ`` + Li metal ``s⟨η_Li⟩_Li`` kinetic overpotentials;
+* **salt depletion** = the diffusion potential ``sβ(⟨ln c⟩_Li − ⟨ln c⟩_Γ)`` between the electrodes (also
+  reported: the smallest salt concentration); **electrolyte ohmic** = the rest of the electrolyte's drop,
+  ``s(⟨ψ⟩_Li − ⟨ψ⟩_Γ)``, the drop of the potential whose gradient drives the current (``i_e = −κ ∇ψ``). Both
+  stay finite as the salt runs out (``c/c0`` is floored at 1e-8 inside the logarithm). The split of the
+  dissipation (Joule heating and the concentration term, the resistance study's exact DC breakdown) does not:
+  near depletion the steep ``∇ln c`` inside the cells next to Γ inflates both with opposite signs (+11 V and
+  −15 V at a 0.43 V total in a planar cell at Sand's time, where this split gives 0.50 V of salt depletion).
+  Once the salt next to Γ falls below about 1 % of c0, P1 cannot follow ``ln c`` across the cell next to Γ
+  and the ohmic part turns negative (−0.24 V in that cell at the cut-off): a sign of the depletion, not of
+  resistance;
+* solid ohmic = ``s⟨φ̃_s⟩_Γ`` (small; reported, not a candidate).
 
 The **limiting mechanism** at the cut-off is the largest of the four candidates. The sum closes on
-``U(θ̄) − V`` without the double layer (with it, the charging current is a few ppm at these rates).
+``U(θ̄) − V`` exactly, with or without the double layer (the weights are the faradaic currents).
 
 **Particle utilisation**: per-particle mean lithiation from the cell averages of θ, each particle-mesh cell
 binned to the particle of the geometry description whose surface is nearest to its midpoint; a particle is
@@ -200,9 +207,16 @@ class DischargeCell:
         out["charge_transfer_cathode"] = -s * b["ieta"] / b["i"]
         out["charge_transfer_anode"] = s * b["ieta_li"] / b["i_li"] if abs(b["i_li"]) > 0 else 0.0
         out["charge_transfer"] = out["charge_transfer_cathode"] + out["charge_transfer_anode"]
-        out["electrolyte_ohmic"] = (q["membrane"] + q["cathode_electrolyte"]) / big
-        out["salt_depletion"] = q["concentration"] / big
-        out["solid_ohmic"] = q["solid"] / big
+        # the electrolyte's share: the drop of φ_e between the electrodes as each electrode's current sees it, split
+        # into the diffusion potential β Δln c and the drop of ψ = φ_e − β ln c (i_e = −κ ∇ψ): both stay finite
+        # as the salt runs out, unlike the split of the dissipation (module docstring)
+        beta = float(self.model.beta)
+        lnc_li = b["ilnc_li"] / b["i_li"] if abs(b["i_li"]) > 0 else 0.0
+        phie_li = -b["ieta_li"] / b["i_li"] if abs(b["i_li"]) > 0 else 0.0
+        lnc_g, phie_g = b["ilnc"] / b["i"], b["iphie"] / b["i"]
+        out["salt_depletion"] = s * beta * (lnc_li - lnc_g)
+        out["electrolyte_ohmic"] = s * ((phie_li - beta * lnc_li) - (phie_g - beta * lnc_g))
+        out["solid_ohmic"] = s * b["iphis"] / b["i"]
         return out
 
     # --- runs ---------------------------------------------------------------------------------------------

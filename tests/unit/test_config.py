@@ -301,3 +301,30 @@ def test_overlap_fraction_zero_is_refused() -> None:
     for value in (0.0, 5e-20):
         with pytest.raises(ConfigError, match=r"geometry\.overlap_fraction = .*: must be in \[0\.001, 0\.3\)"):
             config.replace(config.default(), **{"geometry.overlap_fraction": value})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("conductivity_exponent", 3.5, ["electrolyte.conductivity_exponent = 3.5", "[0, 3]", "§2.4a"]),
+        ("conductivity_exponent", -0.5, ["electrolyte.conductivity_exponent = -0.5", "[0, 3]"]),
+        ("diffusivity_exponent", float("inf"), ["electrolyte.diffusivity_exponent = inf", "finite"]),
+        ("diffusivity_exponent", "one", ["electrolyte.diffusivity_exponent = 'one'", "a number"]),
+    ],
+)
+def test_concentration_law_exponents_are_checked(key: str, value: object, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as err:
+        config.from_dict({"electrolyte": {key: value}})
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_concentration_law_exponents_reach_the_parameters() -> None:
+    from microsim.parameters import resolve
+
+    cfg = config.from_dict({"electrolyte": {"conductivity_exponent": 1, "diffusivity_exponent": -0.5}})
+    el = resolve(cfg).electrolyte
+    assert (el.conductivity_exponent, el.diffusivity_exponent) == (1.0, -0.5)
+    assert resolve(config.default()).electrolyte.conductivity_exponent == 0.0  # the constant law by default
+    # [parameters] overrides are checked with the same bounds
+    with pytest.raises(ConfigError, match=r"parameters\.electrolyte\.conductivity_exponent = 4"):
+        config.from_dict({"parameters": {"electrolyte.conductivity_exponent": 4.0}})

@@ -91,10 +91,24 @@ def test_kramers_kronig_flags_an_inconsistent_spectrum() -> None:
     assert kramers_kronig_residuals(FREQ, bad)["max_residual_imag"] > 1e-2
 
 
-@pytest.mark.parametrize("interface", ["filled", "point-contact"])
-def test_zero_frequency_limit_is_dc_resistance(interface: str) -> None:
-    """With θ frozen the ω → 0 response is the linearised steady problem of the resistance study."""
-    cfg = small(**{"geometry.interface": interface, "output.xdmf": False})
+@pytest.mark.parametrize(
+    ("interface", "laws"),
+    [("filled", (0.0, 0.0)), ("point-contact", (0.0, 0.0)), ("filled", (1.0, -1.0))],
+    ids=["filled", "point-contact", "filled-c-dependent"],
+)
+def test_zero_frequency_limit_is_dc_resistance(interface: str, laws: tuple[float, float]) -> None:
+    """With θ frozen the ω → 0 response is the linearised steady problem of the resistance study.
+
+    With concentration laws too: the impedance operator is derived from the same residuals.
+    """
+    cfg = small(
+        **{
+            "geometry.interface": interface,
+            "output.xdmf": False,
+            "electrolyte.conductivity_exponent": laws[0],
+            "electrolyte.diffusivity_exponent": laws[1],
+        }
+    )
     dc = run_resistance(cfg, None, MPI.COMM_WORLD)["resistance_ohm_cm2"]["total"]
     s = run_impedance(cfg, None, MPI.COMM_WORLD, solid_diffusion=False, freqs=np.array([0.0]))
     z0 = s["spectrum"]["z_real_ohm_cm2"][0]
