@@ -387,6 +387,18 @@ class EffectiveStudy(Study):
         eff["effective_electrolyte_conductivity_S_m"] = None if ratio_e is None else ratio_e * kappa
         eff["solid_conductivity_S_m"] = sigma
         eff["effective_solid_conductivity_S_m"] = None if ratio_s is None else ratio_s * sigma
+        # The fractions above are the mesh's: its flat-faced cells cut the curved particle surfaces, so a coarse
+        # mesh holds less solid than the particles (7 % less for r = 0.5 µm at h_Γ = 0.25 µm). τ = ε κ/κ_eff uses
+        # the mesh's ε, consistent with the conduction solve on the same cells; the exact fraction is beside it.
+        exact = ctx.geometry.get("active_fraction")
+        eff["solid_fraction_geometry"] = exact
+        eff["solid_volume_deficit_mesh"] = (
+            1.0 - eff["solid_fraction"] / exact if isinstance(exact, float) and exact > 0 else None
+        )
+        eff["definitions"]["solid_fraction"] = (
+            "solid volume of the mesh / (A * L_c); solid_fraction_geometry: the particles' exact fraction "
+            "(geometry.json active_fraction); solid_volume_deficit_mesh: 1 - their ratio"
+        )
         summary: Summary = {
             # scalar Poisson solves: a factorisation whatever the choice ("auto", "two-level" mean MUMPS)
             "linear_solver": cfg.solver.linear_solver if cfg.solver.linear_solver in _DIRECT_SOLVERS else "mumps",
