@@ -106,10 +106,11 @@ def faraday_charge(inventory_change_mol_m2: float) -> float:
 def current_weighted_forms(model: CellModel) -> dict[str, ufl.Form]:
     """Interface integrals per geometric area whose ratios are the current-weighted averages on Γ and at the Li.
 
-    On Γ, weighted by ``i_n``: ``i`` (∫ i_n), ``iU`` (U), ``itheta`` (θ), ``ieta`` (η), ``iphie`` (φ_e), ``ilnc``
-    (ln c/c0), ``iphis`` (φ̃_s); at the Li metal, weighted by ``i_Li``: ``i_li``, ``ieta_li`` (η_Li = −φ_e),
-    ``ilnc_li`` (ln c/c0). Their ratios are the potentials the current sees, from which the discharge study's
-    overpotential breakdown is built (docs/model.md §4.4).
+    On Γ, weighted by ``i_n``: ``i`` (∫ i_n), ``iU`` (U), ``itheta`` (θ), ``ieta`` (η), ``ieta_c0`` (the η that
+    would carry i_n at the reference salt c0), ``iphie`` (φ_e), ``ilnc`` (ln c/c0), ``iphis`` (φ̃_s); at the Li
+    metal, weighted by ``i_Li``: ``i_li``, ``ieta_li`` (η_Li = −φ_e), ``ilnc_li`` (ln c/c0). Their ratios are the
+    potentials the current sees, from which the discharge study's overpotential breakdown is built
+    (docs/model.md §4.4).
     """
     m = model
     a = m.area_hat
@@ -124,6 +125,8 @@ def current_weighted_forms(model: CellModel) -> dict[str, ufl.Form]:
         "i_li": m.i_li / a * m.ds_li,
         "ieta_li": m.i_li * m.eta_li / a * m.ds_li,
         "ilnc_li": m.i_li * m.ln_c / a * m.ds_li if m.options.binary else 0.0 * m.i_li / a * m.ds_li,
+        # η at the reference salt (symmetric kinetics; otherwise η itself: no split of the salt's kinetic effect)
+        "ieta_c0": m.i_n * (m.eta_at_c0 if m.eta_at_c0 is not None else m.eta) / a * m.dS,
     }
 
 

@@ -35,6 +35,30 @@ def exchange_current_lfp(
     return i0_ref * pw(c_rel, alpha_a) * pw(2.0 * theta, alpha_c) * pw(2.0 * (1.0 - theta), alpha_a)
 
 
+def overpotential_at_ratio(
+    eta: Any,
+    i0_ratio: Any,
+    alpha: float,
+    f: float,
+    sinh: Callable[[Any], Any] = np.sinh,
+    asinh: Callable[[Any], Any] = np.arcsinh,
+) -> Any:
+    """The overpotential that drives the same symmetric Butler–Volmer current with ``i0 / i0_ratio``.
+
+    ``i0 r · 2 sinh(α f η) = i0 · 2 sinh(α f η')``, so ``η' = asinh(r sinh(α f η))/(α f)``. For ``α_a = α_c = α``
+    only (there is no closed form otherwise). ``sinh`` and ``asinh`` are passed in so that the formula serves NumPy
+    and UFL alike.
+    """
+    return asinh(i0_ratio * sinh(alpha * f * eta)) / (alpha * f)
+
+
+def ufl_asinh(x: Any) -> Any:
+    """``asinh`` for UFL (which has none): ``sign(x) ln(|x| + sqrt(x² + 1))``, odd, 0 at 0, precise for large |x|."""
+    import ufl
+
+    return ufl.sign(x) * ufl.ln(abs(x) + ufl.sqrt(x * x + 1.0))
+
+
 def charge_transfer_resistance(i0: float, f: float) -> float:
     """Linearised charge-transfer resistance ``RT/(F i0)`` in Ω·m² (α_a + α_c = 1)."""
     return 1.0 / (f * i0)

@@ -36,7 +36,7 @@ from microsim.config import STUDY_REGISTRY
 from microsim.constants import FARADAY, MICRON, thermal_voltage
 from microsim.errors import GeometryError
 from microsim.mesh import CellMesh
-from microsim.physics.kinetics import butler_volmer, exchange_current_lfp
+from microsim.physics.kinetics import butler_volmer, exchange_current_lfp, overpotential_at_ratio, ufl_asinh
 
 if TYPE_CHECKING:
     from microsim.config import Config
@@ -242,6 +242,15 @@ class CellModel:
             lfp.exchange_current_A_m2, c_pos("-") if opts.binary else 1.0, th_p, lfp.alpha_a, lfp.alpha_c
         )
         self.i0 = i0
+        # the kinetic overpotential that would carry the same i_n at the reference salt c0: the rest, η − η_c0, is
+        # the salt's effect on the kinetics (i0 ∝ (c/c0)^α_a, a Nernstian term); symmetric kinetics only
+        self.eta_at_c0 = (
+            overpotential_at_ratio(
+                self.eta, c_pos("-") ** lfp.alpha_a, lfp.alpha_a, self.f, sinh=ufl.sinh, asinh=ufl_asinh
+            )
+            if opts.binary and lfp.alpha_a == lfp.alpha_c
+            else None
+        )
         self.i_n = butler_volmer(i0, self.eta, lfp.alpha_a, lfp.alpha_c, self.f, exp=ufl.exp)
         self.eta_li = -phi_e
         self.i_li = butler_volmer(li.exchange_current_A_m2, self.eta_li, li.alpha, 1.0 - li.alpha, self.f, exp=ufl.exp)

@@ -18,9 +18,11 @@ with θ̄ the volume-mean lithiation. So:
 * **solid diffusion** = ``s·(U(θ̄) − ⟨U⟩_Γ)``: the OCP the current sees at the particle surfaces versus the OCP
   of the mean lithiation. It contains the radial gradients inside particles *and* the imbalance between
   particles (a particle under a contact spot full while the others are empty), both solid-state transport;
-* **charge transfer** = cathode ``−s⟨η⟩_Γ`` + Li metal ``s⟨η_Li⟩_Li`` kinetic overpotentials;
-* **salt depletion** = the diffusion potential ``sβ(⟨ln c⟩_Li − ⟨ln c⟩_Γ)`` between the electrodes (also
-  reported: the smallest salt concentration); **electrolyte ohmic** = the rest of the electrolyte's drop,
+* **charge transfer** = cathode ``−s⟨η_c0⟩_Γ`` + Li metal ``s⟨η_Li⟩_Li`` kinetic overpotentials, ``η_c0`` the
+  overpotential that would carry the same ``i_n`` at the reference salt (symmetric kinetics; docs/model.md §4.4);
+* **salt depletion** = the diffusion potential ``sβ(⟨ln c⟩_Li − ⟨ln c⟩_Γ)`` between the electrodes plus the
+  salt's effect on the cathode kinetics ``−s⟨η − η_c0⟩_Γ`` (reported on its own too; also reported: the smallest
+  salt concentration); **electrolyte ohmic** = the rest of the electrolyte's drop,
   ``s(⟨ψ⟩_Li − ⟨ψ⟩_Γ)``, the drop of the potential whose gradient drives the current (``i_e = −κ ∇ψ``). Both
   stay finite as the salt runs out (``c/c0`` is floored at 1e-8 inside the logarithm). The split of the
   dissipation (Joule heating and the concentration term, the resistance study's exact DC breakdown) does not:
@@ -94,6 +96,7 @@ COLUMNS = {
     "total_V": "Total overpotential [V]",
     "electrolyte_ohmic": "Electrolyte ohmic [V]",
     "salt_depletion": "Salt depletion [V]",
+    "salt_depletion_kinetic": "Salt depletion, kinetic part [V]",
     "solid_diffusion": "Solid diffusion [V]",
     "charge_transfer": "Charge transfer [V]",
     "charge_transfer_cathode": "Charge transfer cathode [V]",
@@ -214,7 +217,12 @@ class DischargeCell:
         lnc_li = b["ilnc_li"] / b["i_li"] if abs(b["i_li"]) > 0 else 0.0
         phie_li = -b["ieta_li"] / b["i_li"] if abs(b["i_li"]) > 0 else 0.0
         lnc_g, phie_g = b["ilnc"] / b["i"], b["iphie"] / b["i"]
-        out["salt_depletion"] = s * beta * (lnc_li - lnc_g)
+        # the salt's effect on the cathode kinetics (i0 ∝ (c/c0)^α_a) counts as salt depletion, not charge transfer
+        kinetic_salt = -s * (b["ieta"] - b["ieta_c0"]) / b["i"]
+        out["charge_transfer_cathode"] -= kinetic_salt
+        out["charge_transfer"] -= kinetic_salt
+        out["salt_depletion_kinetic"] = kinetic_salt
+        out["salt_depletion"] = s * beta * (lnc_li - lnc_g) + kinetic_salt
         out["electrolyte_ohmic"] = s * ((phie_li - beta * lnc_li) - (phie_g - beta * lnc_g))
         out["solid_ohmic"] = s * b["iphis"] / b["i"]
         return out

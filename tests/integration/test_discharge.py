@@ -163,5 +163,7 @@ def test_salt_depletion_ends_a_discharge_at_sands_time() -> None:
     over = res["overpotential_at_end_V"]
     parts = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer", "solid_ohmic")
     assert sum(over[p] for p in parts) == pytest.approx(over["total_V"], rel=1e-9)  # exact at every instant
+    # the salt's effect on the kinetics (i0 ∝ c^α_a) is part of salt depletion, and has its sign
+    assert 0.0 < over["salt_depletion_kinetic"] < over["salt_depletion"]
     early = cell.records[1].extra  # one second in: the ohmic drop is the membrane's L/κ
     assert early["electrolyte_ohmic"] == pytest.approx(current * 9.5e-6 / el.conductivity_S_m, rel=0.01)
