@@ -33,8 +33,10 @@ with θ̄ the volume-mean lithiation. So:
   resistance;
 * solid ohmic = ``s⟨φ̃_s⟩_Γ`` (small; reported, not a candidate).
 
-The **limiting mechanism** at the cut-off is the largest of the four candidates. The sum closes on
-``U(θ̄) − V`` exactly, with or without the double layer (the weights are the faradaic currents).
+The **limiting mechanism** is the candidate that grew most between the last step's least-loss state (its
+smallest total overpotential) and its end (:func:`limiting_mechanism`); the largest at the end is reported beside
+it. The sum closes on ``U(θ̄) − V`` exactly, with or without the double layer (the weights are the faradaic
+currents).
 
 **Particle utilisation**: per-particle mean lithiation from the cell averages of θ, each particle-mesh cell
 binned to the particle of the geometry description whose surface is nearest to its midpoint; a particle is
@@ -61,7 +63,7 @@ import dolfinx
 import numpy as np
 from mpi4py import MPI
 
-from microsim import checkpoint, outputs
+from microsim import checkpoint, outputs, tags
 from microsim.errors import ConfigError, ConvergenceError, MicrosimError
 from microsim.field_output import write_fields_xdmf
 from microsim.physics.functionals import Quantities, cell_volumes, current_weighted_forms
@@ -89,6 +91,8 @@ if TYPE_CHECKING:
 MECHANISMS = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer")
 #: A particle whose mean lithiation changed by less than this is unused (docs/model.md §4.5).
 UNUSED_CHANGE = 0.05
+#: Salt below this fraction of c0 counts as depleted (``salt_minimum``; measured with a degree-4 rule).
+DEPLETED = 0.05
 
 #: timeseries.csv column for each breakdown key.
 COLUMNS = {
@@ -106,6 +110,34 @@ COLUMNS = {
     "theta_surface": "Surface lithiation (current-weighted) [-]",
     "c_min_mol_m3": "Minimum salt concentration [mol/m3]",
 }
+
+
+def limiting_mechanism(records: list[Record]) -> tuple[str, dict[str, float], str]:
+    """The mechanism that ended a constant-current step, from its breakdown history (docs/model.md §4.4).
+
+    The part that *grew* most between the step's least-loss state (the smallest total overpotential, once the
+    start-up transients of the surface lithiation are over) and its end: with LiFePO4's flat OCP a loss that is
+    large but constant (the Tafel overpotential of a fixed current) shifts the whole curve and does not end the
+    discharge; what brings the voltage down to the cut-off is the part that rises. When nothing rose (the cut-off
+    was met at the start), the largest part at the end.
+
+    Args:
+        records: the accepted records of one step at non-zero current, in time order, each with the breakdown
+            keys of :data:`MECHANISMS` and ``total_V`` in ``extra``.
+
+    Returns:
+        ``(by_growth, growth_V, largest_at_end)``: the limiting mechanism, each candidate's growth [V] from the
+        least-loss state to the end, and the largest candidate at the end. ``("none", {}, "none")`` for no records.
+    """
+    loaded = [r for r in records if r.current_A_m2 != 0]
+    if not loaded:
+        return "none", {}, "none"
+    end = loaded[-1].extra
+    largest = max(MECHANISMS, key=lambda k: end[k])
+    ref = min(loaded, key=lambda r: r.extra["total_V"]).extra
+    growth = {k: end[k] - ref[k] for k in MECHANISMS}
+    by_growth = max(MECHANISMS, key=lambda k: growth[k])
+    return (by_growth if growth[by_growth] > 0.0 else largest), growth, largest
 
 
 class DischargeCell:
@@ -137,6 +169,7 @@ class DischargeCell:
         self.volume_particle_m = q["volume_particle"]  # particle volume per geometric area [m]
         self.one_c = one_c_current_density(self.params, self.volume_particle_m)
         self.mass_kg_m2 = self.params.lfp.density_kg_m3 * self.volume_particle_m
+        self._depleted_form: tuple[Any, Any] | None = None  # compiled on first use (salt_minimum)
         self.C_per_mAh_g = C_PER_MAH * self.mass_kg_m2 * 1.0e3  # C/m² of 1 mAh/g
         self.theta0 = float(self.params.initial_stoichiometry)
         self.ocp = self.params.lfp.ocp
@@ -226,6 +259,41 @@ class DischargeCell:
         out["electrolyte_ohmic"] = s * ((phie_li - beta * lnc_li) - (phie_g - beta * lnc_g))
         out["solid_ohmic"] = s * b["iphis"] / b["i"]
         return out
+
+    def salt_minimum(self) -> dict[str, Any] | None:
+        """Where the salt is lowest now, and how much of the electrolyte is depleted (collective; None: no salt).
+
+        ``depleted_volume_fraction`` is the share of the electrolyte volume below 5 % of ``c0``; ``region`` says
+        whether the minimum sits in the cathode's pores (with its depth below the membrane) or in the membrane.
+        """
+        c = self.model.fields.get("c")
+        if c is None:
+            return None
+        comm = self.comm
+        n = c.function_space.dofmap.index_map.size_local
+        arr = c.x.array[:n]
+        local = (float(arr.min()), comm.rank) if n else (np.inf, comm.rank)
+        c_min, owner = comm.allreduce(local, op=MPI.MINLOC)
+        xyz = c.function_space.tabulate_dof_coordinates()[:n]
+        mine = [float(v) for v in xyz[int(np.argmin(arr))][: self.cm.dim]] if comm.rank == owner else None
+        pos = comm.bcast(mine, root=owner)
+        if self._depleted_form is None:
+            import ufl
+
+            low = ufl.conditional(ufl.lt(c, DEPLETED), 1.0, 0.0)
+            emaps = self.cm.entity_maps
+            # the conditional needs more than one point per cell
+            dx_e = self.model.dx(tags.ELECTROLYTE_CELLS, metadata={"quadrature_degree": 4})
+            self._depleted_form = tuple(dolfinx.fem.form(f * dx_e, entity_maps=emaps) for f in (low, 1.0))
+        vol = [comm.allreduce(dolfinx.fem.assemble_scalar(f), op=MPI.SUM) for f in self._depleted_form]
+        z, top = pos[-1], self.desc.cathode_thickness_um
+        return {
+            "c_min_mol_m3": c_min * self.params.electrolyte.concentration_mol_m3,
+            "position_um": pos,
+            "region": "cathode pores" if z < top - 1e-9 else "membrane",
+            "depth_below_membrane_um": max(top - z, 0.0),
+            "depleted_volume_fraction": vol[0] / vol[1] if vol[1] > 0 else 0.0,
+        }
 
     # --- runs ---------------------------------------------------------------------------------------------
     def run(self, steps: list[Step], out_dir: Path | None, label: str = "", restart: bool = False) -> dict[str, Any]:
@@ -324,8 +392,10 @@ class DischargeCell:
         change = np.abs(theta_end - theta_start)
         valid = np.isfinite(change)
         unused = float(np.mean(change[valid] < UNUSED_CHANGE)) if valid.any() else float("nan")
-        parts = {k: end.extra[k] for k in MECHANISMS}
-        limiting = max(parts, key=lambda k: parts[k]) if end.current_A_m2 != 0 else "none"
+        last_step = [r for r in runner.records if r.step_index == end.step_index]
+        limiting, growth, largest_at_end = (
+            limiting_mechanism(last_step) if end.current_A_m2 != 0 else ("none", {}, "none")
+        )
         step_rows: list[dict[str, Any]] = []
         for step, sm in zip(steps, summaries, strict=True):
             q = capacity_mAh_g(abs(sm.charge_C_m2), self.mass_kg_m2)
@@ -360,6 +430,9 @@ class DischargeCell:
             "net_charge_C_m2": runner.charge_C_m2,
             "overpotential_at_end_V": {k: end.extra[k] for k in COLUMNS if k not in ("theta_mean",)},
             "limiting_mechanism": limiting,
+            "overpotential_growth_V": growth,
+            "salt_minimum": self.salt_minimum(),
+            "largest_overpotential_at_end": largest_at_end,
             "theta_mean_end": end.extra["theta_mean"],
             "particle_unused_fraction": unused,
             "particle_theta_end": [float(x) for x in theta_end],

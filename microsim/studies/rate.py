@@ -38,7 +38,7 @@ from microsim.config import DEFAULT_C_RATES
 from microsim.errors import ConfigError, ConvergenceError, SolutionError
 from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
 from microsim.studies.common import make_out_dir
-from microsim.studies.discharge import DischargeCell
+from microsim.studies.discharge import COLUMNS, DischargeCell
 from microsim.studies.stepping import rate_at_fraction, steps_from_config
 
 if TYPE_CHECKING:
@@ -175,6 +175,8 @@ def _summary(
         "c80": rate_at_fraction(done, caps, 0.8),
         "c50": rate_at_fraction(done, caps, 0.5),
         "limiting_mechanism": col("limiting_mechanism"),
+        "largest_overpotential_at_cutoff": [runs[run_label(r)].get("largest_overpotential_at_end") for r in done],
+        "overpotential_growth_V": [runs[run_label(r)].get("overpotential_growth_V") for r in done],
         "particle_unused_fraction": col("particle_unused_fraction"),
         "end_reason": col("end_reason"),
         "final_voltage_V": col("final_voltage_V"),
@@ -192,6 +194,12 @@ def _summary(
     summary["timings_s"] = {**cell.timer.sections, "solve_s": solve_s, "compile_s": cell.solver.time_compile_s}
     summary["wall_time_s"] = cell.comm.allreduce(cell.timer.total() + solve_s, op=MPI.MAX)
     return summary
+
+
+def _at_cutoff(key: str) -> str:
+    """rate.csv header of a breakdown key: its timeseries.csv column with " at cut-off" before the unit."""
+    name, _, unit = COLUMNS.get(key, key).partition(" [")
+    return f"{name} at cut-off [{unit}" if unit else f"{name} at cut-off"
 
 
 def _write_tables(
@@ -219,8 +227,9 @@ def _write_tables(
                     "Energy [Wh/kg]": res["energy_Wh_kg"],
                     "Mean voltage [V]": res["mean_voltage_V"] if res["mean_voltage_V"] is not None else 0.0,
                     "Limiting mechanism": res["limiting_mechanism"],
+                    "Largest part at cut-off": res.get("largest_overpotential_at_end", ""),
                     "Unused particle fraction [-]": res["particle_unused_fraction"],
-                    **{f"{name} at cut-off [V]": over[name] for name in over},
+                    **{_at_cutoff(name): over[name] for name in over},
                 }
             )
         elif label in failed:

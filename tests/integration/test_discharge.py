@@ -158,6 +158,14 @@ def test_salt_depletion_ends_a_discharge_at_sands_time() -> None:
     res = cell.run([Step("cc", current, current / cell.one_c, cutoff_V=3.0)], None)
     assert res["end_reason"] == "cutoff"
     assert res["limiting_mechanism"] == "salt_depletion"
+    assert res["largest_overpotential_at_end"] == "salt_depletion"  # also the largest part: only the salt limits
+    assert res["overpotential_growth_V"]["salt_depletion"] > 0.4
+    # where: at the cathode surface (the membrane's bottom, z = L_c), the salt all but gone there
+    site = res["salt_minimum"]
+    assert site["region"] == "membrane"
+    assert site["position_um"][-1] == pytest.approx(11.2, abs=1e-9)
+    assert site["c_min_mol_m3"] < 0.01 * el.concentration_mol_m3
+    assert 0.0 < site["depleted_volume_fraction"] < 0.1  # a thin layer next to Γ
     end_time = cell.records[-1].time_s
     assert end_time == pytest.approx(t_sand, rel=0.03)  # measured 10.77 s against 10.61 s (1.5 % late)
     over = res["overpotential_at_end_V"]
