@@ -18,6 +18,7 @@ This module imports no ``ufl`` on import (the UFL forms import it when the physi
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,9 @@ PROPERTY_COLUMNS = ("conductivity_S_m", "diffusivity_m2_s", "transference_number
 BUILTIN_TABLES = {"edman2000": "edman2000_peo_litfsi_85C.csv"}
 #: Gauss–Legendre points per interval of the integral B(c) (exact for polynomials of degree 2·12 − 1).
 _GAUSS_POINTS = 12
+#: Pieces of B(u)'s Hermite interpolant: at most this fraction of u long, at most this many per table interval.
+_RELATIVE_PIECE = 0.05
+_MAX_PIECES = 64
 
 
 def _scipy_edge(h0: float, h1: float, m0: float, m1: float) -> float:
@@ -302,10 +306,11 @@ class ConcentrationLaws:
     def diffusion_potential(self, beta_scale: float, t_plus: float, tdf: float) -> Hermite:
         """``B(u) = ∫_1^u β(u')/u' du'`` [V] as a cubic Hermite in u with exact node values and slopes.
 
-        Node values: Gauss–Legendre quadrature (12 points per interval) of the PCHIP β(u)/u, from u = 1 both ways
-        (relative error below 1e-13 for tables whose intervals are shorter than their distance from c = 0). The
-        slopes β(u_i)/u_i are exact, so between the nodes the Hermite cubic is O(h⁴) accurate (about 1e-7 of β
-        on the 20-row Edman table; docs/model.md §2.2). Outside the table B is held: the run stops there anyway.
+        Nodes: the table's and u = 1, intervals subdivided to at most 5 % of u. Node values: Gauss–Legendre quadrature (12 points per interval) of the PCHIP
+        β(u)/u, from u = 1 both ways (round-off accuracy for tables whose intervals are shorter than their distance
+        from c = 0). The slopes β(u_i)/u_i are exact, so between the nodes the Hermite cubic is O(h⁴) accurate
+        (below 1e-7 V on the 20-row Edman table; docs/model.md §2.2). Outside the table B is held: the run stops
+        there anyway.
         """
         nodes = np.asarray(self.table.c) / self.c0
         if nodes[0] <= 0.0:
@@ -322,13 +327,18 @@ class ConcentrationLaws:
             mid, half = 0.5 * (a + b), 0.5 * (b - a)
             return float(half * np.sum(gw * integrand(mid + half * gx)))
 
-        # split the axis at u = 1 so that the quadrature never crosses c0 inside an interval of unequal pieces
+        # u = 1 (c0) is a node too, so that B(c0) = 0 exactly rather than to the interpolation error; intervals
+        # longer than 5 % of their distance from c = 0 are subdivided, where the 1/u of the integrand varies fast
         points = np.unique(np.concatenate([nodes, [1.0]]))
+        pieces = [
+            np.linspace(a, b, 1 + min(_MAX_PIECES, math.ceil((b - a) / (_RELATIVE_PIECE * a))))[:-1]
+            for a, b in _pairs(points)
+        ]
+        points = np.concatenate([*pieces, points[-1:]])
         cumulative = np.concatenate([[0.0], np.cumsum([integral(a, b) for a, b in _pairs(points)])])
-        at_one = float(np.interp(1.0, points, cumulative))  # exact: 1.0 is one of the points
-        values = np.interp(nodes, points, cumulative) - at_one
-        slopes = integrand(nodes)
-        return Hermite(tuple(nodes.tolist()), tuple(values.tolist()), tuple(slopes.tolist()))
+        values = cumulative - cumulative[int(np.searchsorted(points, 1.0))]
+        slopes = integrand(points)
+        return Hermite(tuple(points.tolist()), tuple(values.tolist()), tuple(slopes.tolist()))
 
 
 def _pairs(points: np.ndarray) -> list[tuple[float, float]]:
