@@ -306,7 +306,9 @@ class ConcentrationLaws:
     def diffusion_potential(self, beta_scale: float, t_plus: float, tdf: float) -> Hermite:
         """``B(u) = ∫_1^u β(u')/u' du'`` [V] as a cubic Hermite in u with exact node values and slopes.
 
-        Nodes: the table's and u = 1, intervals subdivided to at most 5 % of u. Node values: Gauss–Legendre quadrature (12 points per interval) of the PCHIP
+        Nodes: the table's and u = 1, intervals subdivided geometrically to pieces of at most 5 % of u (at most
+        64 per interval: a table row at c = 0 starts at the model's floor u = 1e-8, where B is logarithmic). Node
+        values: Gauss–Legendre quadrature (12 points per interval) of the PCHIP
         β(u)/u, from u = 1 both ways (round-off accuracy for tables whose intervals are shorter than their distance
         from c = 0). The slopes β(u_i)/u_i are exact, so between the nodes the Hermite cubic is O(h⁴) accurate
         (below 1e-7 V on the 20-row Edman table; docs/model.md §2.2). Outside the table B is held: the run stops
@@ -328,10 +330,10 @@ class ConcentrationLaws:
             return float(half * np.sum(gw * integrand(mid + half * gx)))
 
         # u = 1 (c0) is a node too, so that B(c0) = 0 exactly rather than to the interpolation error; intervals
-        # longer than 5 % of their distance from c = 0 are subdivided, where the 1/u of the integrand varies fast
+        # are subdivided geometrically into pieces of at most 5 % of u, where the 1/u of the integrand varies fast
         points = np.unique(np.concatenate([nodes, [1.0]]))
         pieces = [
-            np.linspace(a, b, 1 + min(_MAX_PIECES, math.ceil((b - a) / (_RELATIVE_PIECE * a))))[:-1]
+            np.geomspace(a, b, 1 + min(_MAX_PIECES, math.ceil(math.log(b / a) / math.log1p(_RELATIVE_PIECE))))[:-1]
             for a, b in _pairs(points)
         ]
         points = np.concatenate([*pieces, points[-1:]])
@@ -351,7 +353,9 @@ def table_range_message(table: ConcentrationTable, c_min: float, c_max: float) -
     lo, hi = table.c_range
     # a relative slack of 1e-9: the state at c0 exactly on a table end must pass
     tol = 1.0e-9 * max(abs(hi), 1.0)
-    if c_min >= lo - tol and c_max <= hi + tol:
+    # a table from c = 0 covers the depleted salt: c < 0 there is the P1 solution's undershoot next to a depleted
+    # interface, where the laws hold their c = 0 values (as the model floors c/c0 at 1e-8 in logarithms)
+    if (c_min >= lo - tol or lo <= 0.0) and c_max <= hi + tol:
         return None
     props = ", ".join(table.columns)
     reached = c_min if c_min < lo - tol else c_max
