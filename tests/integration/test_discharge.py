@@ -167,3 +167,74 @@ def test_salt_depletion_ends_a_discharge_at_sands_time() -> None:
     assert 0.0 < over["salt_depletion_kinetic"] < over["salt_depletion"]
     early = cell.records[1].extra  # one second in: the ohmic drop is the membrane's L/κ
     assert early["electrolyte_ohmic"] == pytest.approx(current * 9.5e-6 / el.conductivity_S_m, rel=0.01)
+
+
+def _planar_salt_cell(**changes: object):
+    """The Sand's-time cell of the test above (only the salt limits), with ``changes``."""
+    return small(
+        **{
+            "geometry.kind": "planar",
+            "geometry.width_um": 2.0,
+            "geometry.cathode_thickness_um": 11.2,
+            "geometry.membrane_thickness_um": 9.5,
+            "geometry.mesh_size_um": 0.5,
+            "study.kind": "discharge",
+            "conditions.initial_stoichiometry": 0.01,
+            "parameters.lfp.exchange_current_A_m2": 1000.0,
+            "parameters.li.exchange_current_A_m2": 1000.0,
+            "parameters.lfp.diffusivity_m2_s": 1e-10,
+            "output.xdmf": False,
+            **changes,
+        }
+    )
+
+
+def test_above_the_limiting_current_a_table_law_depletes_cleanly(mpi_tmp_path) -> None:
+    """docs/model.md §2.2, §4.4: at 1.5 i_lim with tabulated κ(c), t+(c) (a table from c = 0) the salt at Γ runs out;
+    the run ends at the cut-off with salt depletion limiting, every number finite, the breakdown with B(c) closed.
+
+    The cut-off is 3.2 V: with t+(c) the t+ i_e flux of the salt equation grows like |∇c|²/c once c/c0 falls below
+    about 1e-6, and Newton stalls there (a 3.0 V cut-off in this cell; docs/model.md §2.2), where the constant-t+
+    form, which has no i_e in the bulk, still reaches 3.0 V.
+    """
+    from microsim.parameters import resolve
+
+    table = mpi_tmp_path / "from_zero.csv"
+    if MPI.COMM_WORLD.rank == 0:
+        rows = "\n".join(
+            f"{c:.6g},{0.3 + 0.7 * c / 2200:.6g},{0.1 + 0.1 * c / 1100:.6g}" for c in (0, 200, 500, 800, 1100, 1600, 2200, 3000)
+        )
+        table.write_text("c_mol_m3,conductivity_S_m,transference_number\n" + rows + "\n", encoding="utf-8")
+    MPI.COMM_WORLD.barrier()
+    cfg = _planar_salt_cell(**{"electrolyte.table": str(table)})
+    el = resolve(cfg).electrolyte
+    t_plus0 = 0.2  # the table's t+ at c0 = 1100 mol/m³
+    i_lim = 2 * FARADAY * el.diffusivity_m2_s * el.concentration_mol_m3 / ((1 - t_plus0) * 9.5e-6)
+    current = 1.5 * i_lim
+    cell = DischargeCell(cfg, MPI.COMM_WORLD)
+    assert cell.model.B_c is not None and cell.model.t_plus_c is not None
+    res = cell.run([Step("cc", current, current / cell.one_c, cutoff_V=3.2)], None)
+    assert res["end_reason"] == "cutoff"
+    assert res["limiting_mechanism"] == "salt_depletion"
+    over = res["overpotential_at_end_V"]
+    assert all(math.isfinite(v) for v in over.values()), over
+    assert all(math.isfinite(r.voltage_V) for r in cell.records)
+    parts = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer", "solid_ohmic")
+    assert sum(over[p] for p in parts) == pytest.approx(over["total_V"], rel=1e-9)
+    assert over["c_min_mol_m3"] < 0.05 * el.concentration_mol_m3  # measured 2.8 % of c0 at 16.6 s
+    assert 0.8 * over["total_V"] < over["salt_depletion"] < over["total_V"]  # measured 0.19 V of 0.23 V
+
+
+def test_leaving_the_table_stops_the_run() -> None:
+    """The Edman table starts at 742 mol/m³: a depleting cell leaves it, and the run stops with the reason."""
+    from microsim.errors import TableRangeError
+    from microsim.parameters import resolve
+
+    cfg = _planar_salt_cell(**{"electrolyte.table": "edman2000"})
+    el = resolve(cfg).electrolyte
+    current = 3 * FARADAY * el.diffusivity_m2_s * el.concentration_mol_m3 / ((1 - 0.27) * 9.5e-6)
+    cell = DischargeCell(cfg, MPI.COMM_WORLD)
+    with pytest.raises(TableRangeError, match=r"outside electrolyte.table = 'edman2000'.*\[742, 2982\].*c → 0") as info:
+        cell.run([Step("cc", current, current / cell.one_c, cutoff_V=3.0)], None)
+    reached = float(str(info.value).split("reached ")[1].split(" mol")[0])
+    assert 600.0 < reached < 742.0  # stopped at the first accepted state outside, not after sliding far below
