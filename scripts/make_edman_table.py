@@ -30,9 +30,7 @@ def main() -> None:
     kappa = 100.0 * (6.53e-14 * c**3 - 5.73e-10 * c**2 + 1.2e-6 * c + 4.25e-5)
     diff = -6.73e-19 * c**2 + 4.92e-16 * c + 5.5e-12
     t_plus = -5.05e-8 * c**2 + 3.77e-4 * c - 0.0834
-    rows = [
-        f"{ci:.6g},{k:.6g},{d:.6g},{t:.6g},1" for ci, k, d, t in zip(c, kappa, diff, t_plus, strict=True)
-    ]
+    rows = [f"{ci:.6g},{k:.6g},{d:.6g},{t:.6g},1" for ci, k, d, t in zip(c, kappa, diff, t_plus, strict=True)]
     text = HEADER + "c_mol_m3,conductivity_S_m,diffusivity_m2_s,transference_number,thermodynamic_factor\n"
     out = Path(__file__).resolve().parents[1] / "microsim" / "parameters" / "edman2000_peo_litfsi_85C.csv"
     out.write_text(text + "\n".join(rows) + "\n", encoding="utf-8")

@@ -18,6 +18,7 @@ This module imports no ``ufl`` on import (the UFL forms import it when the physi
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -54,7 +55,7 @@ def _scipy_edge(h0: float, h1: float, m0: float, m1: float) -> float:
 
 
 def pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Node slopes of the monotone piecewise-cubic Hermite interpolant (as :class:`scipy.interpolate.PchipInterpolator`).
+    """Node slopes of the monotone piecewise-cubic Hermite interpolant (as SciPy's ``PchipInterpolator``).
 
     Interior nodes: zero where the neighbouring secants differ in sign or one vanishes (a local extremum stays at
     the node, no overshoot), else their weighted harmonic mean (Fritsch & Butland 1984), which satisfies the
@@ -199,7 +200,9 @@ def load_table(spec: str, field: str = "electrolyte.table") -> ConcentrationTabl
         )
     try:
         with path.open(newline="") as handle:
-            rows = [r for r in csv.reader(handle) if r and any(s.strip() for s in r) and not r[0].lstrip().startswith("#")]
+            rows = [
+                r for r in csv.reader(handle) if r and any(s.strip() for s in r) and not r[0].lstrip().startswith("#")
+            ]
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{where}: cannot be read ({type(exc).__name__}: {exc})") from None
     if not rows:
@@ -208,7 +211,8 @@ def load_table(spec: str, field: str = "electrolyte.table") -> ConcentrationTabl
     unknown = [h for h in header if h != C_COLUMN and h not in PROPERTY_COLUMNS]
     if unknown:
         raise ConfigError(
-            f"{where}: unknown column {unknown[0]!r}; the columns are {C_COLUMN} and any of {', '.join(PROPERTY_COLUMNS)}"
+            f"{where}: unknown column {unknown[0]!r}; the columns are {C_COLUMN} and any of "
+            + ", ".join(PROPERTY_COLUMNS)
         )
     if C_COLUMN not in header or len(header) < 2 or len(set(header)) != len(header):
         raise ConfigError(f"{where}: the header must hold {C_COLUMN} and at least one property column, each once")
@@ -301,7 +305,7 @@ class ConcentrationLaws:
         uu = np.asarray(u, dtype=float)
         tp = self.transference_number.numpy(uu) if self.transference_number is not None else t_plus
         th = self.thermodynamic_factor.numpy(uu) if self.thermodynamic_factor is not None else tdf
-        return beta_scale * (1.0 - tp) * th
+        return np.asarray(beta_scale * (1.0 - tp) * th, dtype=float)
 
     def diffusion_potential(self, beta_scale: float, t_plus: float, tdf: float) -> Hermite:
         """``B(u) = ∫_1^u β(u')/u' du'`` [V] as a cubic Hermite in u with exact node values and slopes.
@@ -345,7 +349,7 @@ class ConcentrationLaws:
 
 def _pairs(points: np.ndarray) -> list[tuple[float, float]]:
     """Consecutive pairs of an array (the intervals between sorted points)."""
-    return [(float(a), float(b)) for a, b in zip(points[:-1], points[1:], strict=True)]
+    return [(float(a), float(b)) for a, b in itertools.pairwise(points)]
 
 
 def table_range_message(table: ConcentrationTable, c_min: float, c_max: float) -> str | None:

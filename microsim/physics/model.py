@@ -237,7 +237,7 @@ class CellModel:
         if laws is not None and laws.variable_beta:
             tp_law, tdf_law = laws.transference_number, laws.thermodynamic_factor
             self.t_plus_c = tp_law.ufl(c_rel) if tp_law is not None else None
-            tp = self.t_plus_c if self.t_plus_c is not None else t_plus
+            tp: Any = self.t_plus_c if self.t_plus_c is not None else t_plus
             tdf = tdf_law.ufl(c_rel) if tdf_law is not None else el.thermodynamic_factor
             self.beta_c = beta_scale * (1.0 - tp) * tdf
             self.B_c = laws.diffusion_potential(beta_scale, t_plus, el.thermodynamic_factor).ufl(c_rel)

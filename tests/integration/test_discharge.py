@@ -202,7 +202,8 @@ def test_above_the_limiting_current_a_table_law_depletes_cleanly(mpi_tmp_path) -
     table = mpi_tmp_path / "from_zero.csv"
     if MPI.COMM_WORLD.rank == 0:
         rows = "\n".join(
-            f"{c:.6g},{0.3 + 0.7 * c / 2200:.6g},{0.1 + 0.1 * c / 1100:.6g}" for c in (0, 200, 500, 800, 1100, 1600, 2200, 3000)
+            f"{c:.6g},{0.3 + 0.7 * c / 2200:.6g},{0.1 + 0.1 * c / 1100:.6g}"
+            for c in (0, 200, 500, 800, 1100, 1600, 2200, 3000)
         )
         table.write_text("c_mol_m3,conductivity_S_m,transference_number\n" + rows + "\n", encoding="utf-8")
     MPI.COMM_WORLD.barrier()

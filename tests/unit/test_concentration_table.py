@@ -166,7 +166,10 @@ def test_edman_config_resolves_shapes_on_the_named_set() -> None:
     assert laws is not None and el.table is not None
     # κ and D: shapes relative to c0 (1 at c0), the named set's κ(T) stays the scale
     assert float(laws.kappa_rel.numpy(1.0)) == pytest.approx(1.0, rel=1e-14)
-    assert el.conductivity_S_m == resolve(config.from_dict({"conditions": {"temperature_C": 85.0}})).electrolyte.conductivity_S_m
+    assert (
+        el.conductivity_S_m
+        == resolve(config.from_dict({"conditions": {"temperature_C": 85.0}})).electrolyte.conductivity_S_m
+    )
     # t+ absolute: the table's value at c0 = 1100 mol/m³
     assert float(laws.transference_number.numpy(1.0)) == pytest.approx(0.27, abs=0.005)
     assert p.as_dict()["electrolyte.table"] == "edman2000"
