@@ -154,9 +154,11 @@ def _steady_planar(cfg):
 
 
 def _membrane_profile(model, lc_um: float):
-    """(s [m] = distance from Γ, c/c0) at the electrolyte's nodes (owned and ghosts: each rank checks its own)."""
+    """(s [m] = distance from Γ, c/c0) at the electrolyte's nodes of all ranks (a rank may hold none)."""
     z = model.V_e.tabulate_dof_coordinates()[:, 1]
-    return (z - lc_um) * 1e-6, model.fields["c"].x.array.copy()
+    comm = model.cm.comm
+    s = np.concatenate(comm.allgather((z - lc_um) * 1e-6))
+    return s, np.concatenate(comm.allgather(model.fields["c"].x.array.copy()))
 
 
 def _planar_salt(**changes) -> dict[str, object]:
