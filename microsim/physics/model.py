@@ -333,14 +333,18 @@ class CellModel:
                     ufl.inner(flux_c, ufl.grad(q)) * dx_e - k_c * self.i_n * q("-") * dS - k_c * self.i_li * q * ds_li
                 )
             else:
-                # t+(c): the cation flux N+ = −D∇c + t+ i_e/F in conservative weak form, ∫ (D∇c − t+ i_e/F)·∇q
-                # − ∫ i_n q/F over Γ and the Li metal. Integrated by parts with ∇·i_e = 0 it is the constant-t+ form
-                # plus the bulk term ∫ (i_e·∇t+/F) q (docs/model.md §2.2); this form keeps the salt conserved
-                # exactly (the boundary currents sum to zero by the φ_e equation tested with 1).
-                k_b = ell / (FARADAY * el.concentration_mol_m3 * el.diffusivity_m2_s)
+                # t+(c): the cation flux N+ = −D∇c + t+ i_e/F, in weak form ∫ (D∇c − t+ i_e/F)·∇q − ∫ i_n q/F over
+                # Γ and the Li metal; integrated by parts with ∇·i_e = 0 it is the constant-t+ form plus the bulk
+                # term ∫ (i_e·∇t+/F) q (docs/model.md §2.2). Written with t+ = t_ref + δ(c), t_ref the table's value
+                # at its lowest c: the φ_e equation turns the t_ref part into the interface fluxes (1 − t_ref) i_n/F
+                # (as the constant law; the salt stays exactly conserved), and only δ(c) i_e stays in the bulk. Why:
+                # i_e holds β∇c/c, which blows up as the salt runs out; δ(c) → 0 there for a table from c = 0.
+                t_ref = laws.transference_number.y[0] if laws is not None and laws.transference_number else t_plus
+                k_b = (1.0 - t_ref) * ell / (FARADAY * el.concentration_mol_m3 * el.diffusivity_m2_s)
                 k_t = kappa / (FARADAY * el.concentration_mol_m3 * el.diffusivity_m2_s)  # −t+ i_e/F, scaled
+                delta = self.t_plus_c - t_ref
                 steady["c"] = (
-                    ufl.inner(flux_c + k_t * self.t_plus_c * self.i_e_hat, ufl.grad(q)) * dx_e
+                    ufl.inner(flux_c + k_t * delta * self.i_e_hat, ufl.grad(q)) * dx_e
                     - k_b * self.i_n * q("-") * dS
                     - k_b * self.i_li * q * ds_li
                 )

@@ -101,7 +101,7 @@ def test_zero_frequency_limit_is_dc_resistance(interface: str, laws: tuple[float
 
     With concentration laws too: the impedance operator is derived from the same residuals. The table case (the
     built-in Edman set: κ(c), D(c), t+(c) from 0.17 to 0.59, TDF) also checks that the DC breakdown closes with
-    β(c) in the current law and the dissipation (measured: closure 6e-11, z(0)/R_DC − 1 = −1.9e-7).
+    β(c) in the current law and the dissipation (measured: closure 5.7e-11, z(0)/R_DC − 1 = −1.9e-7).
     """
     if isinstance(laws, str):
         law_keys: dict[str, object] = {"electrolyte.table": laws}
