@@ -21,3 +21,7 @@ class ConvergenceError(MicrosimError):
 
 class SolutionError(MicrosimError):
     """A solution that must not be written (NaN/Inf, violated bounds)."""
+
+
+class TableRangeError(MicrosimError):
+    """The salt concentration left the range of the electrolyte's property table (no extrapolation)."""

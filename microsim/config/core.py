@@ -12,12 +12,13 @@ from typing import Any
 
 from microsim.config.fields import Section, did_you_mean, show
 from microsim.config.geometry import GeometryConfig
-from microsim.config.materials import ConditionsConfig, ElectrolyteConfig
+from microsim.config.materials import TABLE_REPLACES, ConditionsConfig, ElectrolyteConfig, table_spec
 from microsim.config.numerics import OutputConfig, SolverConfig
 from microsim.config.overrides import absolute_table, check_parameters, flatten_parameters
 from microsim.config.protocol import check_protocol_against_ocp
 from microsim.config.study import StudyConfig
 from microsim.errors import ConfigError
+from microsim.parameters.electrolytes import CONCENTRATION_MOL_M3
 from microsim.parameters.ocp import AFSHAR2017
 
 #: The sections of a case file, in file order; ``[parameters]`` is a flat table of named overrides.
@@ -77,6 +78,28 @@ class Config:
                 f"parameters.electrolyte.transference_number = {show(t_plus)}: must be 1 (or unset) "
                 "when electrolyte.model = 'single-ion'"
             )
+        self._check_table()
+
+    def _check_table(self) -> None:
+        """The table's laws against the overrides, and c0 inside the table (before any mesh or MPI collective)."""
+        el = self.electrolyte
+        table = el.concentration_table()
+        if table is None:
+            return
+        for column, key in TABLE_REPLACES.items():
+            if table.has(column) and f"electrolyte.{key}" in self.parameters:
+                raise ConfigError(
+                    f"parameters.electrolyte.{key} = {show(self.parameters[f'electrolyte.{key}'])} and "
+                    f"electrolyte.table = {el.table!r} (column {column}) both give the concentration law of "
+                    f"{column}: set one of them"
+                )
+        c0 = el.concentration_mol_m3
+        field_name = "electrolyte.concentration_mol_m3"
+        if c0 is None and "electrolyte.concentration_mol_m3" in self.parameters:
+            c0, field_name = float(self.parameters["electrolyte.concentration_mol_m3"]), "parameters." + field_name
+        if c0 is None:
+            c0, field_name = CONCENTRATION_MOL_M3, f"c0 of the named set {el.name}"
+        table.check_covers(float(c0), field_name)
 
     def __hash__(self) -> int:
         # The parameters dict is unhashable; hash the canonical content instead (same as equality).
@@ -132,6 +155,8 @@ def from_dict(d: Mapping[str, Any], base_dir: str | Path | None = None, source: 
         if name == "geometry" and isinstance(values.get("particles_file"), str) and values["particles_file"]:
             path = Path(values["particles_file"]).expanduser()
             values["particles_file"] = str(path if path.is_absolute() else (base / path).resolve())
+        if name == "electrolyte" and isinstance(values.get("table"), str):
+            values["table"] = table_spec(values["table"], base)
         sections[name] = cls(**values)
     return Config(**sections, source=source_path)
 

@@ -9,6 +9,7 @@ from microsim.config.fields import Section, show, spec
 from microsim.constants import ZERO_CELSIUS
 from microsim.errors import ConfigError
 from microsim.parameters import CONDUCTIVITY_EXPONENT_MAX, DIFFUSIVITY_EXPONENT_MAX
+from microsim.parameters.concentration_table import BUILTIN_TABLES, ConcentrationTable, load_table
 
 ELECTROLYTE_NAMES = ("PAL", "PPAL")
 ELECTROLYTE_MODELS = ("binary", "single-ion")
@@ -58,12 +59,56 @@ class ElectrolyteConfig(Section):
         unset="the named set (0)", note="documented range of the power law, docs/parameters.md §2.4a",
     )  # fmt: skip
 
+    table: str = spec(
+        "",
+        doc="concentration laws from a table: a built-in name ('edman2000') or a CSV file relative to the config "
+        "file, columns c_mol_m3 and any of conductivity_S_m, diffusivity_m2_s, transference_number, "
+        "thermodynamic_factor ('': the power laws)",
+        note="docs/model.md §2.2",
+    )
+
     def _cross_check(self) -> None:
         if self.model == "single-ion" and self.transference_number not in (None, 1.0):
             raise ConfigError(
                 f"electrolyte.transference_number = {show(self.transference_number)}: must be 1 (or unset) "
                 "when electrolyte.model = 'single-ion'"
             )
+        table = self.concentration_table()
+        if table is None:
+            return
+        for column, key in TABLE_REPLACES.items():
+            if table.has(column) and getattr(self, key) is not None:
+                raise ConfigError(
+                    f"electrolyte.{key} = {show(getattr(self, key))} and electrolyte.table = {self.table!r} "
+                    f"(column {column}) both give the concentration law of {column}: set one of them"
+                )
+        if self.model == "single-ion" and table.has("transference_number"):
+            raise ConfigError(
+                f"electrolyte.table = {self.table!r} has a transference_number column: a single-ion conductor has "
+                "t+ = 1 (electrolyte.model = 'single-ion'); use a table without it"
+            )
+
+    def concentration_table(self) -> ConcentrationTable | None:
+        """The checked table of ``table``, or None (the power laws).
+
+        Raises:
+            ConfigError: the table cannot be read or breaks a rule of :func:`load_table`.
+        """
+        return load_table(self.table) if self.table else None
+
+
+#: The power-law key each table column replaces (both given is an error).
+TABLE_REPLACES = {"conductivity_S_m": "conductivity_exponent", "diffusivity_m2_s": "diffusivity_exponent"}
+
+
+def table_spec(value: str, base_dir: object) -> str:
+    """``[electrolyte] table`` as stored: a built-in name unchanged, a path made absolute against ``base_dir``."""
+    from pathlib import Path
+
+    if not value or value.lower() in BUILTIN_TABLES:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (Path(str(base_dir)) / path).resolve())
 
 
 @dataclass(frozen=True)
@@ -81,4 +126,12 @@ class ConditionsConfig(Section):
     )
 
 
-__all__ = ["ELECTROLYTE_MODELS", "ELECTROLYTE_NAMES", "MAX_TEMPERATURE_C", "ConditionsConfig", "ElectrolyteConfig"]
+__all__ = [
+    "ELECTROLYTE_MODELS",
+    "ELECTROLYTE_NAMES",
+    "MAX_TEMPERATURE_C",
+    "TABLE_REPLACES",
+    "ConditionsConfig",
+    "ElectrolyteConfig",
+    "table_spec",
+]

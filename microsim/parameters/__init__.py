@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from microsim.constants import ZERO_CELSIUS, kelvin
 from microsim.parameters import electrolytes, lfp, li_metal
+from microsim.parameters.concentration_table import ConcentrationLaws, ConcentrationTable
 from microsim.parameters.electrolytes import ELECTROLYTES, ElectrolyteSet
 from microsim.parameters.ocp import OCP, Afshar2017, FormulaOCP, TableOCP, make_ocp
 
@@ -63,6 +64,8 @@ class ElectrolyteParameters:
         double_layer_F_m2: Double-layer capacitance at both SPE interfaces (F/m²).
         conductivity_exponent: n_κ of κ(c) = κ (c/c0)^n_κ (0: constant).
         diffusivity_exponent: n_D of D(c) = D (c/c0)^n_D (0: constant).
+        table: Tabulated concentration laws (``[electrolyte] table``), or None: the power laws and constant t+,
+            TDF. A column replaces that property's law (docs/model.md §2.2).
     """
 
     name: str
@@ -75,6 +78,11 @@ class ElectrolyteParameters:
     double_layer_F_m2: float
     conductivity_exponent: float = 0.0
     diffusivity_exponent: float = 0.0
+    table: ConcentrationTable | None = None
+
+    def laws(self) -> ConcentrationLaws | None:
+        """The table's laws around c0 (scaled concentration c/c0), or None without a table."""
+        return None if self.table is None else ConcentrationLaws.build(self.table, self.concentration_mol_m3)
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,10 @@ class CellParameters:
         for prefix, group in (("electrolyte", self.electrolyte), ("lfp", self.lfp), ("li", self.li)):
             for f in fields(group):
                 value = getattr(group, f.name)
-                out[f"{prefix}.{f.name}"] = value.name if f.name == "ocp" else value
+                if f.name == "table":
+                    out[f"{prefix}.{f.name}"] = value.name if value is not None else ""
+                else:
+                    out[f"{prefix}.{f.name}"] = value.name if f.name == "ocp" else value
         return out
 
 
@@ -273,6 +284,10 @@ def resolve(cfg: Config) -> CellParameters:
         values["electrolyte.transference_number"] = 1.0
         sources["electrolyte.transference_number"] = "single-ion model: t+ = 1"
 
+    table = el.concentration_table()
+    if table is not None:
+        for column in table.columns:
+            sources[f"electrolyte.{column}"] = f"[electrolyte] table = {el.table!r}: column {column} (c-dependent)"
     base_dir = Path(cfg.source).parent if cfg.source is not None else None
     ocp = make_ocp(str(values["lfp.ocp"]), base_dir)
 
@@ -286,7 +301,7 @@ def resolve(cfg: Config) -> CellParameters:
     return CellParameters(
         temperature_K=temperature_K,
         initial_stoichiometry=cfg.conditions.initial_stoichiometry,
-        electrolyte=ElectrolyteParameters(name=el.name, model=el.model, **group("electrolyte")),
+        electrolyte=ElectrolyteParameters(name=el.name, model=el.model, table=table, **group("electrolyte")),
         lfp=LFPParameters(ocp=ocp, **group("lfp")),
         li=LiMetalParameters(**group("li")),
         sources=sources,

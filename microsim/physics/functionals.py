@@ -5,7 +5,7 @@
 
 The DC breakdown (docs/model.md §4.2) splits the electrical power ``I (V_eq − V) A_geo`` exactly into Joule heating in
 the membrane, in the cathode pores and in the solid, the salt-diffusion (concentration) term
-``−∫ β i_e·∇ln c`` and ``∫ i_n η`` on Γ and at the Li metal. The split is exact for the discrete Galerkin
+``−∫ β(c) i_e·∇ln c`` and ``∫ i_n η`` on Γ and at the Li metal. The split is exact for the discrete Galerkin
 solution (test the charge equations with the potentials themselves) provided the facet integrals use the
 residual's quadrature rule, which :meth:`CellMesh.measures` fixes, and ``U`` is uniform (θ frozen).
 """
@@ -70,7 +70,9 @@ class Quantities:
             "volume_electrolyte": ell / a_hat * m.dx_e,
         }
         if m.options.binary:
-            forms["concentration"] = k * m.beta * ufl.inner(jg, m.grad_ln_c) * m.dx_e
+            # β(c) ∇ln c with c-dependent t+ or TDF: the same β(c) as in the current law, so the parts still close
+            beta = m.beta if m.beta_c is None else m.beta_c
+            forms["concentration"] = k * beta * ufl.inner(jg, m.grad_ln_c) * m.dx_e
             forms["lithium_electrolyte"] = (
                 m.params.electrolyte.concentration_mol_m3 * ell / a_hat * m.fields["c"] * m.dx_e
             )
@@ -116,13 +118,19 @@ def current_weighted_forms(model: CellModel) -> dict[str, ufl.Form]:
 
     On Γ, weighted by ``i_n``: ``i`` (∫ i_n), ``iU`` (U), ``itheta`` (θ), ``ieta`` (η), ``ieta_c0`` (the η that
     would carry i_n at the reference salt c0), ``iphie`` (φ_e), ``ilnc`` (ln c/c0), ``iphis`` (φ̃_s); at the Li
-    metal, weighted by ``i_Li``: ``i_li``, ``ieta_li`` (η_Li = −φ_e), ``ilnc_li`` (ln c/c0). Their ratios are the
+    metal, weighted by ``i_Li``: ``i_li``, ``ieta_li`` (η_Li = −φ_e), ``ilnc_li`` (ln c/c0); with c-dependent t+ or
+    TDF also ``iB`` and ``iB_li`` (the diffusion potential B(c), docs/model.md §2.2). Their ratios are the
     potentials the current sees, from which the discharge study's overpotential breakdown is built
     (docs/model.md §4.4).
     """
     m = model
     a = m.area_hat
-    return {
+    # with c-dependent t+ or TDF the diffusion potential is B(c) = ∫_c0^c β/c' dc' instead of β ln(c/c0): ``iB``
+    # and ``iB_li`` hold its current-weighted averages (absent with constant β, whose path stays as it was)
+    extra: dict[str, ufl.Form] = {}
+    if m.B_c is not None:
+        extra = {"iB": m.i_n * m.B_c("-") / a * m.dS, "iB_li": m.i_li * m.B_c / a * m.ds_li}
+    return extra | {
         "i": m.i_n / a * m.dS,
         "iU": m.i_n * m.U / a * m.dS,
         "itheta": m.i_n * m.theta("+") / a * m.dS,

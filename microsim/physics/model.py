@@ -34,8 +34,9 @@ from mpi4py import MPI
 from microsim import tags
 from microsim.config import STUDY_REGISTRY
 from microsim.constants import FARADAY, MICRON, thermal_voltage
-from microsim.errors import GeometryError
+from microsim.errors import GeometryError, TableRangeError
 from microsim.mesh import CellMesh
+from microsim.parameters.concentration_table import ConcentrationLaws, table_range_message
 from microsim.physics.kinetics import butler_volmer, exchange_current_lfp, overpotential_at_ratio, ufl_asinh
 
 if TYPE_CHECKING:
@@ -212,18 +213,39 @@ class CellModel:
         # --- electrolyte transport ---
         kappa = el.conductivity_S_m
         t_plus = el.transference_number if opts.binary else 1.0
-        beta = 2.0 * thermal_voltage(params.temperature_K) * (1.0 - t_plus) * el.thermodynamic_factor
+        beta_scale = 2.0 * thermal_voltage(params.temperature_K)  # 2RT/F
+        beta = beta_scale * (1.0 - t_plus) * el.thermodynamic_factor
         self.kappa, self.beta, self.t_plus = kappa, beta if opts.binary else 0.0, t_plus
         c_pos = ufl.max_value(c_rel, _C_FLOOR) if opts.binary else c_rel
+        # tabulated laws ([electrolyte] table), binary only: a single-ion conductor keeps c = c0, t+ = 1
+        table = getattr(el, "table", None)
+        laws = ConcentrationLaws.build(table, el.concentration_mol_m3) if opts.binary and table is not None else None
+        self.laws = laws
         # concentration laws κ(c) = κ r_κ(c), D(c) = D r_D(c), relative to c0 (docs/model.md §2.2): the residuals
         # keep κ and D as their scales, so r = 1 (the constant law) leaves the forms exactly as they were
         self.kappa_rel = _power(c_pos, el.conductivity_exponent) if opts.binary else None
         self.diffusivity_rel = _power(c_pos, el.diffusivity_exponent) if opts.binary else None
+        if laws is not None and laws.kappa_rel is not None:
+            self.kappa_rel = laws.kappa_rel.ufl(c_rel)
+        if laws is not None and laws.diffusivity_rel is not None:
+            self.diffusivity_rel = laws.diffusivity_rel.ufl(c_rel)
+        # t+(c) and TDF(c) (None: constant): then β(c) = 2RT/F (1 − t+(c)) TDF(c) and the diffusion potential is
+        # B(c) = ∫_c0^c β/c' dc' (docs/model.md §2.2); constant β keeps β ln(c/c0) and the forms as they were
+        self.t_plus_c: ufl.core.expr.Expr | None = None
+        self.beta_c: ufl.core.expr.Expr | None = None
+        self.B_c: ufl.core.expr.Expr | None = None
+        if laws is not None and laws.variable_beta:
+            tp_law, tdf_law = laws.transference_number, laws.thermodynamic_factor
+            self.t_plus_c = tp_law.ufl(c_rel) if tp_law is not None else None
+            tp: Any = self.t_plus_c if self.t_plus_c is not None else t_plus
+            tdf = tdf_law.ufl(c_rel) if tdf_law is not None else el.thermodynamic_factor
+            self.beta_c = beta_scale * (1.0 - tp) * tdf
+            self.B_c = laws.diffusion_potential(beta_scale, t_plus, el.thermodynamic_factor).ufl(c_rel)
         self.grad_ln_c = ufl.grad(c_rel) / c_pos if opts.binary else ufl.as_vector([0.0] * cm.dim)
         # ln(c/c0) with the same floor (0 for a single-ion conductor): the diffusion potential is β Δln c
         self.ln_c = ufl.ln(c_pos) if opts.binary else const(0.0)
         # hat-scaled driving force g, with i_e = −(κ/ℓ) g  [A/m²]
-        self.g_e = ufl.grad(phi_e) - self.beta * self.grad_ln_c
+        self.g_e = ufl.grad(phi_e) - (self.beta if self.beta_c is None else self.beta_c) * self.grad_ln_c
 
         # --- kinetics on Γ (particle side "+", electrolyte side "−") and at the Li metal ---
         ocp = lfp.ocp
@@ -301,14 +323,31 @@ class CellModel:
         self.mass_forms = mass_terms(fields, self.V)
         mass_old = mass_terms(old, self.V_old)
         steady: dict[str, ufl.Form] = {}
+        self.i_e_hat = self.g_e if self.kappa_rel is None else self.kappa_rel * self.g_e  # i_e = −(κ/ℓ) i_e_hat
         if opts.binary:
             q = ufl.TestFunction(V_e)
-            k_c = (1.0 - t_plus) * ell / (FARADAY * el.concentration_mol_m3 * el.diffusivity_m2_s)
             flux_c = ufl.grad(c_rel) if self.diffusivity_rel is None else self.diffusivity_rel * ufl.grad(c_rel)
-            steady["c"] = (
-                ufl.inner(flux_c, ufl.grad(q)) * dx_e - k_c * self.i_n * q("-") * dS - k_c * self.i_li * q * ds_li
-            )
-        self.i_e_hat = self.g_e if self.kappa_rel is None else self.kappa_rel * self.g_e  # i_e = −(κ/ℓ) i_e_hat
+            if self.t_plus_c is None:
+                k_c = (1.0 - t_plus) * ell / (FARADAY * el.concentration_mol_m3 * el.diffusivity_m2_s)
+                steady["c"] = (
+                    ufl.inner(flux_c, ufl.grad(q)) * dx_e - k_c * self.i_n * q("-") * dS - k_c * self.i_li * q * ds_li
+                )
+            else:
+                # t+(c): the cation flux N+ = −D∇c + t+ i_e/F, in weak form ∫ (D∇c − t+ i_e/F)·∇q − ∫ i_n q/F over
+                # Γ and the Li metal; integrated by parts with ∇·i_e = 0 it is the constant-t+ form plus the bulk
+                # term ∫ (i_e·∇t+/F) q (docs/model.md §2.2). Written with t+ = t_ref + δ(c), t_ref the table's value
+                # at its lowest c: the φ_e equation turns the t_ref part into the interface fluxes (1 − t_ref) i_n/F
+                # (as the constant law; the salt stays exactly conserved), and only δ(c) i_e stays in the bulk. Why:
+                # i_e holds β∇c/c, which blows up as the salt runs out; δ(c) → 0 there for a table from c = 0.
+                t_ref = laws.transference_number.y[0] if laws is not None and laws.transference_number else t_plus
+                k_b = (1.0 - t_ref) * ell / (FARADAY * el.concentration_mol_m3 * el.diffusivity_m2_s)
+                k_t = kappa / (FARADAY * el.concentration_mol_m3 * el.diffusivity_m2_s)  # −t+ i_e/F, scaled
+                delta = self.t_plus_c - t_ref
+                steady["c"] = (
+                    ufl.inner(flux_c + k_t * delta * self.i_e_hat, ufl.grad(q)) * dx_e
+                    - k_b * self.i_n * q("-") * dS
+                    - k_b * self.i_li * q * ds_li
+                )
         steady["phi_e"] = (
             ufl.inner(self.i_e_hat, ufl.grad(v_e)) * dx_e
             - (ell / kappa) * self.i_n * v_e("-") * dS
@@ -369,6 +408,25 @@ class CellModel:
     def add_terms(self, name: str, form: ufl.Form) -> None:
         """Add terms to one residual block before compilation (sources of manufactured solutions)."""
         self.residuals_by_name[name] = self.residuals_by_name[name] + form
+
+    def check_table_range(self) -> None:
+        """Stop when the salt concentration of the present state has left the electrolyte's table (collective).
+
+        The interpolants hold their end values outside the table, so a Newton iterate there is harmless, but an
+        accepted state there would rest on made-up values: the run stops instead (docs/model.md §2.2).
+
+        Raises:
+            TableRangeError: some c outside the table's c range (the message names it and the c reached).
+        """
+        if self.laws is None:
+            return
+        arr = self.fields["c"].x.array
+        c0 = self.params.electrolyte.concentration_mol_m3
+        lo = self.cm.comm.allreduce(float(np.min(arr)) if arr.size else np.inf, op=MPI.MIN) * c0
+        hi = self.cm.comm.allreduce(float(np.max(arr)) if arr.size else -np.inf, op=MPI.MAX) * c0
+        message = table_range_message(self.laws.table, lo, hi)
+        if message is not None:
+            raise TableRangeError(message)
 
     def commit_step(self) -> None:
         """Accept the current state as the previous-step state."""

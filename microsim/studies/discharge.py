@@ -64,7 +64,7 @@ import numpy as np
 from mpi4py import MPI
 
 from microsim import checkpoint, outputs, tags
-from microsim.errors import ConfigError, ConvergenceError, MicrosimError
+from microsim.errors import ConfigError, ConvergenceError, MicrosimError, TableRangeError
 from microsim.field_output import write_fields_xdmf
 from microsim.physics.functionals import Quantities, cell_volumes, current_weighted_forms
 from microsim.physics.model import CellModel, options_for
@@ -229,6 +229,7 @@ class DischargeCell:
         u_mean = float(self.ocp.numpy(np.array(theta_mean)))
         c_arr = self.model.fields["c"].x.array if "c" in self.model.fields else np.ones(1)
         c_min = self.comm.allreduce(float(np.min(c_arr)) if c_arr.size else np.inf, op=MPI.MIN)
+        self.model.check_table_range()  # a tabulated law: stop once the accepted state leaves the table
         out = dict.fromkeys(COLUMNS, 0.0)
         out["ocv_mean_V"] = u_mean
         out["theta_mean"] = theta_mean
@@ -250,6 +251,12 @@ class DischargeCell:
         lnc_li = b["ilnc_li"] / b["i_li"] if abs(b["i_li"]) > 0 else 0.0
         phie_li = -b["ieta_li"] / b["i_li"] if abs(b["i_li"]) > 0 else 0.0
         lnc_g, phie_g = b["ilnc"] / b["i"], b["iphie"] / b["i"]
+        if "iB" in b:
+            # β(c): the diffusion potential is B(c) = ∫_c0^c β/c' dc' (ψ = φ_e − B(c)); written as β ln c with
+            # β = 1 so that the lines below serve both laws (constant β: the arithmetic as it always was)
+            beta = 1.0
+            lnc_li = b["iB_li"] / b["i_li"] if abs(b["i_li"]) > 0 else 0.0
+            lnc_g = b["iB"] / b["i"]
         # the salt's effect on the cathode kinetics (i0 ∝ (c/c0)^α_a) counts as salt depletion, not charge transfer
         kinetic_salt = -s * (b["ieta"] - b["ieta_c0"]) / b["i"]
         out["charge_transfer_cathode"] -= kinetic_salt
@@ -368,10 +375,10 @@ class DischargeCell:
         try:
             try:
                 summaries = runner.run(steps)
-            except ConvergenceError as exc:
+            except (ConvergenceError, TableRangeError) as exc:
                 if out_dir is None:
                     raise
-                raise ConvergenceError(self._save_last_good(runner, Path(out_dir), keys, extra, exc)) from exc
+                raise type(exc)(self._save_last_good(runner, Path(out_dir), keys, extra, exc)) from exc
             if series is not None and series.files:
                 series.write(runner.time_s)  # the final state, at the cut-off
             end = runner.records[-1]
@@ -484,7 +491,7 @@ class DischargeCell:
         out_dir: Path,
         keys: dict[str, checkpoint.NodeKeys] | None,
         extra: dict[str, Any],
-        exc: ConvergenceError,
+        exc: ConvergenceError | TableRangeError,
     ) -> str:
         """After a failed run: save the last accepted state (time series, checkpoint, fields); collective.
 

@@ -12,8 +12,9 @@ Outputs: ``summary.json`` (``rate`` table), ``rate.csv``, ``runs/<rate>C/timeser
 Nothing finished is lost: after each C-rate, ``rate.csv`` (one row per finished or failed rate, with its
 ``Status``) and ``summary.json`` (``rate.partial`` true while a rate failed or is still to run, ``rate.failed``
 with each failure's reason, ``rate.pending``) are rewritten atomically. A C-rate whose time stepping fails for good
-is recorded and the others still run; the study then ends with a :class:`~microsim.errors.ConvergenceError` that
-names the failures (exit status 2 from the command line), after everything else is written.
+(or whose salt leaves the range of ``electrolyte.table``) is recorded and the others still run; the study then
+ends with a :class:`~microsim.errors.ConvergenceError` that names the failures (exit status 2 from the command
+line), after everything else is written.
 
 Checkpoints are per rate (``runs/<rate>C/checkpoint.npz``, see :mod:`microsim.studies.discharge`); each rate also
 leaves its final state there, and a failed one its last accepted state. A restart takes every rate that has a
@@ -35,7 +36,7 @@ from mpi4py import MPI
 
 from microsim import checkpoint, outputs
 from microsim.config import DEFAULT_C_RATES
-from microsim.errors import ConfigError, ConvergenceError, SolutionError
+from microsim.errors import ConfigError, ConvergenceError, SolutionError, TableRangeError
 from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
 from microsim.studies.common import make_out_dir
 from microsim.studies.discharge import COLUMNS, DischargeCell
@@ -85,8 +86,9 @@ class RateStudy(Study):
             run_dir = None if out_dir is None else make_out_dir(comm, out_dir / "runs" / label)
             try:
                 runs[label] = cell.run(steps, run_dir, label=label, restart=label in self.resume)
-            except (ConvergenceError, SolutionError) as exc:
-                # one C-rate that cannot be finished must not cost the others: record it and go on
+            except (ConvergenceError, SolutionError, TableRangeError) as exc:
+                # one C-rate that cannot be finished (or whose salt leaves the electrolyte's table) must not cost
+                # the others: record it and go on
                 failed[label] = str(exc)
                 if comm.rank == 0:
                     print(f"microsim rate: {cell.desc.interface} {label}: FAILED: {exc}", file=sys.stderr, flush=True)

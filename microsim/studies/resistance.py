@@ -92,6 +92,7 @@ def solve_steady(
         if settled:
             break
         v_prev = v
+    model.check_table_range()  # a tabulated law: the steady salt must stay inside its table
     return reports
 
 

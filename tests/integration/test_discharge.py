@@ -175,3 +175,100 @@ def test_salt_depletion_ends_a_discharge_at_sands_time() -> None:
     assert 0.0 < over["salt_depletion_kinetic"] < over["salt_depletion"]
     early = cell.records[1].extra  # one second in: the ohmic drop is the membrane's L/κ
     assert early["electrolyte_ohmic"] == pytest.approx(current * 9.5e-6 / el.conductivity_S_m, rel=0.01)
+
+
+def _planar_salt_cell(**changes: object):
+    """The Sand's-time cell of the test above (only the salt limits), with ``changes``."""
+    return small(
+        **{
+            "geometry.kind": "planar",
+            "geometry.width_um": 2.0,
+            "geometry.cathode_thickness_um": 11.2,
+            "geometry.membrane_thickness_um": 9.5,
+            "geometry.mesh_size_um": 0.5,
+            "study.kind": "discharge",
+            "conditions.initial_stoichiometry": 0.01,
+            "parameters.lfp.exchange_current_A_m2": 1000.0,
+            "parameters.li.exchange_current_A_m2": 1000.0,
+            "parameters.lfp.diffusivity_m2_s": 1e-10,
+            "output.xdmf": False,
+            **changes,
+        }
+    )
+
+
+def test_above_the_limiting_current_a_table_law_depletes_cleanly(mpi_tmp_path) -> None:
+    """docs/model.md §2.2, §4.4: at 1.5 i_lim with tabulated κ(c), t+(c) (a table from c = 0) the salt at Γ runs out;
+    the run ends at the cut-off with salt depletion limiting, every number finite, the breakdown with B(c) closed.
+
+    The t+ i_e flux of the salt equation is written relative to t+ at the table's lowest c (model.md §2.2): with
+    t+ itself in the bulk, i_e's β∇c/c makes it blow up as the salt runs out, and Newton stalled below c/c0 ≈ 1e-6
+    before the cut-off (at 17.7 s). Measured: 18.1 s, salt depletion 0.42 V of 0.42 V, c_min 0.21 mol/m³.
+    """
+    from microsim.parameters import resolve
+
+    table = mpi_tmp_path / "from_zero.csv"
+    if MPI.COMM_WORLD.rank == 0:
+        rows = "\n".join(
+            f"{c:.6g},{0.3 + 0.7 * c / 2200:.6g},{0.1 + 0.1 * c / 1100:.6g}"
+            for c in (0, 200, 500, 800, 1100, 1600, 2200, 3000)
+        )
+        table.write_text("c_mol_m3,conductivity_S_m,transference_number\n" + rows + "\n", encoding="utf-8")
+    MPI.COMM_WORLD.barrier()
+    cfg = _planar_salt_cell(**{"electrolyte.table": str(table)})
+    el = resolve(cfg).electrolyte
+    t_plus0 = 0.2  # the table's t+ at c0 = 1100 mol/m³
+    i_lim = 2 * FARADAY * el.diffusivity_m2_s * el.concentration_mol_m3 / ((1 - t_plus0) * 9.5e-6)
+    current = 1.5 * i_lim
+    cell = DischargeCell(cfg, MPI.COMM_WORLD)
+    assert cell.model.B_c is not None and cell.model.t_plus_c is not None
+    res = cell.run([Step("cc", current, current / cell.one_c, cutoff_V=3.0)], None)
+    assert res["end_reason"] == "cutoff"
+    assert res["limiting_mechanism"] == "salt_depletion"
+    over = res["overpotential_at_end_V"]
+    assert all(math.isfinite(v) for v in over.values()), over
+    assert all(math.isfinite(r.voltage_V) for r in cell.records)
+    parts = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer", "solid_ohmic")
+    assert sum(over[p] for p in parts) == pytest.approx(over["total_V"], rel=1e-9)
+    assert over["c_min_mol_m3"] < 1e-3 * el.concentration_mol_m3  # measured 1.9e-4 of c0
+    assert over["salt_depletion"] > 0.8 * over["total_V"]  # measured 0.420 V of 0.423 V
+
+
+def test_leaving_the_table_stops_the_run() -> None:
+    """The Edman table starts at 742 mol/m³: a depleting cell leaves it, and the run stops with the reason."""
+    from microsim.errors import TableRangeError
+    from microsim.parameters import resolve
+
+    cfg = _planar_salt_cell(**{"electrolyte.table": "edman2000"})
+    el = resolve(cfg).electrolyte
+    current = 3 * FARADAY * el.diffusivity_m2_s * el.concentration_mol_m3 / ((1 - 0.27) * 9.5e-6)
+    cell = DischargeCell(cfg, MPI.COMM_WORLD)
+    with pytest.raises(TableRangeError, match=r"outside electrolyte.table = 'edman2000'.*\[742, 2982\].*c → 0") as info:
+        cell.run([Step("cc", current, current / cell.one_c, cutoff_V=3.0)], None)
+    reached = float(str(info.value).split("reached ")[1].split(" mol")[0])
+    assert 600.0 < reached < 742.0  # stopped at the first accepted state outside, not after sliding far below
+
+
+def test_power_laws_deplete_to_the_cutoff_without_nan() -> None:
+    """docs/model.md §2.2: with κ ∝ c and D ∝ c^0.5 (both vanish with the salt, floored at c/c0 = 1e-8) a
+    discharge at 1.5 i_lim ends at the 3.0 V cut-off naming salt depletion, every number finite.
+
+    Measured: 10.9 s, salt depletion 0.84 V of 0.44 V total (the ohmic part −0.40 V: the P1 symptom of depletion,
+    docs/model.md §4.4), c_min 7e-4 mol/m³.
+    """
+    from microsim.parameters import resolve
+
+    cfg = _planar_salt_cell(**{"electrolyte.conductivity_exponent": 1.0, "electrolyte.diffusivity_exponent": 0.5})
+    el = resolve(cfg).electrolyte
+    current = (
+        1.5 * 2 * FARADAY * el.diffusivity_m2_s * el.concentration_mol_m3 / ((1 - el.transference_number) * 9.5e-6)
+    )
+    cell = DischargeCell(cfg, MPI.COMM_WORLD)
+    res = cell.run([Step("cc", current, current / cell.one_c, cutoff_V=3.0)], None)
+    assert res["end_reason"] == "cutoff" and res["limiting_mechanism"] == "salt_depletion"
+    over = res["overpotential_at_end_V"]
+    assert all(math.isfinite(v) for v in over.values()), over
+    assert all(math.isfinite(r.voltage_V) and math.isfinite(r.extra["salt_depletion"]) for r in cell.records)
+    parts = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer", "solid_ohmic")
+    assert sum(over[p] for p in parts) == pytest.approx(over["total_V"], rel=1e-9)
+    assert over["c_min_mol_m3"] < 1e-3 * el.concentration_mol_m3

@@ -83,15 +83,47 @@ def _with_laws(n_kappa: float, n_d: float) -> NS:
     return NS(**{**vars(PARAMS), "electrolyte": el})
 
 
+def _with_table() -> NS:
+    """κ(c), D(c), t+(c) and TDF(c) from a table (c0 = 10 mol/m³; the exact c spans 8 to 12): every law varies.
+
+    κ has a maximum inside the range, D falls, t+ rises from 0.1 to 0.5 (k_t = κ/(F c0 D) ≈ 1: the t+ i_e flux is
+    as large as the diffusion flux) and TDF rises from 1 to 2.
+    """
+    from microsim.parameters.concentration_table import ConcentrationTable
+
+    c = np.linspace(6.0, 14.0, 9)
+    s = (c - 10.0) / 4.0
+    columns = {
+        "conductivity_S_m": tuple((1e-6 * (1.0 + 0.3 * s - 0.4 * s**2)).tolist()),
+        "diffusivity_m2_s": tuple((1e-12 * (1.0 - 0.35 * s)).tolist()),
+        "transference_number": tuple((0.3 + 0.2 * s).tolist()),
+        "thermodynamic_factor": tuple((1.5 + 0.5 * s).tolist()),
+    }
+    el = NS(**vars(PARAMS.electrolyte), table=ConcentrationTable("mms", tuple(c.tolist()), columns))
+    return NS(**{**vars(PARAMS), "electrolyte": el})
+
+
+def _params(laws: tuple[float, float] | str) -> NS:
+    return _with_table() if laws == "table" else _with_laws(*laws)  # type: ignore[misc]
+
+
 @pytest.mark.parametrize(
     ("binary", "laws"),
-    [(False, (0.0, 0.0)), (True, (0.0, 0.0)), (True, (1.5, -1.0))],
-    ids=["single-ion", "binary", "binary-c-dependent"],
+    [(False, (0.0, 0.0)), (True, (0.0, 0.0)), (True, (1.5, -1.0)), (True, "table")],
+    ids=["single-ion", "binary", "binary-c-dependent", "binary-table"],
 )
-def test_coupled_mms_rates(binary: bool, laws: tuple[float, float]) -> None:
-    """The rates hold with κ(c) and D(c) power laws too (the c of the exact solution varies by ±20 %)."""
+def test_coupled_mms_rates(binary: bool, laws: tuple[float, float] | str) -> None:
+    """The rates hold with κ(c) and D(c) power laws too (the c of the exact solution varies by ±20 %), and with a
+    table of κ(c), D(c), t+(c) and TDF(c) (the t+ i_e flux and β(c) in the current law, docs/model.md §2.2).
+
+    Measured with the table (n = 16 → 32): L2 errors 1.4e-4 (c), 4.8e-6 (φ_e), 4.1e-6 (φ̃_s), rates 1.99 each; H1
+    rates 0.995 (c), 0.999 (φ_e), 0.997 (φ̃_s). The sign of the t+ term is pinned by test_planar's 1D profile.
+    """
     ns = (4, 8, 16, 32)
-    errs = [solve_mms(n, binary, _with_laws(*laws)) for n in ns]
+    errs = [solve_mms(n, binary, _params(laws)) for n in ns]
+    if laws == "table":
+        model_check = CellModel(planar_box(MPI.COMM_WORLD, 1.0, 1.0, 1.0, 2, 4), _params(laws), ModelOptions())
+        assert model_check.t_plus_c is not None and model_check.beta_c is not None  # the table path is the one tested
     for name in errs[0]:
         l2 = np.array([e[name][0] for e in errs])
         h1 = np.array([e[name][1] for e in errs])
