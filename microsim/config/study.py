@@ -257,8 +257,8 @@ class EffectiveSettings:
     """Effective-properties study: the mesh-convergence check of κ_eff/κ (docs/model.md §4.6)."""
 
     convergence_levels: int = spec(
-        3, low=0, low_open=False, high=6, high_open=False,
-        doc="effective: meshes for the κ_eff extrapolation (the configured one, then sizes x sqrt(2) coarser "
+        3, low=0, low_open=False, high=5, high_open=False,
+        doc="effective: meshes for the κ_eff extrapolation (the configured one, then sizes / sqrt(2) finer "
         "each); 0 or 1: off",
     )  # fmt: skip
 

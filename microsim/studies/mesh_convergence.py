@@ -113,7 +113,9 @@ def richardson(h: Sequence[float], values: Sequence[float]) -> Extrapolation:
     observed = _observed_order(hs[:3], fs[:3])
     note = ""
     if observed is None:
-        note = "the differences between levels change sign: not in the asymptotic range, order 2 assumed"
+        d21, d32 = fs[1] - fs[0], fs[2] - fs[1]
+        why = "change sign" if d21 * d32 <= 0.0 else "do not shrink with h"
+        note = f"the differences between levels {why}: not in the asymptotic range, order 2 assumed"
     elif not MIN_ORDER <= observed <= MAX_ORDER:
         note = f"observed order {observed:.3g} outside [{MIN_ORDER:g}, {MAX_ORDER:g}]: order 2 assumed"
     if note:
