@@ -10,6 +10,7 @@ facing a void are not Γ) and no Γ curve lies in a void, the resistance of the 
 from __future__ import annotations
 
 import math
+import re
 from itertools import pairwise
 from pathlib import Path
 
@@ -140,12 +141,14 @@ def test_fraction_below_one_only_for_filled(changes: dict, where: str) -> None:
     filled(1.0, **changes)  # the default is fine everywhere
 
 
-def test_cli_check_exits_2_on_a_bad_fraction(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_check_exits_2_on_a_bad_fraction_and_reports_the_voids(capsys: pytest.CaptureFixture[str]) -> None:
     from microsim import cli
 
     default = Path(__file__).parents[2] / "geometries" / "default-2d.toml"
     assert cli.main(["check", str(default), "--set", "geometry.pore_fill_fraction=1.2"]) == 2
     assert "geometry.pore_fill_fraction" in capsys.readouterr().err
+    assert cli.main(["check", str(default), "--set", "geometry.pore_fill_fraction=0.9"]) == 0
+    assert re.search(r"\d+ gas voids, pores 0\.9\d\d wet", capsys.readouterr().out)
 
 
 # ---- Gmsh model ---------------------------------------------------------------------------------------------------
@@ -200,13 +203,22 @@ def test_partly_filled_cell_has_a_higher_interfacial_resistance() -> None:
 
 @pytest.mark.fenics
 @pytest.mark.mpi
-def test_partly_filled_same_answer_on_world_and_one_rank() -> None:
+@pytest.mark.parametrize("dim", [2, 3])
+def test_partly_filled_same_answer_on_world_and_one_rank(mpi_tmp_path: Path, dim: int) -> None:
+    """2D small cell at f = 0.7, 3D five-sphere cell at f = 0.85 (R_ct 10443 -> 11513 Ω·cm² with Γ 12.02 -> 10.91)."""
     pytest.importorskip("dolfinx_solver")
     from mpi4py import MPI
 
     from microsim.studies.resistance import run_resistance
 
-    cfg = filled(0.7)
+    if dim == 2:
+        cfg = filled(0.7)
+    else:
+        csv = mpi_tmp_path / "particles.csv"
+        if MPI.COMM_WORLD.rank == 0:
+            csv.write_text(PARTICLES_3D)
+        MPI.COMM_WORLD.barrier()
+        cfg = filled_3d(csv, 0.85)
     a = run_resistance(cfg, None, MPI.COMM_WORLD)
     b = run_resistance(cfg, None, MPI.COMM_SELF)
     assert a["n_cells"] == b["n_cells"]
