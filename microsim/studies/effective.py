@@ -499,11 +499,14 @@ def _convergence_and_wetting(ctx: StudyContext, eff: dict[str, Any]) -> None:
             conv = mesh_convergence(desc, ctx.comm, levels, base, z_bottom, cfg.solver.linear_solver)
             conv["quantity"] = "wet_layer.electrolyte_conductivity_ratio" if wet else "electrolyte_conductivity_ratio"
     eff["mesh_convergence"] = conv
-    eff["electrolyte_conductivity_ratio_extrapolated"] = None if conv is None else conv[
-        "electrolyte_conductivity_ratio_extrapolated"]  # fmt: skip
-    eff["electrolyte_conductivity_ratio_error_estimate"] = None if conv is None else conv[
-        "electrolyte_conductivity_ratio_error_estimate"]  # fmt: skip
-    eff["tortuosity_extrapolated"] = None if conv is None else conv["tortuosity_extrapolated"]
+    # beside the raw values they extrapolate: the layer's, or (partly infiltrated) the wet layer's
+    keys = ("electrolyte_conductivity_ratio_extrapolated", "electrolyte_conductivity_ratio_error_estimate",
+            "tortuosity_extrapolated")  # fmt: skip
+    wet_layer = plan.electrolyte == "wet-layer"
+    for key in keys:
+        eff[key] = None if conv is None or wet_layer else conv[key]
+        if wet_layer and isinstance(eff.get("wet_layer"), dict):
+            eff["wet_layer"][key] = None if conv is None else conv[key]
     eff["definitions"]["electrolyte_conductivity_ratio_extrapolated"] = (
         "kappa_eff/kappa extrapolated to h -> 0 from study.convergence_levels meshes (sizes / sqrt(2)^k), "
         "f(h) = f_inf + C h^p with the observed p (p = 2 with two meshes); tortuosity_extrapolated = "

@@ -282,10 +282,31 @@ def test_convergence_levels_off_and_voids_wet_less() -> None:
     assert e["porosity"] == pytest.approx(0.85 * (1.0 - geo["active_fraction"]), rel=0.03)
 
 
+def test_partly_infiltrated_extrapolates_the_wet_layer() -> None:
+    """Infiltrated to 2.5 µm of 4: the levels solve the wet layer, whose record gets the extrapolated values.
+
+    Measured: 0.329494, 0.326646, 0.325010 at h = 0.25, 0.177, 0.125 µm; extrapolated 0.322805 ± 0.00057, order 1.60.
+    """
+    cfg = small(**{"geometry.interface": "infiltrated", "geometry.infiltration_depth_um": 2.5,
+                   "study.kind": "effective", "output.xdmf": False})  # fmt: skip
+    e = run_effective(cfg, None, MPI.COMM_WORLD)["effective"]
+    conv, wet = e["mesh_convergence"], e["wet_layer"]
+    assert conv["quantity"] == "wet_layer.electrolyte_conductivity_ratio"
+    assert conv["levels"][0]["electrolyte_conductivity_ratio"] == pytest.approx(
+        wet["electrolyte_conductivity_ratio"], rel=1e-12
+    )
+    assert conv["levels"][0]["porosity"] == pytest.approx(wet["porosity"], rel=1e-9)
+    assert wet["electrolyte_conductivity_ratio_extrapolated"] < conv["levels"][-1]["electrolyte_conductivity_ratio"]
+    assert wet["tortuosity_extrapolated"] > wet["tortuosity"]
+    # the layer has no electrolyte path to z = 0: no layer value, raw or extrapolated
+    assert e["electrolyte_conductivity_ratio"] is None and e["electrolyte_conductivity_ratio_extrapolated"] is None
+
+
 def test_point_contact_reports_void_pores_and_solid_path(summaries: dict) -> None:
     """Point-contact: electrolyte values 0/None with a note; σ_eff/σ in (0, 1 − void); contact fraction = spots/W."""
     e = summaries["point-contact"]["effective"]
     assert e["porosity"] == 0.0 and e["electrolyte_conductivity_ratio"] == 0.0 and e["tortuosity"] is None
+    assert e["mesh_convergence"] is None  # nothing to extrapolate without pore electrolyte
     assert "void" in e["electrolyte_note"]
     assert 0.0 < e["solid_conductivity_ratio"] < e["solid_fraction"]
     geo = summaries["point-contact"]["geometry"]

@@ -184,6 +184,33 @@ def test_model_wet_fraction_and_gamma_3d(tmp_path: Path) -> None:
     assert stats["wetted_interface_area_um2"] < 0.95 * stats["interface_area_um2"]
 
 
+@pytest.mark.fenics
+def test_orphan_pockets_are_found() -> None:
+    """A pore piece touching neither a particle nor the membrane (through pores) is an orphan; one that does is not.
+
+    Row of unit squares, left to right: membrane M, pore A (touches M), pore B (touches A), a gap, pore C touching
+    only particle P, and a gap, pore D alone (the orphan).
+    """
+    gmsh = pytest.importorskip("gmsh")
+    from microsim.geometry.gmsh_model import _orphan_pores
+
+    gmsh.initialize()
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.model.add("orphans")
+        occ = gmsh.model.occ
+        squares = {name: occ.addRectangle(x, 0.0, 0.0, 1.0, 1.0) for name, x in
+                   (("M", 0.0), ("A", 1.0), ("B", 2.0), ("C", 4.0), ("P", 5.0), ("D", 7.0))}  # fmt: skip
+        _, out_map = occ.fragment([(2, t) for t in squares.values()], [])
+        occ.synchronize()
+        tag = {name: out_map[k][0][1] for k, name in enumerate(squares)}
+        pore = [tag[n] for n in "ABCD"]
+        assert _orphan_pores(gmsh, 2, pore, [tag["P"]], [tag["M"]]) == [tag["D"]]
+        assert _orphan_pores(gmsh, 2, pore, [], [tag["M"]]) == [tag["C"], tag["D"]]
+    finally:
+        gmsh.finalize()
+
+
 # ---- resistance -----------------------------------------------------------------------------------------------------
 @pytest.mark.fenics
 def test_partly_filled_cell_has_a_higher_interfacial_resistance() -> None:
