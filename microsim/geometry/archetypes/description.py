@@ -217,7 +217,7 @@ class GeometryDescription:
             "wetted_specific_interface_area_m2_m3": None,
             "voids": [
                 {
-                    **{n: float(v) for n, v in zip(("x_um", "y_um", "z_um")[: self.dim], c, strict=False)},
+                    **{n: float(v) for n, v in zip(("x_um", "y_um", "z_um")[: self.dim], c, strict=True)},
                     "r_um": float(r),
                 }
                 for c, r in zip(self.void_centers.reshape(-1, self.dim), self.void_radii, strict=True)
