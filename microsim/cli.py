@@ -152,6 +152,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         parts.append(f"{stats['n_particles_not_reached_by_electrolyte']} not reached by the electrolyte")
     if stats.get("infiltration_depth_um") is not None:
         parts.append(f"wet layer {stats['infiltration_depth_um']:.4g} µm deep")
+    if stats.get("n_voids"):
+        parts.append(f"{stats['n_voids']} gas voids, pores {stats['wet_pore_fraction']:.3f} wet")
     print(", ".join(p for p in parts if p) + ".")
     return 0
 

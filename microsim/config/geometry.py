@@ -10,6 +10,7 @@ from typing import ClassVar
 from microsim.config.fields import Section, fmt, show, spec
 from microsim.errors import ConfigError
 from microsim.geometry.archetypes import (
+    ARCHETYPES,
     DEFAULT_INTERFACE,
     GEOMETRY_KINDS,
     INTERFACE_NAMES,
@@ -98,6 +99,14 @@ class GeometryConfig(Section):
         unset="contact_radius_um is used",
     )  # fmt: skip
     membrane_modulus_MPa: float = spec(3.0, low=0.0, unit="MPa", doc="Young's modulus of the SPE (Hertz contact)")
+    pore_fill_fraction: float = spec(
+        1.0,
+        low=0.0,
+        high=1.0,
+        high_open=False,
+        unit="1",
+        doc="filled: wet fraction of the pore volume; < 1 leaves seeded gas voids in the pores (solvent loss)",
+    )
 
     def _cross_check(self) -> None:
         if self.interface_mesh_size_um is None:
@@ -113,6 +122,7 @@ class GeometryConfig(Section):
                     f"geometry.contact_radius_um = {show(self.contact_radius_um)}: must be < "
                     f"geometry.radius_mean_um = {show(self.radius_mean_um)} (a spot is a cap of a particle)"
                 )
+        self._check_pore_fill()
         if self.infiltration_depth_um > self.cathode_thickness_um:
             raise ConfigError(
                 f"geometry.infiltration_depth_um = {show(self.infiltration_depth_um)}: must be <= "
@@ -160,6 +170,21 @@ class GeometryConfig(Section):
                     f"geometry.particles_file = {self.particles_file!r}: file not found "
                     "(required when geometry.kind = 'particles-file')"
                 )
+
+    def _check_pore_fill(self) -> None:
+        """``pore_fill_fraction < 1`` only where the archetype leaves voids in wet pores (filled)."""
+        if self.pore_fill_fraction >= 1.0:
+            return
+        where = [a.name for a in ARCHETYPES.values() if a.uses_pore_fill]
+        if self.kind == PLANAR_KIND or not interface_archetype(self.interface).uses_pore_fill:
+            what = (
+                "geometry.kind = 'planar'" if self.kind == PLANAR_KIND else f"geometry.interface = {self.interface!r}"
+            )
+            raise ConfigError(
+                f"geometry.pore_fill_fraction = {show(self.pore_fill_fraction)}: applies to geometry.interface = "
+                f"{' or '.join(repr(n) for n in where)} only (gas voids in electrolyte-filled pores), not to {what}; "
+                "leave it at 1"
+            )
 
 
 __all__ = ["GEOMETRY_KINDS", "INTERFACES", "MAX_CELLS_ESTIMATE", "MIN_INTERFACE_MESH_SIZE_UM", "GeometryConfig"]

@@ -68,7 +68,10 @@ STUDY_REGISTRY: dict[str, StudyKind] = {
             "rate", "microsim.studies.rate:RateStudy", "one CC discharge per C-rate", ("protocol", "checkpoint"),
             protocol=True, cell_model="transient",
         ),
-        StudyKind("effective", "microsim.studies.effective:EffectiveStudy", "effective transport coefficients"),
+        StudyKind(
+            "effective", "microsim.studies.effective:EffectiveStudy", "effective transport coefficients",
+            ("effective",),
+        ),
     )
 }  # fmt: skip
 STUDY_KINDS = tuple(STUDY_REGISTRY)
@@ -250,11 +253,23 @@ class CheckpointSettings:
 
 
 @dataclass(frozen=True)
-class StudyConfig(CheckpointSettings, ProtocolSettings, ImpedanceSettings, StudyControl, Section):
+class EffectiveSettings:
+    """Effective-properties study: the mesh-convergence check of κ_eff/κ (docs/model.md §4.6)."""
+
+    convergence_levels: int = spec(
+        3, low=0, low_open=False, high=5, high_open=False,
+        doc="effective: meshes for the κ_eff extrapolation (the configured one, then sizes / sqrt(2) finer "
+        "each); 0 or 1: off",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StudyConfig(EffectiveSettings, CheckpointSettings, ProtocolSettings, ImpedanceSettings, StudyControl, Section):
     """``[study]``: what to compute. Give at most one of ``current_density_A_m2`` and ``c_rate``.
 
     The keys, in file order, are those of :class:`StudyControl`, :class:`ImpedanceSettings`,
-    :class:`ProtocolSettings` and :class:`CheckpointSettings` (dataclass fields are collected base-last).
+    :class:`ProtocolSettings`, :class:`CheckpointSettings` and :class:`EffectiveSettings` (dataclass fields are
+    collected base-last).
     """
 
     SECTION: ClassVar[str] = "study"
@@ -275,6 +290,7 @@ __all__ = [
     "STUDY_MODES",
     "STUDY_REGISTRY",
     "CheckpointSettings",
+    "EffectiveSettings",
     "ImpedanceSettings",
     "ProtocolSettings",
     "StudyConfig",

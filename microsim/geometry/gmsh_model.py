@@ -14,8 +14,9 @@ Construction (µm):
 3. the particles are fused (overlapping particles form one body: no internal particle|particle curves and no
    thin lens elements), then everything is fragmented so all interfaces are conforming;
 4. each fragment is classified from the fragment map: particle (child of a particle, inside the cathode box),
-   pore (child of the cathode box only; void in point-contact and in the dry box, removed), membrane (child of
-   the membrane box);
+   pore (child of the cathode box only; void in point-contact and in the dry box, removed), gas void (child of a
+   void body of ``geometry.pore_fill_fraction < 1``: the ball less the particles, removed), membrane (child of
+   the membrane box); pore pockets the voids cut off from every particle and the membrane are removed too;
    particle pieces below ``z = 0`` are removed;
 5. each facet (curve in 2D, surface in 3D) is classified from its adjacent cells: particle|electrolyte ->
    INTERFACE, particle boundary on ``z = 0`` -> COLLECTOR, electrolyte boundary on the top -> ANODE, anything
@@ -121,6 +122,32 @@ def _add_particles(gmsh: Any, desc: GeometryDescription) -> list[tuple[int, int]
     return bodies
 
 
+def _add_voids(gmsh: Any, desc: GeometryDescription, particles: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The gas voids of a partly filled layer (disks / spheres less the particles; none when fully filled).
+
+    The particles are cut out of the voids (kept themselves), so a void never splits a particle: the particle
+    surface inside a void is a void boundary, not Γ, once the void cells are removed.
+    """
+    if desc.n_voids == 0:
+        return []
+    occ = gmsh.model.occ
+    d = desc.dim
+    balls = []
+    for c, r in zip(desc.void_centers, desc.void_radii, strict=True):
+        if d == 2:
+            balls.append((2, occ.addDisk(float(c[0]), float(c[1]), 0.0, float(r), float(r))))
+        else:
+            balls.append((3, occ.addSphere(float(c[0]), float(c[1]), float(c[2]), float(r))))
+    voids, _ = occ.cut(balls, particles, removeObject=True, removeTool=False)
+    # a void may cross a side wall: keep its part in the cathode box
+    if d == 2:
+        box = occ.addRectangle(0.0, 0.0, 0.0, desc.width_um, desc.cathode_thickness_um)
+    else:
+        box = occ.addBox(0.0, 0.0, 0.0, desc.width_um, desc.width_um, desc.cathode_thickness_um)
+    voids, _ = occ.intersect(voids, [(d, box)], removeObject=True, removeTool=True)
+    return list(voids)
+
+
 def _classify_cells(
     gmsh: Any, desc: GeometryDescription
 ) -> tuple[list[int], list[int], list[int], list[tuple[int, int]]]:
@@ -148,16 +175,18 @@ def _classify_cells(
         else:
             boxes = [(d, occ.addBox(0.0, 0.0, 0.0, w, w, z_w)), (d, occ.addBox(0.0, 0.0, z_w, w, w, lc - z_w))]
     bodies = _add_particles(gmsh, desc)
-    _, out_map = occ.fragment([*boxes, (d, memb)], bodies)
+    voids = _add_voids(gmsh, desc, bodies)
+    _, out_map = occ.fragment([*boxes, (d, memb)], bodies + voids)
     nb = len(boxes)
     box_children = [{t for _, t in out_map[k]} for k in range(nb)]
     cath_children = set().union(*box_children)
-    # the pores that hold electrolyte: those of the upper (or only) cathode box, or none
-    wet_children: set[int] = set() if z_w is None else box_children[-1]
     memb_children = {t for _, t in out_map[nb]}
     part_children: set[int] = set()
-    for children in out_map[nb + 1 :]:
+    for children in out_map[nb + 1 : nb + 1 + len(bodies)]:
         part_children.update(t for _, t in children)
+    void_children = {t for children in out_map[nb + 1 + len(bodies) :] for _, t in children}
+    # the pores that hold electrolyte: those of the upper (or only) cathode box less the gas voids, or none
+    wet_children: set[int] = set() if z_w is None else box_children[-1] - void_children
     if part_children & memb_children:
         raise GeometryError(
             f"gmsh: {len(part_children & memb_children)} particle piece(s) lie in the membrane (a particle "
@@ -300,6 +329,27 @@ def _count_elements(gmsh: Any, dim: int, entities: list[int]) -> int:
     return n
 
 
+def _orphan_pores(gmsh: Any, dim: int, pore: list[int], particle: list[int], membrane: list[int]) -> list[int]:
+    """Pore pieces that touch neither the membrane nor a particle through electrolyte (cut off by gas voids).
+
+    Such a pocket has no Γ and no electrolyte path to the Li metal: its potential would be undetermined (a
+    pure-Neumann block). It carries no current, so it is removed like a void. Connected through shared facets.
+    """
+    if not pore:
+        return []
+    facets_of = {c: {int(f) for f in gmsh.model.getAdjacencies(dim, c)[1]} for c in pore + particle + membrane}
+    anchor = set().union(*(facets_of[c] for c in particle + membrane))
+    reached = {c for c in pore if facets_of[c] & anchor}
+    frontier = list(reached)
+    while frontier:
+        c = frontier.pop()
+        for other in pore:
+            if other not in reached and facets_of[c] & facets_of[other]:
+                reached.add(other)
+                frontier.append(other)
+    return [c for c in pore if c not in reached]
+
+
 def _isolated_pores(gmsh: Any, dim: int, pore: list[int], membrane: list[int]) -> tuple[int, float]:
     """Pore pieces not connected to the membrane through electrolyte (count, area/volume)."""
     if not pore:
@@ -335,6 +385,8 @@ def build_model(desc: GeometryDescription) -> dict[str, Any]:
         ``chord_lengths_um`` (point-contact, 2D: length of each Γ curve; 3D: area of each spot),
         ``chord_mesh_size_um``, ``n_isolated_pores`` and ``isolated_pore_fraction`` (filled: pore area not
         connected to the membrane through electrolyte / pore area), ``min_element_quality`` (minSICN),
+        ``n_voids``, ``n_orphan_pores_removed`` (pockets cut off by voids touching neither a particle nor the
+        membrane) and ``wet_pore_fraction`` (with voids: electrolyte / pore measure of the layer, exact),
         ``time_geometry_s``, ``time_mesh_s``.
 
     Raises:
@@ -379,6 +431,12 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
     particle = [t for t in particle if t in present]
     pore = [t for t in pore if t in present]
     membrane = [t for t in membrane if t in present]
+    orphans = _orphan_pores(gmsh, d, pore, particle, membrane) if desc.n_voids else []
+    if orphans:
+        gmsh.model.occ.remove([(d, t) for t in orphans], recursive=True)
+        gmsh.model.occ.synchronize()
+        present -= set(orphans)
+        pore = [t for t in pore if t in present]
     if set(particle) | set(pore) | set(membrane) != present:
         raise GeometryError(f"gmsh: unclassified {d}D entities {sorted(present - set(particle + pore + membrane))}")
     electrolyte = pore + membrane
@@ -433,6 +491,7 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
     pore_measure = float(sum(mass(d, c) for c in pore))
     n_iso, iso_measure = _isolated_pores(gmsh, d, pore, membrane)
     gamma_total = float(sum(gamma))
+    pores_total = layer - particle_measure
     info: dict[str, Any] = {
         "n_nodes": len(node_tags),
         "n_elements": int(all_cells.size),
@@ -448,6 +507,10 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
         "n_isolated_pores": n_iso,
         "isolated_pore_fraction": iso_measure / pore_measure if pore_measure > 0 else None,
         "min_element_quality": float(np.min(quality)) if len(quality) else None,
+        "n_voids": desc.n_voids,
+        "n_orphan_pores_removed": len(orphans),
+        # the exact wet fraction of the model: electrolyte / (layer less particles) in the cathode layer
+        "wet_pore_fraction": pore_measure / pores_total if desc.n_voids and pores_total > 0 else None,
         "time_geometry_s": t1 - t0,
         "time_mesh_s": t2 - t1,
     }

@@ -7,7 +7,9 @@ was described (``microsim mesh CONFIG --out DIR`` writes ``DIR/geometry.png``):
   translucent slab above ``z = L_c``, (point-contact, infiltrated) the contact spots as red disks on ``z = L_c``
   and (infiltrated) the wet layer ``z_w < z < L_c`` as a translucent slab in the membrane's colour;
 * 2D: the same with disks in the ``x``–``y`` plane (``y`` through the thickness) and the spots as red
-  segments.
+  segments;
+* both: (filled, ``geometry.pore_fill_fraction < 1``) the gas voids in the pores, grey (3D: translucent), behind
+  the particles (where they overlap, the particle wins).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = ["render_geometry_png"]
 _PARTICLE_COLOR = "#6f8fb8"
 _SPOT_COLOR = "#d62728"
 _MEMBRANE_COLOR = "#f2c14e"
+_VOID_COLOR = "#b0b0b0"
 
 
 def _spots(centers: np.ndarray, radii: np.ndarray, lc: float) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +36,27 @@ def _spots(centers: np.ndarray, radii: np.ndarray, lc: float) -> tuple[np.ndarra
     dz = lc - centers[:, -1]
     cut = np.abs(dz) < radii
     return centers[cut, :-1], np.sqrt(np.maximum(radii[cut] ** 2 - dz[cut] ** 2, 0.0))
+
+
+def _draw_voids(plotter: Any, pv: Any, rec: dict[str, Any], dim: int, w: float, lc: float) -> str:
+    """Draw the gas voids of ``rec["voids"]`` (clipped to the cathode box); return the title note (or "")."""
+    voids = rec.get("voids") or []
+    if not voids:
+        return ""
+    names = ("x_um", "y_um") if dim == 2 else ("x_um", "y_um", "z_um")
+    for v in voids:
+        c, r = tuple(float(v[n]) for n in names), float(v["r_um"])
+        if dim == 3:
+            ball = pv.Sphere(radius=r, center=c, theta_resolution=24, phi_resolution=16)
+            ball = ball.clip_box((0.0, w, 0.0, w, 0.0, lc), invert=False)
+            plotter.add_mesh(ball, color=_VOID_COLOR, opacity=0.35, smooth_shading=True)
+        else:
+            disc = pv.Disc(center=(c[0], c[1], -5e-4), inner=0.0, outer=r, normal=(0, 0, 1), c_res=48)
+            for normal, origin in (("x", (w, 0, 0)), ("-x", (0, 0, 0))):
+                disc = disc.clip(normal=normal, origin=origin)
+            plotter.add_mesh(disc, color=_VOID_COLOR)
+    wet = rec.get("wet_pore_fraction")
+    return f", {len(voids)} voids" + (f" (pores {wet:.0%} wet)" if isinstance(wet, (int, float)) else "")
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -126,7 +150,8 @@ def render_geometry_png(
                 seg = pv.Line((x - ra, lc, 1e-3), (x + ra, lc, 1e-3))
                 plotter.add_mesh(seg, color=_SPOT_COLOR, line_width=6)
         plotter.view_xy()
-    title = f"{dim}D {interface}: {len(radii)} particles{picture.title_note}"
+    void_note = _draw_voids(plotter, pv, rec, dim, w, lc)
+    title = f"{dim}D {interface}: {len(radii)} particles{picture.title_note}{void_note}"
     fraction = rec.get("active_fraction")
     if isinstance(fraction, (int, float)) and math.isfinite(fraction):
         title += f", active fraction {fraction:.3f}"

@@ -48,6 +48,7 @@ def make_geo(**overrides):
         spot_mesh_level=1.0,
         stack_pressure_MPa=None,
         membrane_modulus_MPa=3.0,
+        pore_fill_fraction=1.0,
     )
     values.update(overrides)
     return types.SimpleNamespace(**values)

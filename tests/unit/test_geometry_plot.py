@@ -46,3 +46,26 @@ def _pixels(png):
     from PIL import Image
 
     return np.asarray(Image.open(png).convert("RGB")).astype(int)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_voids_drawn_grey(tmp_path, dim):
+    """Gas voids (geometry.pore_fill_fraction < 1) show as grey regions the plain record does not have."""
+    rec = _record(dim, "filled")
+    names = ("x_um", "y_um") if dim == 2 else ("x_um", "y_um", "z_um")
+    plain = render_geometry_png(_write(tmp_path / "a.json", rec), tmp_path / "a.png", window_size=(300, 300))
+    rec["voids"] = [{**dict(zip(names, [3.9] * (dim - 1) + [2.0], strict=True)), "r_um": 0.8}]
+    rec["wet_pore_fraction"] = 0.8
+    voided = render_geometry_png(_write(tmp_path / "b.json", rec), tmp_path / "b.png", window_size=(300, 300))
+
+    def grey(png):
+        img = _pixels(png)
+        spread = img.max(axis=-1) - img.min(axis=-1)
+        return ((spread < 12) & (img[..., 0] > 120) & (img[..., 0] < 235)).sum()
+
+    assert grey(voided) > grey(plain) + 50
+
+
+def _write(path, rec):
+    path.write_text(json.dumps(rec))
+    return path

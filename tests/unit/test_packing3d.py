@@ -137,6 +137,7 @@ def _geo(**kw):
         active_fraction=0.45, radius_mean_um=R, radius_std_um=STD, contact_radius_um=0.1, particles_file="",
         seed=1, mesh_size_um=0.2, interface_mesh_size_um=None, overlap_fraction=OVERLAP, min_gap_fraction=0.1,
         infiltration_depth_um=0.0, spot_mesh_level=1.0, stack_pressure_MPa=None, membrane_modulus_MPa=3.0,
+        pore_fill_fraction=1.0,
     )  # fmt: skip
     values.update(kw)
     return types.SimpleNamespace(**values)

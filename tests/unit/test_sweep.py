@@ -116,6 +116,14 @@ def test_bundled_example_sweep() -> None:
     assert sweep.base.output.png is False and sweep.base.geometry.width_um == 10.0
 
 
+def test_bundled_fill_sweep() -> None:
+    """The pore-filling example: 6 fractions x 2 seeds on the filled default 2D case."""
+    sweep = load_sweep(GEOMETRIES / "sweep-fill-2d.toml")
+    assert len(sweep.cases) == 12
+    assert {c.config.geometry.pore_fill_fraction for c in sweep.cases} == {1.0, 0.9, 0.8, 0.7, 0.6, 0.5}
+    assert all(c.config.geometry.interface == "filled" for c in sweep.cases)
+
+
 def test_hash_stable_across_processes(tmp_path: Path) -> None:
     path = write(tmp_path, '[[grid]]\nkey = "geometry.contact_radius_um"\nvalues = [0.05, 0.1]\n')
     hashes = [c.hash for c in load_sweep(path).cases]

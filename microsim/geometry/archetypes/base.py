@@ -98,12 +98,14 @@ class Archetype(ABC):
         has_spots: The membrane rests on the highest particles: those within the contact tolerance of
             ``z = L_c`` are grown to contact spots of radius ``contact_radius_um``, and cut at ``z = L_c``.
         uses_infiltration_depth: ``geometry.infiltration_depth_um`` applies.
+        uses_pore_fill: ``geometry.pore_fill_fraction`` applies (gas voids may be left in the wet pores).
     """
 
     name: ClassVar[str]
     has_particles: ClassVar[bool] = True
     has_spots: ClassVar[bool] = False
     uses_infiltration_depth: ClassVar[bool] = False
+    uses_pore_fill: ClassVar[bool] = False
 
     @abstractmethod
     def wet_plane_um(self, cathode_thickness_um: float, infiltration_depth_um: float) -> float:
@@ -184,6 +186,7 @@ class ParticleArchetype(Archetype):
             gamma = self.interface_area_3d(desc, out)
             out["interface_area_um2"] = gamma
             out["specific_interface_area_m2_m3"] = gamma / layer_volume * 1.0e6
+            self._wetting_stats(desc, out, layer_volume)
             return
         m = disk_union_measures(desc.centers, desc.radii, 0.0, lc)
         out["active_fraction"] = m.area / (w * lc)
@@ -192,6 +195,26 @@ class ParticleArchetype(Archetype):
         out["interface_length_um"] = gamma
         out["interface_area_um2"] = gamma * 1.0
         out["specific_interface_area_m2_m3"] = gamma * 1.0 / layer_volume * 1.0e6
+        self._wetting_stats(desc, out, layer_volume)
+
+    def _wetting_stats(self, desc: GeometryDescription, out: GeometryStats, layer_volume: float) -> None:
+        """The pore filling: wet fraction, voids, dry particles, wetted Γ (archetypes with ``uses_pore_fill``).
+
+        Without voids the wetted Γ is the exact one above; with voids it is sampled (``desc.wetted``) and the
+        wet fraction is the placement's grid count (geometry.json's ``mesh`` has the exact one of the model).
+        """
+        if not self.uses_pore_fill:
+            return
+        if desc.n_voids == 0:
+            out["wet_pore_fraction"] = 1.0
+            out["n_dry_particles"] = 0
+            wetted = float(out["interface_area_um2"])  # type: ignore[arg-type]  # set just above
+        else:
+            out["wet_pore_fraction"] = desc.void_info["wet_fraction"]
+            out["n_dry_particles"] = int(desc.wetted.dry.sum())
+            wetted = desc.wetted.area
+        out["wetted_interface_area_um2"] = wetted
+        out["wetted_specific_interface_area_m2_m3"] = wetted / layer_volume * 1.0e6
 
     @abstractmethod
     def interface_area_3d(self, desc: GeometryDescription, out: GeometryStats) -> float:

@@ -20,6 +20,7 @@ from microsim.geometry.connectivity import check_gaps, cluster_labels, touches_c
 from microsim.geometry.contact import hertz_contact_radius_um
 from microsim.geometry.packing import pack
 from microsim.geometry.particles import Particles, read_particles_csv
+from microsim.geometry.voids import place_voids
 
 __all__ = ["describe"]
 
@@ -173,6 +174,7 @@ def describe(geo: GeometrySpec) -> GeometryDescription:
     centers_k, radii_k = centers[keep], new_radii[keep]
     kept = Particles(centers_k, radii_k)
     labels_k = cluster_labels(kept)
+    voids = _voids(geo, arch.uses_pore_fill, kept, labels_k, w, lc, r_mean, gap)
     return GeometryDescription(
         kind=kind,
         interface=interface,
@@ -193,8 +195,58 @@ def describe(geo: GeometrySpec) -> GeometryDescription:
         target_active_fraction=target,
         n_source_particles=len(particles),
         packing_info=packing_info,
+        **voids,
         **common,
     )
+
+
+def _voids(
+    geo: GeometrySpec,
+    applies: bool,
+    particles: Particles,
+    labels: np.ndarray,
+    w: float,
+    lc: float,
+    r_mean: float,
+    gap: float,
+) -> dict[str, Any]:
+    """The gas voids of ``geometry.pore_fill_fraction < 1`` (:mod:`microsim.geometry.voids`), as description fields.
+
+    The voids have the mean particle radius (a bubble of the pore size) and keep the packing's gap. Clusters not
+    connected to the collector must keep a wet surface (the electrolyte fixes their potential).
+    """
+    fill = float(geo.pore_fill_fraction)
+    if fill >= 1.0:
+        return {}
+    if not applies:
+        raise GeometryError(
+            f"geometry.pore_fill_fraction = {fill:g}: applies to geometry.interface = 'filled' only "
+            f"(interface {geo.interface!r})"
+        )
+    dead = ~np.isin(labels, np.unique(labels[touches_collector(particles)]))
+    placement = place_voids(
+        particles.centers,
+        particles.radii,
+        w,
+        lc,
+        fill,
+        r_mean,
+        gap,
+        int(geo.seed),
+        keep_wet=np.where(dead, labels, -1),
+    )
+    info = {
+        "pore_measure": placement.pore_measure,
+        "void_measure": float(placement.void_measure),
+        "wet_fraction": float(placement.wet_fraction),
+        "n_candidates": placement.n_candidates,
+    }
+    return {
+        "pore_fill_fraction": fill,
+        "void_centers": placement.centers,
+        "void_radii": placement.radii,
+        "void_info": info,
+    }
 
 
 def _check_file_overlaps(particles: Particles, overlap: float, source: str, exempt: np.ndarray) -> None:

@@ -7,6 +7,7 @@ entries plus those its archetype adds (:meth:`~microsim.geometry.archetypes.base
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from microsim.geometry.archetypes.base import Archetype
 from microsim.geometry.archetypes.registry import PACKING_KIND, get_archetype
 from microsim.geometry.particles import Particles
+from microsim.geometry.voids import WettedSurface, wetted_surface
 
 __all__ = ["CONTACT_TOLERANCE_RADII", "GeometryDescription"]
 
@@ -69,6 +71,10 @@ class GeometryDescription:
         target_active_fraction: Fraction asked for (packings only).
         n_source_particles: Number of particles in the packing / file (before any removal).
         packing_info: Extra figures of the packing search (p_stick, trials, time).
+        pore_fill_fraction: ``geometry.pore_fill_fraction`` (1: every pore wet, no voids).
+        void_centers: ``(n, dim)`` centres of the gas voids in the pores (:mod:`microsim.geometry.voids`).
+        void_radii: ``(n,)`` their radii (the void is the ball less the particles).
+        void_info: Figures of the void placement (pore measure, wet fraction as placed, candidates).
     """
 
     kind: str
@@ -100,6 +106,10 @@ class GeometryDescription:
     target_active_fraction: float | None = None
     n_source_particles: int = 0
     packing_info: dict[str, Any] = field(default_factory=dict)
+    pore_fill_fraction: float = 1.0
+    void_centers: np.ndarray = field(default_factory=lambda: _EMPTY2)
+    void_radii: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    void_info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in (
@@ -110,6 +120,8 @@ class GeometryDescription:
             "touches_collector",
             "reaches_membrane",
             "cluster",
+            "void_centers",
+            "void_radii",
         ):
             object.__setattr__(self, name, _readonly(getattr(self, name)))
 
@@ -142,6 +154,22 @@ class GeometryDescription:
     def reached_by_electrolyte(self) -> np.ndarray:
         """``(N,)`` particles that touch the electrolyte (filled: all; otherwise a spot or the wet layer)."""
         return self.archetype.reached_by_electrolyte(self)
+
+    @property
+    def n_voids(self) -> int:
+        """Number of gas voids in the pores."""
+        return int(self.void_radii.shape[0])
+
+    @cached_property
+    def wetted(self) -> WettedSurface:
+        """The particle surface the electrolyte wets, sampled (outside the voids; cached)."""
+        return wetted_surface(
+            self.centers.reshape(-1, self.dim),
+            self.radii,
+            self.cathode_thickness_um,
+            self.void_centers.reshape(-1, self.dim),
+            self.void_radii,
+        )
 
     def contact_spots(self) -> list[tuple[float, ...]]:
         """Lateral centres of the point-contact spots, one per particle reaching the membrane."""
@@ -181,11 +209,26 @@ class GeometryDescription:
             "contact_radius_um": None,
             "infiltration_depth_um": None,
             "infiltration_depth_asked_um": None,
+            "pore_fill_fraction": self.pore_fill_fraction,
+            "wet_pore_fraction": None,
+            "n_voids": self.n_voids,
+            "n_dry_particles": None,
+            "wetted_interface_area_um2": None,
+            "wetted_specific_interface_area_m2_m3": None,
+            "voids": [
+                {
+                    **{n: float(v) for n, v in zip(("x_um", "y_um", "z_um")[: self.dim], c, strict=True)},
+                    "r_um": float(r),
+                }
+                for c, r in zip(self.void_centers.reshape(-1, self.dim), self.void_radii, strict=True)
+            ],
             "particles": self._particle_records(),
             "seed": self.seed if self.kind == PACKING_KIND else None,
         }
         if self.packing_info:
             out["packing"] = dict(self.packing_info)
+        if self.void_info:
+            out["void_placement"] = dict(self.void_info)
         # the archetype only fills keys listed above, so the key order of geometry.json stays fixed
         self.archetype.add_stats(self, out)
         return out

@@ -1,8 +1,10 @@
 """The filled archetype: the electrolyte fills every pore and forms the membrane.
 
 Γ is every particle surface facing the pores; the particles stay below ``z = L_c - gap``, so the solid does
-not reach the membrane plane. Particle clusters not connected to the collector are kept: the electrolyte
-around them fixes their potential (their Butler–Volmer current sums to zero).
+not reach the membrane plane. With ``geometry.pore_fill_fraction < 1`` gas voids are left in the pores
+(:mod:`microsim.geometry.voids`): Γ is then the particle surface outside them. Particle clusters not connected
+to the collector are kept: the electrolyte around them fixes their potential (their Butler–Volmer current sums
+to zero; with voids, such a cluster keeps some wet surface).
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ class Filled(ParticleArchetype):
     """Electrolyte in every pore; Γ = the whole particle surface in the layer."""
 
     name = "filled"
+    uses_pore_fill = True
 
     def wet_plane_um(self, cathode_thickness_um: float, infiltration_depth_um: float) -> float:
         """0: every pore is wet."""
         return 0.0
 
     def reached_by_electrolyte(self, desc: GeometryDescription) -> np.ndarray:
-        """Every particle."""
-        return np.ones(desc.n_particles, dtype=bool)
+        """Every particle; with voids, those with some surface outside them."""
+        if desc.n_voids == 0:
+            return np.ones(desc.n_particles, dtype=bool)
+        return ~desc.wetted.dry
 
     def pore_electrolyte_bottom_um(self, desc: GeometryDescription) -> float | None:
         """0: the whole cathode box holds electrolyte."""

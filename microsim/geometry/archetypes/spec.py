@@ -117,3 +117,8 @@ class GeometrySpec(Protocol):
     def membrane_modulus_MPa(self) -> float:
         """Young's modulus of the membrane (Hertz)."""
         ...
+
+    @property
+    def pore_fill_fraction(self) -> float:
+        """Wet fraction of the pore volume (1: no gas voids; archetypes with ``uses_pore_fill``)."""
+        ...
