@@ -98,12 +98,16 @@ class Archetype(ABC):
         has_spots: The membrane rests on the highest particles: those within the contact tolerance of
             ``z = L_c`` are grown to contact spots of radius ``contact_radius_um``, and cut at ``z = L_c``.
         uses_infiltration_depth: ``geometry.infiltration_depth_um`` applies.
+        supports_cbd: A resolved carbon-binder domain (``geometry.cbd_fraction > 0``) can be placed: it needs
+            particles and electrolyte-filled pores around them (void pores would leave the CBD's ionic role
+            undefined, contact spots would need the CBD cut at ``z = L_c``).
     """
 
     name: ClassVar[str]
     has_particles: ClassVar[bool] = True
     has_spots: ClassVar[bool] = False
     uses_infiltration_depth: ClassVar[bool] = False
+    supports_cbd: ClassVar[bool] = False
 
     @abstractmethod
     def wet_plane_um(self, cathode_thickness_um: float, infiltration_depth_um: float) -> float:

@@ -13,6 +13,7 @@ import numpy as np
 
 from microsim.geometry.archetypes.base import Archetype
 from microsim.geometry.archetypes.registry import PACKING_KIND, get_archetype
+from microsim.geometry.cbd import CBDLayout
 from microsim.geometry.particles import Particles
 
 __all__ = ["CONTACT_TOLERANCE_RADII", "GeometryDescription"]
@@ -69,6 +70,7 @@ class GeometryDescription:
         target_active_fraction: Fraction asked for (packings only).
         n_source_particles: Number of particles in the packing / file (before any removal).
         packing_info: Extra figures of the packing search (p_stick, trials, time).
+        cbd: The resolved carbon-binder domain's bodies (None: no CBD, ``geometry.cbd_fraction = 0``).
     """
 
     kind: str
@@ -100,6 +102,7 @@ class GeometryDescription:
     target_active_fraction: float | None = None
     n_source_particles: int = 0
     packing_info: dict[str, Any] = field(default_factory=dict)
+    cbd: CBDLayout | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -186,6 +189,8 @@ class GeometryDescription:
         }
         if self.packing_info:
             out["packing"] = dict(self.packing_info)
+        if self.cbd is not None:  # only then: without a CBD geometry.json keeps its keys
+            out["cbd"] = self.cbd.stats()
         # the archetype only fills keys listed above, so the key order of geometry.json stays fixed
         self.archetype.add_stats(self, out)
         return out

@@ -31,6 +31,7 @@ class Filled(ParticleArchetype):
     """Electrolyte in every pore; Γ = the whole particle surface in the layer."""
 
     name = "filled"
+    supports_cbd = True
 
     def wet_plane_um(self, cathode_thickness_um: float, infiltration_depth_um: float) -> float:
         """0: every pore is wet."""
