@@ -289,4 +289,7 @@ def _quantile(m: np.ndarray, fraction: float, n_all: int, cap: float) -> tuple[f
     # just above the k-th threshold: exactly k points are inside (ties aside)
     lo = float(finite[k - 1])
     hi = float(finite[k]) if k < len(finite) else cap
-    return min(0.5 * (lo + hi), cap), best
+    # strictly above lo: a neck whose activation gap is the k-th threshold must be active (ties: many points share
+    # the gap of a bridge as their threshold)
+    param = 0.5 * (lo + hi) if hi > lo else lo * (1.0 + 1.0e-9) + 1.0e-12
+    return min(param, cap), best

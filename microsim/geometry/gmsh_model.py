@@ -487,7 +487,7 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
         # Size scale of a spot: chord length in 2D, spot diameter in 3D.
         chord_sizes = spot_measures if d == 2 else [2.0 * math.sqrt(g / math.pi) for g in spot_measures]
     # the CBD's facets are resolved like Γ (the film and the necks are thin; empty without a CBD)
-    fine = interface + collector + [f for fs in cbd_facets.values() for f in fs]
+    fine = interface + collector + ([f for fs in cbd_facets.values() for f in fs] if d == 2 else [])
     chord_mesh = _mesh_fields(gmsh, desc, fine, chords, chord_sizes, membrane)
     t1 = time.perf_counter()
     _generate(gmsh, d, algorithm, switch)

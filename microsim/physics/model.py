@@ -41,6 +41,7 @@ from microsim.config import STUDY_REGISTRY
 from microsim.constants import FARADAY, MICRON, thermal_voltage
 from microsim.errors import GeometryError
 from microsim.mesh import CellMesh
+from microsim.parameters import CBDParameters
 from microsim.physics.kinetics import butler_volmer, exchange_current_lfp, overpotential_at_ratio, ufl_asinh
 
 if TYPE_CHECKING:
@@ -164,7 +165,8 @@ class CellModel:
         dx_cbd = dx(tags.CBD)
         self.dx, self.ds, self.dS, self.dx_e, self.dx_p = dx, ds, dS, dx_e, dx_p
         # carbon-binder domain (docs/model.md §2.9): dx_s is where φ_s lives; without a CBD it is dx_p itself
-        cbd = params.cbd
+        # a parameter set without the CBD group (hand-made in tests and scripts) gets the named defaults
+        cbd = getattr(params, "cbd", None) or CBDParameters()
         self.has_cbd = cm.has_cbd
         self.dx_cbd = dx_cbd
         self.dx_s = dx_p + self.dx_cbd if cm.has_cbd else dx_p
