@@ -1,6 +1,6 @@
 """Layout of a resolved carbon-binder domain (CBD) around given particles (2D and 3D; NumPy and SciPy only).
 
-Two morphologies (docs/model.md §1.4):
+Two morphologies (docs/model.md §1.6):
 
 * ``necks``: balls (2D: disks) of one radius ``ρ`` centred in the middle of every particle|particle contact or
   gap narrower than ``ρ``, and of every particle|collector contact or gap narrower than ``ρ`` (centred on the

@@ -164,7 +164,7 @@ class CellModel:
         dx_p = dx(tags.PARTICLE)
         dx_cbd = dx(tags.CBD)
         self.dx, self.ds, self.dS, self.dx_e, self.dx_p = dx, ds, dS, dx_e, dx_p
-        # carbon-binder domain (docs/model.md §2.9): dx_s is where φ_s lives; without a CBD it is dx_p itself
+        # carbon-binder domain (docs/model.md §2.11): dx_s is where φ_s lives; without a CBD it is dx_p itself
         # a parameter set without the CBD group (hand-made in tests and scripts) gets the named defaults
         cbd = getattr(params, "cbd", None) or CBDParameters()
         self.has_cbd = cm.has_cbd

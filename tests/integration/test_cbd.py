@@ -1,4 +1,4 @@
-"""The resolved carbon-binder domain (docs/model.md §1.4, §2.9): analytic bilayer, connectivity, κ_eff, ranks."""
+"""The resolved carbon-binder domain (docs/model.md §1.6, §2.11): analytic bilayer, connectivity, κ_eff, ranks."""
 
 from __future__ import annotations
 
