@@ -139,3 +139,47 @@ def test_blocking_cbd_lowers_the_effective_ionic_conductivity(two_particles: dic
     )
     # the wetted particle surface excludes what the binder covers
     assert 0.0 < blocking["wetted_particle_area_share"] < 1.0
+
+
+def _two_spheres_cfg(tmp: Path, placement: str, fraction: float) -> config.Config:
+    path = tmp / "two3d.csv"
+    return config.replace(
+        config.default(),
+        **{
+            "geometry.dim": 3,
+            "geometry.kind": "particles-file",
+            "geometry.particles_file": str(path),
+            "geometry.width_um": 2.0,
+            "geometry.cathode_thickness_um": 3.0,
+            "geometry.membrane_thickness_um": 1.5,
+            "geometry.mesh_size_um": 0.4,
+            "geometry.interface_mesh_size_um": 0.2,
+            "geometry.cbd_fraction": fraction,
+            "geometry.cbd_placement": placement,
+            "output.png": False,
+            "output.xdmf": False,
+            "electrolyte.model": "single-ion",
+        },
+    )
+
+
+@pytest.mark.parametrize(("placement", "fraction"), [("necks", 0.01), ("coating", 0.04)])
+def test_3d_cbd_meshes_connects_and_closes(tmp_path_factory: pytest.TempPathFactory, placement: str, fraction: float):
+    """3D: two spheres one above the other; necks bridge the 0.2 µm gap, a cap film may not; the breakdown closes."""
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(str(tmp_path_factory.mktemp("cbd3")) if comm.rank == 0 else None))
+    if comm.rank == 0:
+        (tmp / "two3d.csv").write_text("x_um,y_um,z_um,r_um\n1.0,1.0,0.45,0.5\n1.0,1.0,1.65,0.5\n")
+    comm.barrier()
+    cfg = _two_spheres_cfg(tmp, placement, fraction)
+    eff = run_effective(cfg, None, comm)
+    cbd = eff["geometry"]["cbd"]
+    assert cbd["fraction_measured"] == pytest.approx(fraction, rel=0.15)
+    if placement == "necks":
+        assert cbd["n_particles_not_electronically_connected"] == 0
+    assert eff["geometry"]["n_particles_not_connected_to_collector"] == 1
+    k = eff["effective"]["cbd"]
+    assert k["electrolyte_conductivity_ratio_with_cbd"] < k["electrolyte_conductivity_ratio_without_cbd"]
+    res = run_resistance(cfg, None, comm)
+    assert res["breakdown_closure_relative"] < 1e-8
+    assert res["resistance_ohm_cm2"]["cbd"] > 0.0
