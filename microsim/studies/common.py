@@ -41,6 +41,16 @@ def geometry_record(desc: GeometryDescription, cm: CellMesh) -> dict[str, Any]:
     cbd = cm.info.get("cbd")
     if isinstance(cbd, dict) and isinstance(rec.get("cbd"), dict):
         rec["cbd"].update(cbd)  # the fraction Gmsh measured and the electronic connectivity beside the layout
+        # Γ is what the electrolyte wets: the particle surface minus what the binder covers, as Gmsh measured it
+        # (the description's values are the bare particle surface, kept beside it)
+        layer_um3 = desc.width_um ** (desc.dim - 1) * desc.cathode_thickness_um
+        for key in ("interface_length_um", "interface_area_um2"):
+            measured = cm.info.get(key)
+            if isinstance(measured, float):
+                rec["cbd"][f"bare_{key}"] = rec.get(key)
+                rec[key] = measured
+        if isinstance(rec.get("interface_area_um2"), float):
+            rec["specific_interface_area_m2_m3"] = rec["interface_area_um2"] / layer_um3 * 1.0e6
     return rec
 
 
