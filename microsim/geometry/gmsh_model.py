@@ -372,6 +372,28 @@ def _count_elements(gmsh: Any, dim: int, entities: list[int]) -> int:
     return n
 
 
+def _pockets_without_interface(
+    gmsh: Any, dim: int, pore: list[int], membrane: list[int], particle: list[int]
+) -> list[int]:
+    """Pore pieces in groups that touch neither the membrane nor a particle (enclosed by carbon-binder)."""
+    facets_of = {c: {abs(int(f)) for f in gmsh.model.getAdjacencies(dim, c)[1]} for c in pore + membrane + particle}
+    particle_facets = set().union(*(facets_of[c] for c in particle)) if particle else set()
+    reached = set(membrane)
+    frontier = list(membrane)
+    # pieces connected to the membrane, or touching a particle (their Butler–Volmer term holds φ_e), are kept
+    for c in pore:
+        if facets_of[c] & particle_facets:
+            reached.add(c)
+            frontier.append(c)
+    while frontier:
+        c = frontier.pop()
+        for other in pore:
+            if other not in reached and facets_of[c] & facets_of[other]:
+                reached.add(other)
+                frontier.append(other)
+    return [c for c in pore if c not in reached]
+
+
 def _isolated_pores(gmsh: Any, dim: int, pore: list[int], membrane: list[int]) -> tuple[int, float]:
     """Pore pieces not connected to the membrane through electrolyte (count, area/volume)."""
     if not pore:
@@ -456,6 +478,13 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
         raise GeometryError(
             f"gmsh: unclassified {d}D entities {sorted(present - set(particle + pore + membrane + cbd))}"
         )
+    pockets: list[int] = []
+    if cbd and not (desc.cbd is not None and desc.cbd.nanoporous):
+        # blocking binder can enclose pore pockets that touch no particle: they would carry a pure-Neumann
+        # electrolyte block (singular); the binder fills such pockets, so they become CBD
+        pockets = _pockets_without_interface(gmsh, d, pore, membrane, particle)
+        pore = [t for t in pore if t not in pockets]
+        cbd = sorted(cbd + pockets)
     electrolyte = pore + membrane
     interface, collector, anode, cbd_facets = _classify_facets(gmsh, desc, particle, electrolyte, cbd)
     if not interface:
@@ -538,6 +567,7 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
         info["interface_area_um2"] = gamma_total * 1.0  # per µm of depth
     if cbd:
         info["cbd"] = _cbd_info(gmsh, desc, particle, cbd, collector, cbd_facets, layer)
+        info["cbd"]["n_enclosed_pores_filled"] = len(pockets)
         # read by microsim.mesh: the CBD cells then belong to the electrolyte submesh too
         info["cbd_nanoporous"] = desc.cbd is not None and desc.cbd.nanoporous
         info["n_facets"].update({tags.FACET_NAMES[t]: _count_elements(gmsh, d - 1, fs) for t, fs in cbd_facets.items()})
