@@ -152,6 +152,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         parts.append(f"{stats['n_particles_not_reached_by_electrolyte']} not reached by the electrolyte")
     if stats.get("infiltration_depth_um") is not None:
         parts.append(f"wet layer {stats['infiltration_depth_um']:.4g} µm deep")
+    cbd = stats.get("cbd")
+    if isinstance(cbd, dict):
+        size = (
+            f"neck radius {cbd['neck_radius_um']:.3g} µm, {cbd['n_necks']} necks"
+            if cbd["placement"] == "necks"
+            else f"film {cbd['thickness_um']:.3g} µm on {cbd['coverage']:.2f} of each particle"
+        )
+        parts.append(f"carbon-binder {cbd['placement']} ({cbd['ionic']}) {cbd['fraction_estimate']:.4g} ({size})")
     print(", ".join(p for p in parts if p) + ".")
     return 0
 
