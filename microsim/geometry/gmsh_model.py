@@ -163,10 +163,23 @@ def _add_cbd(gmsh: Any, desc: GeometryDescription, particles: list[tuple[int, in
             bodies.extend(cap)
     if not bodies:
         return []
+    if lay.placement == "necks":
+        # no union: OCC's fuse of hundreds of mutually overlapping balls gave broken solids (the default 3D cell
+        # at fraction 0.05 kept a tenth of the volume) or failed. Each ball is cut by the particles alone; the
+        # final fragment resolves the overlaps (CBD|CBD faces are interior, untagged) and the classification
+        # clips to the cathode box.
+        pieces, _ = occ.cut(bodies, particles, removeTool=False)
+        return list(pieces)
     if len(bodies) > 1:
         bodies, _ = occ.fuse(bodies[:1], bodies[1:])
-    box = occ.addRectangle(0.0, 0.0, 0.0, w, lc) if d == 2 else occ.addBox(0.0, 0.0, 0.0, w, w, lc)
-    bodies, _ = occ.intersect(bodies, [(d, box)])
+    # clip each fused body by its own box: with several objects OCC's common keeps only what they share with
+    # each other as well (measured: 27 neck bodies of 10.0 µm³ in the default 3D cell came out as 1.4 µm³)
+    clipped: list[tuple[int, int]] = []
+    for body in bodies:
+        box = occ.addRectangle(0.0, 0.0, 0.0, w, lc) if d == 2 else occ.addBox(0.0, 0.0, 0.0, w, w, lc)
+        part, _ = occ.intersect([body], [(d, box)])
+        clipped.extend(part)
+    bodies = clipped
     if bodies:
         bodies, _ = occ.cut(bodies, particles, removeTool=False)
     return list(bodies)
@@ -222,6 +235,9 @@ def _classify_cells(
         )
     particle = sorted(part_children & cath_children)
     outside = sorted(part_children - cath_children - memb_children)  # below the collector
+    # unclipped CBD pieces (necks) beyond the cathode box: below the collector or outside the side walls; those
+    # above z = L_c are membrane children and stay membrane
+    outside += sorted(cbd_children - cath_children - memb_children - part_children)
     pore = sorted(wet_children - part_children - set(cbd))
     void = sorted(cath_children - part_children - set(pore) - set(cbd))
     membrane = sorted(memb_children - part_children)
