@@ -584,6 +584,14 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
     if cbd:
         info["cbd"] = _cbd_info(gmsh, desc, particle, cbd, collector, cbd_facets, layer)
         info["cbd"]["n_enclosed_pores_filled"] = len(pockets)
+        lay = desc.cbd
+        measured = info["cbd"]["fraction_measured"]
+        if lay is not None and measured < 0.5 * lay.fraction_estimate:
+            # the layout's grid estimate and the exact bodies cannot differ this much unless OCC lost bodies
+            raise GeometryError(
+                f"geometry.cbd_fraction = {lay.target_fraction:g}: gmsh built a carbon-binder fraction of only "
+                f"{measured:.4g} (layout estimate {lay.fraction_estimate:.4g}); the boolean operations failed"
+            )
         # read by microsim.mesh: the CBD cells then belong to the electrolyte submesh too
         info["cbd_nanoporous"] = desc.cbd is not None and desc.cbd.nanoporous
         info["n_facets"].update({tags.FACET_NAMES[t]: _count_elements(gmsh, d - 1, fs) for t, fs in cbd_facets.items()})
