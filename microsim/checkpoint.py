@@ -164,6 +164,8 @@ def field_keys(model: CheckpointModel) -> dict[str, NodeKeys]:
     for name, f in model.fields.items():
         space = f.function_space
         phase = cm.particle if space.mesh is cm.particle.mesh else cm.electrolyte
+        if space.mesh is cm.solid_phase.mesh:
+            phase = cm.solid_phase
         if space.mesh is not phase.mesh:
             raise RuntimeError(f"field {name} is on neither phase submesh")
         out[name] = NodeKeys(space, phase, cm.mesh)

@@ -154,6 +154,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         parts.append(f"wet layer {stats['infiltration_depth_um']:.4g} µm deep")
     if stats.get("n_voids"):
         parts.append(f"{stats['n_voids']} gas voids, pores {stats['wet_pore_fraction']:.3f} wet")
+    cbd = stats.get("cbd")
+    if isinstance(cbd, dict):
+        size = (
+            f"neck radius {cbd['neck_radius_um']:.3g} µm, {cbd['n_necks']} necks"
+            if cbd["placement"] == "necks"
+            else f"film {cbd['thickness_um']:.3g} µm on {cbd['coverage']:.2f} of each particle"
+        )
+        parts.append(f"carbon-binder {cbd['placement']} ({cbd['ionic']}) {cbd['fraction_estimate']:.4g} ({size})")
     print(", ".join(p for p in parts if p) + ".")
     return 0
 

@@ -42,7 +42,10 @@ class Phase:
 class CellMesh:
     """The meshed cell: parent mesh, tags, phase submeshes and interface integration data.
 
-    Coordinates are in micrometres (``constants.MICRON`` metres per unit).
+    Coordinates are in micrometres (``constants.MICRON`` metres per unit). ``solid`` is the submesh of the solid
+    potential: the particle phase itself (the same object) without a carbon-binder domain, the particle and CBD
+    cells with one; θ always lives on ``particle``. ``electrolyte`` holds the CBD cells too when the CBD is
+    nanoporous.
     """
 
     comm: MPI.Comm
@@ -55,6 +58,27 @@ class CellMesh:
     geometric_area_um: float  # W (2D, per µm of depth) or W^2 (3D): the area in µm^(d-1)
     top_um: float  # z of the Li metal
     info: dict[str, object] = field(default_factory=dict)
+    solid: Phase | None = None  # None: the particle phase (set in __post_init__)
+
+    def __post_init__(self) -> None:
+        if self.solid is None:
+            self.solid = self.particle
+
+    @property
+    def solid_phase(self) -> Phase:
+        """The phase of the solid potential (typed access to :attr:`solid`)."""
+        assert self.solid is not None  # set in __post_init__
+        return self.solid
+
+    @property
+    def has_cbd(self) -> bool:
+        """Whether a carbon-binder domain is resolved (the solid submesh is then not the particle one)."""
+        return self.solid is not self.particle
+
+    @property
+    def cbd_nanoporous(self) -> bool:
+        """Whether the CBD cells belong to the electrolyte submesh too."""
+        return bool(self.info.get("cbd_nanoporous", False))
 
     @property
     def dim(self) -> int:
@@ -63,7 +87,9 @@ class CellMesh:
 
     @property
     def entity_maps(self) -> list[dolfinx.mesh.EntityMap]:
-        """Entity maps to hand to every form."""
+        """Entity maps to hand to every form (the solid's first when it is a submesh of its own)."""
+        if self.has_cbd:
+            return [self.solid_phase.entity_map, self.particle.entity_map, self.electrolyte.entity_map]
         return [self.particle.entity_map, self.electrolyte.entity_map]
 
     def measures(self) -> dict[str, ufl.Measure]:
@@ -86,6 +112,8 @@ class CellMesh:
         out = {"total": imap.size_global}
         for name, ph in (("particle", self.particle), ("electrolyte", self.electrolyte)):
             out[name] = ph.mesh.topology.index_map(self.dim).size_global
+        if self.has_cbd:
+            out["solid"] = self.solid_phase.mesh.topology.index_map(self.dim).size_global
         return out
 
 
@@ -121,13 +149,20 @@ def from_tagged_mesh(
     tdim = msh.topology.dim
     msh.topology.create_connectivity(tdim - 1, tdim)
     msh.topology.create_connectivity(tdim, tdim - 1)
+    info = dict(info or {})
     cells_p = cell_tags.find(tags.PARTICLE)
-    cells_e = np.sort(np.concatenate([cell_tags.find(t) for t in tags.ELECTROLYTE_CELLS]))
+    cells_c = cell_tags.find(tags.CBD)
+    # collective decision: every rank must build the same set of submeshes
+    has_cbd = comm.allreduce(len(cells_c), op=MPI.SUM) > 0
+    nanoporous = has_cbd and bool(info.get("cbd_nanoporous", False))
+    e_tags = (*tags.ELECTROLYTE_CELLS, tags.CBD) if nanoporous else tags.ELECTROLYTE_CELLS
+    cells_e = np.sort(np.concatenate([cell_tags.find(t) for t in e_tags]))
     for name, cells in (("particle", cells_p), ("electrolyte", cells_e)):
         if comm.allreduce(len(cells), op=MPI.SUM) == 0:
             raise GeometryError(f"the mesh has no {name} cells")
     particle = _phase(msh, cells_p)
     electrolyte = _phase(msh, cells_e)
+    solid = _phase(msh, np.sort(np.concatenate([cells_p, cells_c]))) if has_cbd else None
 
     n_cells = msh.topology.index_map(tdim).size_local + msh.topology.index_map(tdim).num_ghosts
     is_particle = np.zeros(n_cells, dtype=bool)
@@ -153,7 +188,8 @@ def from_tagged_mesh(
         interface_entities=np.ascontiguousarray(ents, dtype=np.int32),
         geometric_area_um=geometric_area_um,
         top_um=top_um,
-        info=dict(info or {}),
+        info=info,
+        solid=solid,
     )
 
 

@@ -19,6 +19,7 @@ from microsim.geometry.archetypes import (
     PLANAR_KIND,
     interface_archetype,
 )
+from microsim.geometry.cbd import CBD_IONIC, CBD_PLACEMENTS
 
 #: The values of ``geometry.interface`` (the archetype registry's).
 INTERFACES = INTERFACE_NAMES
@@ -107,6 +108,27 @@ class GeometryConfig(Section):
         unit="1",
         doc="filled: wet fraction of the pore volume; < 1 leaves seeded gas voids in the pores (solvent loss)",
     )
+    # the resolved carbon-binder domain (docs/model.md §1.4); its conductivities are the named values cbd.*
+    cbd_fraction: float = spec(
+        0.0,
+        low=0.0,
+        high=1.0,
+        low_open=False,
+        unit="1",
+        doc="carbon-binder volume fraction of the cathode layer (0: no resolved CBD; filled interface only)",
+    )
+    cbd_placement: str = spec(
+        "necks",
+        choices=CBD_PLACEMENTS,
+        doc="necks: bridges at particle|particle and particle|collector contacts; coating: a film on a cap of "
+        "each particle",
+    )
+    cbd_thickness_um: float = spec(0.15, low=0.0, unit="µm", doc="coating: film thickness")
+    cbd_ionic: str = spec(
+        "blocking",
+        choices=CBD_IONIC,
+        doc="blocking: no ions in the CBD; nanoporous: electrolyte in its pores (cbd.ionic_factor, cbd.porosity)",
+    )
 
     def _cross_check(self) -> None:
         if self.interface_mesh_size_um is None:
@@ -123,6 +145,21 @@ class GeometryConfig(Section):
                     f"geometry.radius_mean_um = {show(self.radius_mean_um)} (a spot is a cap of a particle)"
                 )
         self._check_pore_fill()
+        if self.cbd_fraction > 0.0 and (
+            self.kind == PLANAR_KIND or not interface_archetype(self.interface).supports_cbd
+        ):
+            raise ConfigError(
+                f"geometry.cbd_fraction = {show(self.cbd_fraction)}: a resolved carbon-binder domain needs "
+                f"particles and geometry.interface = 'filled' (here kind = {self.kind!r}, interface = "
+                f"{self.interface!r})"
+            )
+        if self.cbd_fraction > 0.0 and self.pore_fill_fraction < 1.0:
+            # both place seeded bodies in the same pore space; their joint construction is not built or tested
+            raise ConfigError(
+                f"geometry.pore_fill_fraction = {show(self.pore_fill_fraction)} with geometry.cbd_fraction = "
+                f"{show(self.cbd_fraction)}: partial pore filling and a resolved carbon-binder domain cannot be "
+                "combined yet; set one of them to its default (1 or 0)"
+            )
         if self.infiltration_depth_um > self.cathode_thickness_um:
             raise ConfigError(
                 f"geometry.infiltration_depth_um = {show(self.infiltration_depth_um)}: must be <= "

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from microsim.constants import ZERO_CELSIUS, kelvin
-from microsim.parameters import electrolytes, lfp, li_metal
+from microsim.parameters import cbd, electrolytes, lfp, li_metal
 from microsim.parameters.concentration_table import ConcentrationLaws, ConcentrationTable
 from microsim.parameters.electrolytes import ELECTROLYTES, ElectrolyteSet
 from microsim.parameters.ocp import OCP, Afshar2017, FormulaOCP, TableOCP, make_ocp
@@ -36,6 +36,7 @@ __all__ = [
     "OCP",
     "OVERRIDES",
     "Afshar2017",
+    "CBDParameters",
     "CellParameters",
     "ElectrolyteParameters",
     "ElectrolyteSet",
@@ -100,6 +101,8 @@ class LFPParameters:
         capacity_mAh_g: Theoretical specific capacity (mAh/g), defines 1C.
         double_layer_F_m2: Double-layer capacitance of the LFP | SPE interface (F/m²).
         ocp: Open-circuit potential U(θ).
+        intrinsic_conductivity_S_m: Conductivity of the particles themselves (S/m), used instead of
+            ``conductivity_S_m`` when the carbon-binder domain is resolved.
     """
 
     c_max_mol_m3: float
@@ -112,6 +115,7 @@ class LFPParameters:
     capacity_mAh_g: float
     double_layer_F_m2: float
     ocp: OCP
+    intrinsic_conductivity_S_m: float = lfp.INTRINSIC_CONDUCTIVITY_S_M
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,21 @@ class LiMetalParameters:
     exchange_current_A_m2: float
     alpha: float
     double_layer_F_m2: float
+
+
+@dataclass(frozen=True)
+class CBDParameters:
+    """Carbon-binder domain values (used only with ``geometry.cbd_fraction > 0``).
+
+    Attributes:
+        conductivity_S_m: Electronic conductivity of the CBD phase (S/m).
+        porosity: Nanoporosity (the salt capacity of its electrolyte, nanoporous CBD).
+        ionic_factor: Effective ionic conductivity and salt diffusivity factor of its electrolyte, in (0, 1].
+    """
+
+    conductivity_S_m: float = cbd.CONDUCTIVITY_S_M
+    porosity: float = cbd.POROSITY
+    ionic_factor: float = cbd.IONIC_FACTOR
 
 
 @dataclass(frozen=True)
@@ -148,6 +167,7 @@ class CellParameters:
     lfp: LFPParameters
     li: LiMetalParameters
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    cbd: CBDParameters = field(default_factory=CBDParameters)
 
     @property
     def temperature_C(self) -> float:
@@ -160,7 +180,8 @@ class CellParameters:
             "temperature_K": self.temperature_K,
             "initial_stoichiometry": self.initial_stoichiometry,
         }
-        for prefix, group in (("electrolyte", self.electrolyte), ("lfp", self.lfp), ("li", self.li)):
+        groups = (("electrolyte", self.electrolyte), ("lfp", self.lfp), ("li", self.li), ("cbd", self.cbd))
+        for prefix, group in groups:
             for f in fields(group):
                 value = getattr(group, f.name)
                 if f.name == "table":
@@ -215,6 +236,7 @@ OVERRIDES: dict[str, OverrideSpec] = {
     "lfp.c_max_mol_m3": _POSITIVE(unit="mol/m3"),
     "lfp.diffusivity_m2_s": _POSITIVE(unit="m2/s"),
     "lfp.conductivity_S_m": _POSITIVE(unit="S/m"),
+    "lfp.intrinsic_conductivity_S_m": _POSITIVE(unit="S/m"),
     "lfp.exchange_current_A_m2": _POSITIVE(unit="A/m2"),
     "lfp.alpha_a": _ALPHA,
     "lfp.alpha_c": _ALPHA,
@@ -225,6 +247,9 @@ OVERRIDES: dict[str, OverrideSpec] = {
     "li.exchange_current_A_m2": _POSITIVE(unit="A/m2"),
     "li.alpha": _ALPHA,
     "li.double_layer_F_m2": _POSITIVE(unit="F/m2"),
+    "cbd.conductivity_S_m": _POSITIVE(unit="S/m"),
+    "cbd.porosity": OverrideSpec(low=0.0, high=1.0, high_open=False, unit="1"),
+    "cbd.ionic_factor": OverrideSpec(low=0.0, high=1.0, high_open=False, unit="1"),
 }
 
 # The [electrolyte] keys that, when given, replace the named set's value (highest precedence).
@@ -244,6 +269,7 @@ def named_values(electrolyte_name: str, temperature_K: float) -> dict[str, float
     values.update({f"electrolyte.{k}": v for k, v in ELECTROLYTES[electrolyte_name].at(temperature_K).items()})
     values.update({f"lfp.{k}": v for k, v in lfp.at(temperature_K).items()})
     values.update({f"li.{k}": v for k, v in li_metal.at(temperature_K).items()})
+    values.update({f"cbd.{k}": v for k, v in cbd.at(temperature_K).items()})
     return values
 
 
@@ -251,6 +277,7 @@ def _named_sources(electrolyte_name: str) -> dict[str, str]:
     sources = {f"electrolyte.{k}": f"{electrolyte_name}: {v}" for k, v in electrolytes.SOURCES.items()}
     sources.update({f"lfp.{k}": v for k, v in lfp.SOURCES.items()})
     sources.update({f"li.{k}": v for k, v in li_metal.SOURCES.items()})
+    sources.update({f"cbd.{k}": v for k, v in cbd.SOURCES.items()})
     return sources
 
 
@@ -305,4 +332,5 @@ def resolve(cfg: Config) -> CellParameters:
         lfp=LFPParameters(ocp=ocp, **group("lfp")),
         li=LiMetalParameters(**group("li")),
         sources=sources,
+        cbd=CBDParameters(**group("cbd")),
     )

@@ -32,6 +32,13 @@ PARTS = (
     "charge_transfer_cathode",
     "charge_transfer_anode",
 )
+#: The extra part of a cell with a resolved carbon-binder domain: Joule heating of the electrons in the CBD.
+CBD_PARTS = ("cbd",)
+
+
+def parts_of(model: CellModel) -> tuple[str, ...]:
+    """The resistance parts of ``model``: :data:`PARTS`, and :data:`CBD_PARTS` with a carbon-binder domain."""
+    return PARTS + CBD_PARTS if model.has_cbd else PARTS
 
 
 class Quantities:
@@ -69,6 +76,15 @@ class Quantities:
             "volume_particle": ell / a_hat * m.dx_p,
             "volume_electrolyte": ell / a_hat * m.dx_e,
         }
+        if m.has_cbd:
+            # with a CBD "solid" is the particles' own Joule heating (σ_LFP intrinsic) and "cbd" the CBD's; a
+            # nanoporous CBD's electrolyte adds to the pore electrolyte's heating, salt term and inventory
+            grad2 = ufl.inner(ufl.grad(m.fields["phi_s"]), ufl.grad(m.fields["phi_s"]))
+            forms["solid"] = m.sigma_particle / ell / a_hat * grad2 * m.dx_p
+            forms["cbd"] = m.sigma_cbd / ell / a_hat * grad2 * m.dx_cbd
+            if m.cbd_ionic_factor:
+                forms["cathode_electrolyte"] += m.cbd_ionic_factor * k * ufl.inner(jg, g) * m.dx_cbd
+                forms["volume_electrolyte"] += m.cbd_porosity * ell / a_hat * m.dx_cbd
         if m.options.binary:
             # β(c) ∇ln c with c-dependent t+ or TDF: the same β(c) as in the current law, so the parts still close
             beta = m.beta if m.beta_c is None else m.beta_c
@@ -76,6 +92,11 @@ class Quantities:
             forms["lithium_electrolyte"] = (
                 m.params.electrolyte.concentration_mol_m3 * ell / a_hat * m.fields["c"] * m.dx_e
             )
+            if m.cbd_ionic_factor:
+                forms["concentration"] += m.cbd_ionic_factor * k * m.beta * ufl.inner(jg, m.grad_ln_c) * m.dx_cbd
+                forms["lithium_electrolyte"] += (
+                    m.cbd_porosity * m.params.electrolyte.concentration_mol_m3 * ell / a_hat * m.fields["c"] * m.dx_cbd
+                )
         self._forms = {n: dolfinx.fem.form(f, entity_maps=emaps) for n, f in forms.items()}
 
     def evaluate(self, names: tuple[str, ...] | None = None) -> dict[str, float]:
@@ -102,9 +123,10 @@ class Quantities:
         q = self.evaluate()
         current = float(m.current_density.value)
         scale = 1.0e4 / current**2  # W/m² → Ω·m² (÷ I²) → Ω·cm²
-        parts = {p: q[p] * scale for p in PARTS}
+        names = parts_of(m)
+        parts = {p: q[p] * scale for p in names}
         parts["total"] = (equilibrium_voltage_V - float(m.V.value)) / current * 1.0e4
-        parts["sum_of_parts"] = sum(parts[p] for p in PARTS)
+        parts["sum_of_parts"] = sum(parts[p] for p in names)
         return parts
 
 

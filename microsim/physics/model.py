@@ -8,8 +8,13 @@ name       meaning                    space        scaling
 ``c``      salt concentration         electrolyte  c / c0 (binary model only)
 ``phi_e``  electrolyte potential      electrolyte  volts vs Li metal
 ``theta``  lithiation of LiFePO4      particles    c_s / c_max (transient runs only)
-``phi_s``  solid potential minus V    particles    volts; the collector is at the cell voltage V
+``phi_s``  solid potential minus V    solid        volts; the collector is at the cell voltage V
 =========  =========================  ===========  =================================================
+
+"solid" is the particle submesh, or with a resolved carbon-binder domain (CBD) the submesh of the particle and
+CBD cells (:attr:`CellMesh.solid`): φ_s then conducts with σ_LFP (intrinsic) in the particles and σ_CBD in the
+CBD, and θ stays on the particle submesh. A nanoporous CBD also carries electrolyte (its cells are then in the
+electrolyte submesh, with the ionic factor on κ and D and its porosity on the salt capacity).
 
 The solid potential is written ``φ_s = V + φ̃_s`` with ``φ̃_s = 0`` on the collector: the cell voltage ``V`` is a
 global unknown (a :class:`dolfinx.fem.Constant`) closed by the galvanostatic constraint ``∫_Γ i_n dA = −I A_geo``
@@ -36,6 +41,7 @@ from microsim.config import STUDY_REGISTRY
 from microsim.constants import FARADAY, MICRON, thermal_voltage
 from microsim.errors import GeometryError, TableRangeError
 from microsim.mesh import CellMesh
+from microsim.parameters import CBDParameters
 from microsim.parameters.concentration_table import ConcentrationLaws, table_range_message
 from microsim.physics.kinetics import butler_volmer, exchange_current_lfp, overpotential_at_ratio, ufl_asinh
 
@@ -157,7 +163,17 @@ class CellModel:
         dS = m["dS"](tags.INTERFACE)  # Γ only: a bare dS would integrate over every interior facet
         dx_e = dx(tags.ELECTROLYTE_PORE) + dx(tags.ELECTROLYTE_MEMBRANE)
         dx_p = dx(tags.PARTICLE)
+        dx_cbd = dx(tags.CBD)
         self.dx, self.ds, self.dS, self.dx_e, self.dx_p = dx, ds, dS, dx_e, dx_p
+        # carbon-binder domain (docs/model.md §2.11): dx_s is where φ_s lives; without a CBD it is dx_p itself
+        # a parameter set without the CBD group (hand-made in tests and scripts) gets the named defaults
+        cbd = getattr(params, "cbd", None) or CBDParameters()
+        self.has_cbd = cm.has_cbd
+        self.dx_cbd = dx_cbd
+        self.dx_s = dx_p + self.dx_cbd if cm.has_cbd else dx_p
+        # nanoporous CBD: factor on κ and D of its electrolyte (0: no electrolyte there) and its salt capacity
+        self.cbd_ionic_factor = cbd.ionic_factor if cm.cbd_nanoporous else 0.0
+        self.cbd_porosity = cbd.porosity if cm.cbd_nanoporous else 0.0
         # the θ accumulation term: vertex quadrature lumps the P1 mass matrix (ModelOptions.lumped_theta_mass)
         dx_p_mass = (
             dx(tags.PARTICLE, metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
@@ -166,7 +182,7 @@ class CellModel:
         )
 
         V_e = dolfinx.fem.functionspace(cm.electrolyte.mesh, ("Lagrange", 1))
-        V_p = dolfinx.fem.functionspace(cm.particle.mesh, ("Lagrange", 1))
+        V_p = dolfinx.fem.functionspace(cm.solid_phase.mesh, ("Lagrange", 1))
         # θ gets its own space object: Dirichlet conditions are matched to blocks by space, and the collector
         # condition of φ̃_s must not constrain θ.
         V_theta = dolfinx.fem.functionspace(cm.particle.mesh, ("Lagrange", 1))
@@ -281,8 +297,12 @@ class CellModel:
 
         # --- mass terms M(u) (time derivatives are (M(u) − M(u_old))/dt) and steady terms, in FIELD_ORDER ---
         ell = MICRON
-        sigma = lfp.conductivity_S_m
+        # σ scales the φ_s block: the particle conductivity, or with a CBD the CBD's (then the particles' own,
+        # intrinsic conductivity enters as the ratio σ_LFP/σ_CBD)
+        sigma = cbd.conductivity_S_m if cm.has_cbd else lfp.conductivity_S_m
         self.sigma = sigma
+        self.sigma_particle = lfp.intrinsic_conductivity_S_m if cm.has_cbd else lfp.conductivity_S_m
+        self.sigma_cbd = cbd.conductivity_S_m if cm.has_cbd else 0.0
         v_e, v_s = ufl.TestFunction(V_e), ufl.TestFunction(V_p)
         old = self.old
 
@@ -291,6 +311,10 @@ class CellModel:
             out: dict[str, ufl.Form] = {}
             if opts.binary:
                 out["c"] = ell**2 / el.diffusivity_m2_s * st["c"] * ufl.TestFunction(V_e) * dx_e
+                if self.cbd_porosity:
+                    out["c"] += (
+                        self.cbd_porosity * ell**2 / el.diffusivity_m2_s * st["c"] * ufl.TestFunction(V_e) * dx_cbd
+                    )
             if opts.transient:
                 out["theta"] = ell**2 / lfp.diffusivity_m2_s * st["theta"] * ufl.TestFunction(V_theta) * dx_p_mass
             if opts.double_layer:
@@ -332,6 +356,8 @@ class CellModel:
                 steady["c"] = (
                     ufl.inner(flux_c, ufl.grad(q)) * dx_e - k_c * self.i_n * q("-") * dS - k_c * self.i_li * q * ds_li
                 )
+                if self.cbd_ionic_factor:
+                    steady["c"] += self.cbd_ionic_factor * ufl.inner(flux_c, ufl.grad(q)) * dx_cbd
             else:
                 # t+(c): the cation flux N+ = −D∇c + t+ i_e/F, in weak form ∫ (D∇c − t+ i_e/F)·∇q − ∫ i_n q/F over
                 # Γ and the Li metal; integrated by parts with ∇·i_e = 0 it is the constant-t+ form plus the bulk
@@ -348,18 +374,31 @@ class CellModel:
                     - k_b * self.i_n * q("-") * dS
                     - k_b * self.i_li * q * ds_li
                 )
+                if self.cbd_ionic_factor:  # the nanoporous CBD carries the same fluxes, scaled by its factor
+                    steady["c"] += (
+                        self.cbd_ionic_factor * ufl.inner(flux_c + k_t * delta * self.i_e_hat, ufl.grad(q)) * dx_cbd
+                    )
         steady["phi_e"] = (
             ufl.inner(self.i_e_hat, ufl.grad(v_e)) * dx_e
             - (ell / kappa) * self.i_n * v_e("-") * dS
             - (ell / kappa) * self.i_li * v_e * ds_li
         )
+        if self.cbd_ionic_factor:
+            steady["phi_e"] += self.cbd_ionic_factor * ufl.inner(self.i_e_hat, ufl.grad(v_e)) * dx_cbd
         if opts.transient:
             w = ufl.TestFunction(V_theta)
             steady["theta"] = (
                 ufl.inner(ufl.grad(theta), ufl.grad(w)) * dx_p
                 + ell / (FARADAY * lfp.c_max_mol_m3 * lfp.diffusivity_m2_s) * self.i_n * w("+") * dS
             )
-        steady["phi_s"] = ufl.inner(ufl.grad(phit), ufl.grad(v_s)) * dx_p + (ell / sigma) * self.i_n * v_s("+") * dS
+        if cm.has_cbd:
+            steady["phi_s"] = (
+                (self.sigma_particle / sigma) * ufl.inner(ufl.grad(phit), ufl.grad(v_s)) * dx_p
+                + ufl.inner(ufl.grad(phit), ufl.grad(v_s)) * dx_cbd
+                + (ell / sigma) * self.i_n * v_s("+") * dS
+            )
+        else:
+            steady["phi_s"] = ufl.inner(ufl.grad(phit), ufl.grad(v_s)) * dx_p + (ell / sigma) * self.i_n * v_s("+") * dS
         self.steady_forms = steady
         res: dict[str, ufl.Form] = {}
         for name in fields:
@@ -380,10 +419,10 @@ class CellModel:
         # holds the field-dependent part; the solver adds the constant I / I_ref.
         self.constraint = ((self.i_n + self.i_dl) / (self.current_ref * self.area_hat)) * dS
 
-        # φ̃_s = 0 on the collector (z = 0)
+        # φ̃_s = 0 on the collector (z = 0): particles and, with a CBD, the CBD touching it
         fdim = cm.dim - 1
         zero_facets = dolfinx.mesh.locate_entities_boundary(
-            cm.particle.mesh, fdim, lambda x: np.isclose(x[cm.dim - 1], 0.0, atol=1e-9)
+            cm.solid_phase.mesh, fdim, lambda x: np.isclose(x[cm.dim - 1], 0.0, atol=1e-9)
         )
         dofs = dolfinx.fem.locate_dofs_topological(V_p, fdim, zero_facets)
         self.bcs = [dolfinx.fem.dirichletbc(dolfinx.default_scalar_type(0.0), dofs, V_p)]  # type: ignore[arg-type]

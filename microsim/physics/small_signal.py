@@ -86,7 +86,9 @@ def small_signal_forms(model: CellModel) -> SmallSignalForms:
     phit = m.fields["phi_s"]
 
     def measure_of(V: dolfinx.fem.FunctionSpace) -> ufl.Measure:
-        return m.dx_p if V.mesh is m.cm.particle.mesh else m.dx_e
+        if V.mesh is m.cm.particle.mesh:
+            return m.dx_p
+        return m.dx_s if V.mesh is m.cm.solid_phase.mesh else m.dx_e
 
     def block(forms: dict[str, ufl.Form], i: int, j: int) -> ufl.Form | None:
         f = forms.get(names[i])

@@ -38,6 +38,19 @@ def geometry_record(desc: GeometryDescription, cm: CellMesh) -> dict[str, Any]:
     rec = dict(desc.stats())
     rec["mesh"] = {k: v for k, v in cm.info.items() if not isinstance(v, np.ndarray)}
     rec["mesh"]["n_cells_by_phase"] = cm.count_cells()
+    cbd = cm.info.get("cbd")
+    if isinstance(cbd, dict) and isinstance(rec.get("cbd"), dict):
+        rec["cbd"].update(cbd)  # the fraction Gmsh measured and the electronic connectivity beside the layout
+        # Γ is what the electrolyte wets: the particle surface minus what the binder covers, as Gmsh measured it
+        # (the description's values are the bare particle surface, kept beside it)
+        layer_um3 = desc.width_um ** (desc.dim - 1) * desc.cathode_thickness_um
+        for key in ("interface_length_um", "interface_area_um2"):
+            measured = cm.info.get(key)
+            if isinstance(measured, float):
+                rec["cbd"][f"bare_{key}"] = rec.get(key)
+                rec[key] = measured
+        if isinstance(rec.get("interface_area_um2"), float):
+            rec["specific_interface_area_m2_m3"] = rec["interface_area_um2"] / layer_um3 * 1.0e6
     return rec
 
 
@@ -54,8 +67,10 @@ def physical_fields(model: CellModel) -> dict[str, list[dolfinx.fem.Function]]:
     e.append(c)
     phi_s = dolfinx.fem.Function(model.V_p, name="phi_s_V")
     phi_s.x.array[:] = float(model.V.value) + model.fields["phi_s"].x.array
-    theta = dolfinx.fem.Function(model.V_p, name="theta")
+    theta = dolfinx.fem.Function(model.V_theta, name="theta")
     theta.x.array[:] = model.theta.x.array
+    if model.has_cbd:  # φ_s on the solid (particles and CBD), θ on the particles: two submeshes
+        return {"electrolyte": e, "particles": [theta], "solid": [phi_s]}
     return {"electrolyte": e, "particles": [phi_s, theta]}
 
 

@@ -181,7 +181,7 @@ class DischargeCell:
 
     def _setup_particle_bins(self) -> None:
         """Bin the owned particle-mesh cells to the particles of the description (nearest surface)."""
-        pm = self.model.V_p.mesh
+        pm = self.model.V_theta.mesh  # the particles' own (θ) submesh, also with a carbon-binder domain
         tdim = pm.topology.dim
         n_owned = pm.topology.index_map(tdim).size_local
         cells = np.arange(n_owned, dtype=np.int32)

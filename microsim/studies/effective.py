@@ -132,12 +132,13 @@ class ConductionResult:
 def conduction_ratio(
     msh: dolfinx.mesh.Mesh,
     cell_tags: dolfinx.mesh.MeshTags,
-    cell_tag: int,
+    cell_tag: int | tuple[int, ...],
     z_bottom: float,
     z_top: float,
     area: float,
     name: str = "phi",
     linear_solver: str = "mumps",
+    weights: dict[int, float] | None = None,
 ) -> ConductionResult:
     """Effective conductivity ratio of the cells ``cell_tag`` between the planes ``z_bottom`` and ``z_top``.
 
@@ -147,12 +148,14 @@ def conduction_ratio(
     Args:
         msh: Parent mesh (the last coordinate runs through the layer).
         cell_tags: Cell tags of ``msh``.
-        cell_tag: Tag of the conducting cells.
+        cell_tag: Tag of the conducting cells, or several tags (a composite phase).
         z_bottom: The ``φ = 0`` plane.
         z_top: The ``φ = 1`` plane.
         area: Geometric cross-section ``A`` (``W`` in 2D, ``W²`` in 3D), same length unit as the mesh.
         name: Name of the returned potential (XDMF output).
         linear_solver: PETSc factorisation package.
+        weights: Conductivity of the cells of each tag relative to the unit one (a tag not named: 1); the
+            volume fraction stays the plain cell volume.
 
     Returns:
         The result; ``ratio`` is 0 for a phase that touches both planes without connecting them, ``None`` if it
@@ -161,10 +164,11 @@ def conduction_ratio(
     comm = msh.comm
     tdim = msh.topology.dim
     length = z_top - z_bottom
-    cells = cell_tags.find(cell_tag)
+    tag_list = (cell_tag,) if isinstance(cell_tag, int) else cell_tag
+    cells = np.sort(np.concatenate([cell_tags.find(t) for t in tag_list]))
     if comm.allreduce(len(cells), op=MPI.SUM) == 0:
         return ConductionResult(ratio=None, volume_fraction=0.0, reason="the phase has no cells")
-    sub, _, _, _ = dolfinx.mesh.create_submesh(msh, tdim, cells)
+    sub, emap, _, _ = dolfinx.mesh.create_submesh(msh, tdim, cells)
     V = dolfinx.fem.functionspace(sub, ("Lagrange", 1))
     im = V.dofmap.index_map
     dx = ufl.Measure("dx", domain=sub)
@@ -209,7 +213,8 @@ def conduction_ratio(
     dofs = np.unique(np.concatenate([bottom, top, floating])).astype(np.int32)
     bc = dolfinx.fem.dirichletbc(g, dofs)
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    a = ufl.inner(ufl.grad(u), ufl.grad(v)) * dx
+    w_rel = _weight(sub, emap, cell_tags, weights) if weights else None
+    a = ufl.inner(ufl.grad(u), ufl.grad(v)) * dx if w_rel is None else w_rel * ufl.inner(ufl.grad(u), ufl.grad(v)) * dx
     rhs = ufl.inner(dolfinx.fem.Constant(sub, dolfinx.default_scalar_type(0.0)), v) * dx
     package = linear_solver if linear_solver in _DIRECT_SOLVERS else "mumps"
     phi = dolfinx.fem.Function(V, name=name)
@@ -227,7 +232,8 @@ def conduction_ratio(
     def current(plane: np.ndarray) -> float:
         w = dolfinx.fem.Function(V)
         w.x.array[plane] = 1.0
-        form = dolfinx.fem.form(ufl.inner(ufl.grad(phi), ufl.grad(w)) * dx)
+        flux = ufl.inner(ufl.grad(phi), ufl.grad(w))
+        form = dolfinx.fem.form(flux * dx if w_rel is None else w_rel * flux * dx)
         return comm.allreduce(dolfinx.fem.assemble_scalar(form), op=MPI.SUM)
 
     i_bottom, i_top = current(bottom), current(top)
@@ -241,6 +247,67 @@ def conduction_ratio(
         n_floating_components=int(np.count_nonzero(touched == 0)),
         phi=phi,
     )
+
+
+def _weight(
+    sub: dolfinx.mesh.Mesh, emap: dolfinx.mesh.EntityMap, cell_tags: dolfinx.mesh.MeshTags, weights: dict[int, float]
+) -> dolfinx.fem.Function:
+    """DG0 relative conductivity on a submesh: ``weights[tag]`` of each cell's parent tag (1 if not named)."""
+    tdim = sub.topology.dim
+    n_sub = sub.topology.index_map(tdim).size_local + sub.topology.index_map(tdim).num_ghosts
+    parent = emap.sub_topology_to_topology(np.arange(n_sub, dtype=np.int32), inverse=False)
+    imap = cell_tags.topology.index_map(tdim)
+    tag_of = np.zeros(imap.size_local + imap.num_ghosts, dtype=np.int64)
+    tag_of[cell_tags.indices] = cell_tags.values
+    w = dolfinx.fem.Function(dolfinx.fem.functionspace(sub, ("DG", 0)))
+    w.x.array[:] = [weights.get(int(t), 1.0) for t in tag_of[parent]]
+    return w
+
+
+def _cbd_effective(cm: CellMesh, lc: float, area: float, linear_solver: str, ionic_factor: float) -> dict[str, Any]:
+    """The carbon-binder domain's effect on the layer (``cbd`` of the effective record).
+
+    ``electrolyte_conductivity_ratio_without_cbd``: κ_eff/κ with the CBD cells filled by electrolyte (the same
+    microstructure without the binder); ``..._with_cbd``: as the cell has it (blocking: the pores alone;
+    nanoporous: pores plus CBD at the ionic factor). ``electronic_conductivity_ratio``: σ_eff/σ_CBD of the CBD
+    network alone between ``z = 0`` and ``z = L_c`` (None where the CBD does not span the layer, e.g. necks
+    below the particles' gap to the membrane plane).
+    """
+    pore_cbd = (tags.ELECTROLYTE_PORE, tags.CBD)
+    without = conduction_ratio(cm.mesh, cm.cell_tags, pore_cbd, 0.0, lc, area, "phi_no_cbd", linear_solver)
+    if cm.cbd_nanoporous:
+        weights = {tags.CBD: ionic_factor}
+        with_cbd = conduction_ratio(
+            cm.mesh, cm.cell_tags, pore_cbd, 0.0, lc, area, "phi_cbd_pores", linear_solver, weights=weights
+        )
+    else:
+        with_cbd = conduction_ratio(
+            cm.mesh, cm.cell_tags, tags.ELECTROLYTE_PORE, 0.0, lc, area, "phi_pores", linear_solver
+        )
+    network = conduction_ratio(cm.mesh, cm.cell_tags, tags.CBD, 0.0, lc, area, "phi_cbd", linear_solver)
+    eps0 = without.volume_fraction
+
+    def tau(res: ConductionResult, eps: float) -> float | None:
+        return eps / res.ratio if res.ratio else None
+
+    return {
+        "ionic": "nanoporous" if cm.cbd_nanoporous else "blocking",
+        "cbd_fraction_mesh": network.volume_fraction,
+        "porosity_without_cbd": eps0,
+        "electrolyte_conductivity_ratio_without_cbd": without.ratio,
+        "tortuosity_without_cbd": tau(without, eps0),
+        "electrolyte_conductivity_ratio_with_cbd": with_cbd.ratio,
+        "tortuosity_with_cbd": tau(with_cbd, with_cbd.volume_fraction) if not cm.cbd_nanoporous else None,
+        "electronic_conductivity_ratio": network.ratio,
+        "electronic_note": network.reason,
+    }
+
+
+def _facet_measure(cm: CellMesh, tag: int, interior: bool) -> float:
+    """Measured area of the facets of one tag (µm^(d−1)), interior (dS) or exterior (ds)."""
+    measure = ufl.Measure("dS" if interior else "ds", domain=cm.mesh, subdomain_data=cm.facet_tags)
+    one = dolfinx.fem.Constant(cm.mesh, dolfinx.default_scalar_type(1.0))
+    return cm.comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(one * measure(tag))), op=MPI.SUM)
 
 
 def _interface_area(cm: CellMesh) -> float:
@@ -268,6 +335,7 @@ def effective_properties(
     linear_solver: str = "mumps",
     wet_plane_um: float = 0.0,
     log: ProgressLog | None = None,
+    cbd_ionic_factor: float = 1.0,
 ) -> tuple[dict[str, Any], dict[str, list[dolfinx.fem.Function]]]:
     """Compute the effective properties of the cathode layer of a meshed cell (collective).
 
@@ -280,6 +348,7 @@ def effective_properties(
         linear_solver: PETSc factorisation package.
         wet_plane_um: Infiltrated: ``z_w``, the lower end of the pore electrolyte.
         log: progress of the conduction solves, if given.
+        cbd_ionic_factor: Nanoporous carbon-binder domain: the ionic factor of its electrolyte.
 
     Returns:
         The ``effective`` record of ``summary.json`` and the potentials grouped for XDMF output.
@@ -397,6 +466,14 @@ def effective_properties(
         rec["contact_area_fraction"] = _spot_area(cm, lc) / area
     else:
         rec["contact_area_fraction"] = None
+    if cm.has_cbd:
+        cbd = _cbd_effective(cm, lc, area, linear_solver, cbd_ionic_factor)
+        # Γ is the particle|electrolyte area the electrolyte wets; the particle|CBD area is covered by binder
+        covered = _facet_measure(cm, tags.PARTICLE_CBD, interior=True)
+        cbd["particle_cbd_area_um2"] = covered
+        cbd["wetted_particle_area_share"] = gamma / (gamma + covered) if gamma + covered > 0 else None
+        cbd["wetted_specific_interface_area_m2_m3"] = rec["specific_interface_area_m2_m3"]
+        rec["cbd"] = cbd
     return rec, fields
 
 
@@ -540,7 +617,13 @@ class EffectiveStudy(Study):
         t = time.perf_counter()
         log = ProgressLog(comm, "effective properties", cfg.output.progress_interval_s)
         eff, fields = effective_properties(
-            ctx.cm, desc.interface, desc.cathode_thickness_um, cfg.solver.linear_solver, desc.wet_plane_um, log
+            ctx.cm,
+            desc.interface,
+            desc.cathode_thickness_um,
+            cfg.solver.linear_solver,
+            desc.wet_plane_um,
+            log,
+            cbd_ionic_factor=params.cbd.ionic_factor,
         )
         log.close()
         timer.add("solve_s", time.perf_counter() - t)

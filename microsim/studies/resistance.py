@@ -19,7 +19,7 @@ from mpi4py import MPI
 from microsim.constants import thermal_voltage
 from microsim.errors import ConvergenceError
 from microsim.parameters import CellParameters
-from microsim.physics.functionals import PARTS, Quantities
+from microsim.physics.functionals import Quantities, parts_of
 from microsim.physics.model import CellModel, options_for
 from microsim.progress import ProgressLog
 from microsim.solver import BorderedNewton, NewtonReport, newton_from_config
@@ -149,7 +149,7 @@ class ResistanceStudy(Study):
         rt_f = thermal_voltage(params.temperature_K)
         r_membrane_1d = desc.membrane_thickness_um * 1e-6 / kappa * 1e4
         r_li_1d = rt_f / params.li.exchange_current_A_m2 * 1e4
-        resistance = {p: br[p] for p in PARTS}
+        resistance = {p: br[p] for p in parts_of(model)}
         resistance["total"] = br["total"]
         resistance["interfacial_effective"] = br["total"] - r_membrane_1d - r_li_1d
         area_hat = model.area_hat

@@ -99,6 +99,9 @@ class Archetype(ABC):
             ``z = L_c`` are grown to contact spots of radius ``contact_radius_um``, and cut at ``z = L_c``.
         uses_infiltration_depth: ``geometry.infiltration_depth_um`` applies.
         uses_pore_fill: ``geometry.pore_fill_fraction`` applies (gas voids may be left in the wet pores).
+        supports_cbd: A resolved carbon-binder domain (``geometry.cbd_fraction > 0``) can be placed: it needs
+            particles and electrolyte-filled pores around them (void pores would leave the CBD's ionic role
+            undefined, contact spots would need the CBD cut at ``z = L_c``).
     """
 
     name: ClassVar[str]
@@ -106,6 +109,7 @@ class Archetype(ABC):
     has_spots: ClassVar[bool] = False
     uses_infiltration_depth: ClassVar[bool] = False
     uses_pore_fill: ClassVar[bool] = False
+    supports_cbd: ClassVar[bool] = False
 
     @abstractmethod
     def wet_plane_um(self, cathode_thickness_um: float, infiltration_depth_um: float) -> float:

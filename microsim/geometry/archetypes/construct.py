@@ -16,6 +16,7 @@ from microsim.geometry.archetypes.growth import grow_to_contact, wet_depth
 from microsim.geometry.archetypes.measures import reached
 from microsim.geometry.archetypes.registry import GEOMETRY_KINDS, PACKING_KIND, archetype_for
 from microsim.geometry.archetypes.spec import GeometrySpec
+from microsim.geometry.cbd import layout_cbd
 from microsim.geometry.connectivity import check_gaps, cluster_labels, touches_collector
 from microsim.geometry.contact import hertz_contact_radius_um
 from microsim.geometry.packing import pack
@@ -175,6 +176,28 @@ def describe(geo: GeometrySpec) -> GeometryDescription:
     kept = Particles(centers_k, radii_k)
     labels_k = cluster_labels(kept)
     voids = _voids(geo, arch.uses_pore_fill, kept, labels_k, w, lc, r_mean, gap)
+    # read with defaults: a GeometrySpec from before the CBD existed (tests, scripts) has no CBD
+    cbd_fraction = float(getattr(geo, "cbd_fraction", 0.0))
+    cbd = None
+    if cbd_fraction > 0.0:
+        if not arch.supports_cbd:
+            raise GeometryError(
+                f"geometry.cbd_fraction = {cbd_fraction:g}: a resolved carbon-binder domain needs "
+                f"geometry.interface = 'filled' (not {interface!r})"
+            )
+        cbd = layout_cbd(
+            dim,
+            w,
+            lc,
+            centers_k,
+            radii_k,
+            fraction=cbd_fraction,
+            placement=str(getattr(geo, "cbd_placement", "necks")),
+            thickness_um=float(getattr(geo, "cbd_thickness_um", 0.0)),
+            ionic=str(getattr(geo, "cbd_ionic", "blocking")),
+            seed=int(geo.seed),
+            radius_mean_um=r_mean,
+        )
     return GeometryDescription(
         kind=kind,
         interface=interface,
@@ -196,6 +219,7 @@ def describe(geo: GeometrySpec) -> GeometryDescription:
         n_source_particles=len(particles),
         packing_info=packing_info,
         **voids,
+        cbd=cbd,
         **common,
     )
 

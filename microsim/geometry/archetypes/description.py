@@ -14,6 +14,7 @@ import numpy as np
 
 from microsim.geometry.archetypes.base import Archetype
 from microsim.geometry.archetypes.registry import PACKING_KIND, get_archetype
+from microsim.geometry.cbd import CBDLayout
 from microsim.geometry.particles import Particles
 from microsim.geometry.voids import WettedSurface, wetted_surface
 
@@ -75,6 +76,7 @@ class GeometryDescription:
         void_centers: ``(n, dim)`` centres of the gas voids in the pores (:mod:`microsim.geometry.voids`).
         void_radii: ``(n,)`` their radii (the void is the ball less the particles).
         void_info: Figures of the void placement (pore measure, wet fraction as placed, candidates).
+        cbd: The resolved carbon-binder domain's bodies (None: no CBD, ``geometry.cbd_fraction = 0``).
     """
 
     kind: str
@@ -110,6 +112,7 @@ class GeometryDescription:
     void_centers: np.ndarray = field(default_factory=lambda: _EMPTY2)
     void_radii: np.ndarray = field(default_factory=lambda: np.zeros(0))
     void_info: dict[str, Any] = field(default_factory=dict)
+    cbd: CBDLayout | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -229,6 +232,8 @@ class GeometryDescription:
             out["packing"] = dict(self.packing_info)
         if self.void_info:
             out["void_placement"] = dict(self.void_info)
+        if self.cbd is not None:  # only then: without a CBD geometry.json keeps its keys
+            out["cbd"] = self.cbd.stats()
         # the archetype only fills keys listed above, so the key order of geometry.json stays fixed
         self.archetype.add_stats(self, out)
         return out

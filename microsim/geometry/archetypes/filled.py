@@ -34,6 +34,7 @@ class Filled(ParticleArchetype):
 
     name = "filled"
     uses_pore_fill = True
+    supports_cbd = True
 
     def wet_plane_um(self, cathode_thickness_um: float, infiltration_depth_um: float) -> float:
         """0: every pore is wet."""

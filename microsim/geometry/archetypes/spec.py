@@ -15,7 +15,9 @@ class GeometrySpec(Protocol):
     """The ``[geometry]`` fields a geometry is built from (lengths in µm; see ``microsim.config``).
 
     Every field is read; none is optional (the config fills in its defaults). ``interface_mesh_size_um``
-    None means half the bulk mesh size (the config stores it resolved).
+    None means half the bulk mesh size (the config stores it resolved). The carbon-binder keys
+    (``cbd_fraction``, ``cbd_placement``, ``cbd_thickness_um``, ``cbd_ionic``) are read when present (absent:
+    no carbon-binder domain), so objects written before they existed still describe the same geometry.
     """
 
     @property
