@@ -418,6 +418,19 @@ def _count_elements(gmsh: Any, dim: int, entities: list[int]) -> int:
     return n
 
 
+def _flood(facets_of: dict[int, set[int]], pieces: list[int], seeds: set[int]) -> set[int]:
+    """The ``pieces`` reachable from ``seeds`` through shared facets (the seeds included)."""
+    reached = set(seeds)
+    frontier = list(seeds)
+    while frontier:
+        c = frontier.pop()
+        for other in pieces:
+            if other not in reached and facets_of[c] & facets_of[other]:
+                reached.add(other)
+                frontier.append(other)
+    return reached
+
+
 def _orphan_pores(gmsh: Any, dim: int, pore: list[int], particle: list[int], membrane: list[int]) -> list[int]:
     """Pore pieces that touch neither the membrane nor a particle through electrolyte.
 
@@ -430,14 +443,7 @@ def _orphan_pores(gmsh: Any, dim: int, pore: list[int], particle: list[int], mem
         return []
     facets_of = {c: {abs(int(f)) for f in gmsh.model.getAdjacencies(dim, c)[1]} for c in pore + particle + membrane}
     anchor = set().union(*(facets_of[c] for c in particle + membrane))
-    reached = {c for c in pore if facets_of[c] & anchor}
-    frontier = list(reached)
-    while frontier:
-        c = frontier.pop()
-        for other in pore:
-            if other not in reached and facets_of[c] & facets_of[other]:
-                reached.add(other)
-                frontier.append(other)
+    reached = _flood(facets_of, pore, {c for c in pore if facets_of[c] & anchor})
     return [c for c in pore if c not in reached]
 
 
@@ -446,14 +452,7 @@ def _isolated_pores(gmsh: Any, dim: int, pore: list[int], membrane: list[int]) -
     if not pore:
         return 0, 0.0
     facets_of = {c: {int(f) for f in gmsh.model.getAdjacencies(dim, c)[1]} for c in pore + membrane}
-    reached = set(membrane)
-    frontier = list(membrane)
-    while frontier:
-        c = frontier.pop()
-        for other in pore:
-            if other not in reached and facets_of[c] & facets_of[other]:
-                reached.add(other)
-                frontier.append(other)
+    reached = _flood(facets_of, pore, set(membrane))
     isolated = [c for c in pore if c not in reached]
     return len(isolated), float(sum(gmsh.model.occ.getMass(dim, c) for c in isolated))
 
@@ -662,14 +661,7 @@ def _cbd_info(
     solid = particle + cbd
     facets_of = {c: {abs(int(f)) for f in gmsh.model.getAdjacencies(d, c)[1]} for c in solid}
     grounded = set(collector) | set(cbd_facets[tags.CBD_COLLECTOR])
-    reached = {c for c in solid if facets_of[c] & grounded}
-    frontier = list(reached)
-    while frontier:
-        c = frontier.pop()
-        for other in solid:
-            if other not in reached and facets_of[c] & facets_of[other]:
-                reached.add(other)
-                frontier.append(other)
+    reached = _flood(facets_of, solid, {c for c in solid if facets_of[c] & grounded})
     cbd_measure = float(sum(mass(d, c) for c in cbd))
     cbd_connected = float(sum(mass(d, c) for c in cbd if c in reached))
     dead: list[int] = []
