@@ -54,3 +54,40 @@ def write_results(out_dir: str | Path, name: str, title: str, results: list[dict
     tmp.replace(path)
     print(f"wrote {path}")
     return path
+
+
+def poisson_yardstick(msh: Any, comm: Any) -> dict[str, float]:
+    """The yardstick of every benchmark: a scalar P1 Poisson solve on the same parent mesh with the same LU (MUMPS).
+
+    Grounded on the collector plane (the through-thickness coordinate 0), unit source. Runs inside the mpiexec
+    worker (DOLFINx is imported here, not by the driver). Returns its dofs, setup and solve times.
+    """
+    import dolfinx_solver  # noqa: F401
+
+    import dolfinx
+    import dolfinx.fem.petsc
+    import numpy as np
+    import ufl
+
+    V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    tdim = msh.topology.dim
+    facets = dolfinx.mesh.locate_entities_boundary(msh, tdim - 1, lambda x: np.isclose(x[tdim - 1], 0.0))
+    bc = dolfinx.fem.dirichletbc(0.0, dolfinx.fem.locate_dofs_topological(V, tdim - 1, facets), V)
+    comm.barrier()
+    t0 = time.perf_counter()
+    problem = dolfinx.fem.petsc.LinearProblem(
+        ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx,
+        1.0 * v * ufl.dx,
+        bcs=[bc],
+        petsc_options_prefix="bench_poisson_",
+        petsc_options={"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
+    )
+    t_setup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    problem.solve()
+    return {
+        "n_dofs": float(V.dofmap.index_map.size_global),
+        "setup_s": t_setup,
+        "solve_s": time.perf_counter() - t0,
+    }

@@ -13,17 +13,13 @@ import argparse
 import resource
 import time
 
-from _driver import ROOT, emit, run_cases, write_results
+from _driver import ROOT, emit, poisson_yardstick, run_cases, write_results
 
 
 def worker(interface: str, mesh_size: float) -> None:
     """Run inside mpiexec: one case, one JSON line on rank 0's stdout."""
     import dolfinx_solver  # noqa: F401
 
-    import dolfinx
-    import dolfinx.fem.petsc
-    import numpy as np
-    import ufl
     from mpi4py import MPI
 
     from microsim import config
@@ -57,25 +53,8 @@ def worker(interface: str, mesh_size: float) -> None:
     its = sum(r.iterations for r in reports)
 
     # yardstick: scalar Poisson on the parent mesh, same LU
-    msh = cm.mesh
-    V = dolfinx.fem.functionspace(msh, ("Lagrange", 1))
-    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    facets = dolfinx.mesh.locate_entities_boundary(msh, msh.topology.dim - 1, lambda x: np.isclose(x[1], 0.0))
-    bc = dolfinx.fem.dirichletbc(0.0, dolfinx.fem.locate_dofs_topological(V, msh.topology.dim - 1, facets), V)
-    comm.barrier()
-    t0 = time.perf_counter()
-    problem = dolfinx.fem.petsc.LinearProblem(
-        ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx,
-        1.0 * v * ufl.dx,
-        bcs=[bc],
-        petsc_options_prefix="bench_poisson_",
-        petsc_options={"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
-    )
-    t_p_setup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    problem.solve()
-    t_poisson = time.perf_counter() - t0
-    poisson_dofs = V.dofmap.index_map.size_global
+    poisson = poisson_yardstick(cm.mesh, comm)
+    t_p_setup, t_poisson, poisson_dofs = poisson["setup_s"], poisson["solve_s"], int(poisson["n_dofs"])
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     rec = {

@@ -119,18 +119,9 @@ def test_capacity_units() -> None:
     assert capacity_mAh_g(3600.0, 1.0) == pytest.approx(1.0)
 
 
-def test_salt_depletion_ends_a_discharge_at_sands_time() -> None:
-    """docs/model.md §4.4: above the limiting current the salt at Γ runs out; the run ends at the cut-off, at
-    Sand's time, and names salt depletion as the limiting mechanism.
-
-    Planar cell (9.5 µm PPAL membrane at 30 °C), kinetics and solid diffusion made fast so that only the salt
-    limits. Twice the limiting current ``2FDc0/((1 − t+)L)``: the diffusion layer (``√(D t)`` ≈ 2 µm) stays thin
-    against the membrane, so the semi-infinite result holds, ``c(Γ) = 0`` at
-    ``t_Sand = π D (F c0)² / (4 (1 − t+)² I²)``.
-    """
-    from microsim.parameters import resolve
-
-    cfg = small(
+def _planar_salt_cell(**changes: object):
+    """The planar Sand's-time cell (only the salt limits: fast kinetics and solid diffusion), with ``changes``."""
+    return small(
         **{
             "geometry.kind": "planar",
             "geometry.width_um": 2.0,
@@ -143,8 +134,23 @@ def test_salt_depletion_ends_a_discharge_at_sands_time() -> None:
             "parameters.li.exchange_current_A_m2": 1000.0,
             "parameters.lfp.diffusivity_m2_s": 1e-10,
             "output.xdmf": False,
+            **changes,
         }
     )
+
+
+def test_salt_depletion_ends_a_discharge_at_sands_time() -> None:
+    """docs/model.md §4.4: above the limiting current the salt at Γ runs out; the run ends at the cut-off, at
+    Sand's time, and names salt depletion as the limiting mechanism.
+
+    Planar cell (9.5 µm PPAL membrane at 30 °C), kinetics and solid diffusion made fast so that only the salt
+    limits. Twice the limiting current ``2FDc0/((1 − t+)L)``: the diffusion layer (``√(D t)`` ≈ 2 µm) stays thin
+    against the membrane, so the semi-infinite result holds, ``c(Γ) = 0`` at
+    ``t_Sand = π D (F c0)² / (4 (1 − t+)² I²)``.
+    """
+    from microsim.parameters import resolve
+
+    cfg = _planar_salt_cell()
     el = resolve(cfg).electrolyte
     i_lim = 2 * FARADAY * el.diffusivity_m2_s * el.concentration_mol_m3 / ((1 - el.transference_number) * 9.5e-6)
     current = 2.0 * i_lim
@@ -175,26 +181,6 @@ def test_salt_depletion_ends_a_discharge_at_sands_time() -> None:
     assert 0.0 < over["salt_depletion_kinetic"] < over["salt_depletion"]
     early = cell.records[1].extra  # one second in: the ohmic drop is the membrane's L/κ
     assert early["electrolyte_ohmic"] == pytest.approx(current * 9.5e-6 / el.conductivity_S_m, rel=0.01)
-
-
-def _planar_salt_cell(**changes: object):
-    """The Sand's-time cell of the test above (only the salt limits), with ``changes``."""
-    return small(
-        **{
-            "geometry.kind": "planar",
-            "geometry.width_um": 2.0,
-            "geometry.cathode_thickness_um": 11.2,
-            "geometry.membrane_thickness_um": 9.5,
-            "geometry.mesh_size_um": 0.5,
-            "study.kind": "discharge",
-            "conditions.initial_stoichiometry": 0.01,
-            "parameters.lfp.exchange_current_A_m2": 1000.0,
-            "parameters.li.exchange_current_A_m2": 1000.0,
-            "parameters.lfp.diffusivity_m2_s": 1e-10,
-            "output.xdmf": False,
-            **changes,
-        }
-    )
 
 
 def test_above_the_limiting_current_a_table_law_depletes_cleanly(mpi_tmp_path) -> None:
