@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,11 +91,8 @@ def summary(cfg: Config) -> str:
             else f"packing of radius {g.radius_mean_um:g} ± {g.radius_std_um:g} µm, active fraction "
             f"{g.active_fraction:g}, seed {g.seed}"
         )
-        spot = (
-            f"spot radius from {g.stack_pressure_MPa:g} MPa by Hertz"
-            if g.stack_pressure_MPa is not None
-            else f"spot radius {g.contact_radius_um:g} µm"
-        )
+        settings = config_mod.contact_settings(cfg)
+        spot = settings.contact_model.words(settings, g.contact_radius_um)
         contact = archetype.contact_summary(spot, g.infiltration_depth_um)
         cathode = f"cathode {g.cathode_thickness_um:g} µm, {particles}, {g.interface} interface{contact}"
     if s.mode == "potentiostatic":
@@ -137,7 +135,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     # here too, so everything a run would refuse before meshing is refused by `check`.
     from microsim.geometry import describe
 
-    stats = describe(cfg.geometry).stats()
+    stats = describe(cfg.geometry, config_mod.contact_settings(cfg)).stats()
     print(f"{args.config}: ok")
     print(summary(cfg))
     fraction = stats.get("active_fraction")
@@ -163,7 +161,25 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
         parts.append(f"carbon-binder {cbd['placement']} ({cbd['ionic']}) {cbd['fraction_estimate']:.4g} ({size})")
     print(", ".join(p for p in parts if p) + ".")
+    contact = stats.get("contact")
+    if isinstance(contact, dict) and contact.get("model") != "fixed":
+        print(_contact_line(contact))
     return 0
+
+
+def _contact_line(c: dict[str, Any]) -> str:
+    """``microsim check``'s words on the contact model's result."""
+    words = [f"Contact ({c['model']}): contact fraction {c['contact_fraction']:.3g}"]
+    if c.get("n_touching_particles") is not None:
+        words.append(f"{c['n_touching_particles']} particles touching")
+    words.append(f"membrane {c['intrusion_depth_um']:.3g} µm into the pores (meshed {c['meshed_depth_um']:.3g} µm)")
+    if c.get("viscosity_Pa_s") is not None:
+        words.append(
+            f"viscosity {c['viscosity_Pa_s']:.3g} Pa s at {c['rest_temperature_C']:g} °C for {c['rest_time_h']:g} h"
+        )
+    if c.get("share_particles_reached") is not None:
+        words.append(f"{100 * c['share_particles_reached']:.1f} % of the particles reached")
+    return ", ".join(words) + "."
 
 
 def _cmd_defaults(args: argparse.Namespace) -> int:
@@ -353,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """A warning as one line, ``microsim: warning: ...``, from rank 0 only (every rank raises the same one)."""
+    if _rank() == 0:
+        print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
@@ -368,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse reports usage errors (2) and --help (0) by exiting
         return int(exc.code) if isinstance(exc.code, int) else 2
     func: Callable[[argparse.Namespace], int] = args.func
+    warnings.showwarning = _show_warning
     try:
         return func(args)
     except MicrosimError as exc:

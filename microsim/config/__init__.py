@@ -1,7 +1,8 @@
 """Run configuration: TOML -> one frozen, validated :class:`Config`.
 
-A configuration file has the sections ``[geometry]``, ``[electrolyte]``, ``[conditions]``, ``[parameters]``,
-``[study]``, ``[solver]`` and ``[output]``; every key has a default (``microsim defaults`` prints them all).
+A configuration file has the sections ``[geometry]``, ``[contact]``, ``[electrolyte]``, ``[conditions]``,
+``[parameters]``, ``[study]``, ``[solver]`` and ``[output]``; every key has a default (``microsim defaults`` prints
+them all).
 
 Validation happens here, entirely in Python and before any MPI collective work. It is deterministic, so every
 rank raises the same :class:`~microsim.errors.ConfigError`. Each message is one line naming the field
@@ -10,10 +11,11 @@ rank raises the same :class:`~microsim.errors.ConfigError`. Each message is one 
 ``__post_init__``, so no invalid ``Config`` can exist.
 
 Modules: :mod:`~microsim.config.fields` (field metadata and checks), one module per section
-(:mod:`~microsim.config.geometry`, :mod:`~microsim.config.materials`, :mod:`~microsim.config.study` with the
-study registry, :mod:`~microsim.config.protocol` for ``[[study.steps]]``, :mod:`~microsim.config.numerics`,
-:mod:`~microsim.config.overrides` for ``[parameters]``), :mod:`~microsim.config.core` (``Config``, dict
-conversion) and :mod:`~microsim.config.toml_io` (TOML read and write).
+(:mod:`~microsim.config.geometry`, :mod:`~microsim.config.contact`, :mod:`~microsim.config.materials`,
+:mod:`~microsim.config.study` with the study registry, :mod:`~microsim.config.protocol` for ``[[study.steps]]``,
+:mod:`~microsim.config.numerics`, :mod:`~microsim.config.overrides` for ``[parameters]``),
+:mod:`~microsim.config.core` (``Config``, dict conversion) and :mod:`~microsim.config.toml_io` (TOML read and
+write).
 
 Example:
     >>> cfg = load("geometries/default-2d.toml", overrides=["geometry.width_um=20"])
@@ -22,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from microsim.config.contact import CONTACT_MODEL_NAMES, ContactConfig, contact_settings
 from microsim.config.core import SECTION_NAMES, SECTION_TYPES, Config, default, from_dict, replace, to_dict
 from microsim.config.geometry import GEOMETRY_KINDS, INTERFACES, GeometryConfig
 from microsim.config.materials import ELECTROLYTE_MODELS, ELECTROLYTE_NAMES, ConditionsConfig, ElectrolyteConfig
@@ -39,6 +42,7 @@ from microsim.config.study import (
 from microsim.config.toml_io import apply_overrides, dumps, load, read_toml
 
 __all__ = [
+    "CONTACT_MODEL_NAMES",
     "DEFAULT_C_RATES",
     "ELECTROLYTE_MODELS",
     "ELECTROLYTE_NAMES",
@@ -58,6 +62,7 @@ __all__ = [
     "CVStep",
     "ConditionsConfig",
     "Config",
+    "ContactConfig",
     "ElectrolyteConfig",
     "GeometryConfig",
     "OutputConfig",
@@ -67,6 +72,7 @@ __all__ = [
     "StudyConfig",
     "StudyKind",
     "apply_overrides",
+    "contact_settings",
     "default",
     "dumps",
     "from_dict",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from microsim.config.contact import MOVED_FROM_GEOMETRY, ContactConfig, check_against_geometry
 from microsim.config.fields import Section, did_you_mean, show
 from microsim.config.geometry import GeometryConfig
 from microsim.config.materials import TABLE_REPLACES, ConditionsConfig, ElectrolyteConfig, table_spec
@@ -24,6 +25,7 @@ from microsim.parameters.ocp import AFSHAR2017
 #: The sections of a case file, in file order; ``[parameters]`` is a flat table of named overrides.
 SECTION_TYPES: dict[str, type[Section] | type[dict[str, Any]]] = {
     "geometry": GeometryConfig,
+    "contact": ContactConfig,
     "electrolyte": ElectrolyteConfig,
     "conditions": ConditionsConfig,
     "parameters": dict,
@@ -40,6 +42,7 @@ class Config:
 
     Attributes:
         geometry: ``[geometry]``.
+        contact: ``[contact]``.
         electrolyte: ``[electrolyte]``.
         conditions: ``[conditions]``.
         parameters: ``[parameters]`` overrides, flat dotted names -> value (a private copy; do not mutate).
@@ -50,6 +53,7 @@ class Config:
     """
 
     geometry: GeometryConfig = field(default_factory=GeometryConfig)
+    contact: ContactConfig = field(default_factory=ContactConfig)
     electrolyte: ElectrolyteConfig = field(default_factory=ElectrolyteConfig)
     conditions: ConditionsConfig = field(default_factory=ConditionsConfig)
     parameters: dict[str, float | str] = field(default_factory=dict)
@@ -65,6 +69,7 @@ class Config:
         if not isinstance(self.parameters, Mapping):
             raise ConfigError(f"section '[parameters]' = {show(self.parameters)}: must be a table")
         object.__setattr__(self, "parameters", check_parameters(self.parameters))
+        check_against_geometry(self)
         if self.study.study_kind.protocol:
             check_protocol_against_ocp(
                 self.study.steps,
@@ -149,6 +154,8 @@ def from_dict(d: Mapping[str, Any], base_dir: str | Path | None = None, source: 
         cls = SECTION_TYPES[name]
         known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
         for key in table:
+            if name == "geometry" and key in MOVED_FROM_GEOMETRY:
+                raise ConfigError(f"geometry.{key}: moved to {MOVED_FROM_GEOMETRY[key]}")
             if key not in known:
                 raise ConfigError(f"unknown key '{name}.{key}'{did_you_mean(key, known, prefix=f'{name}.')}")
         values = dict(table)

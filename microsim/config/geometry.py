@@ -56,7 +56,9 @@ class GeometryConfig(Section):
     )
     radius_mean_um: float = spec(0.5, low=0.0, unit="µm", doc="mean particle radius (paired with the LFP D_s)")
     radius_std_um: float = spec(0.1, low=0.0, low_open=False, unit="µm", doc="particle radius standard deviation")
-    contact_radius_um: float = spec(0.1, low=0.0, unit="µm", doc="contact-spot radius a (point-contact, infiltrated)")
+    contact_radius_um: float = spec(
+        0.1, low=0.0, unit="µm", doc="contact-spot radius a (point-contact, infiltrated; contact.model = 'fixed')"
+    )
     infiltration_depth_um: float = spec(
         0.0,
         low=0.0,
@@ -95,11 +97,6 @@ class GeometryConfig(Section):
         unit="1",
         doc="smallest gap kept between non-touching particles, fraction of radius",
     )
-    stack_pressure_MPa: float | None = spec(
-        None, kind=float, low=0.0, unit="MPa", doc="stack pressure: sets the spot radius by Hertz (point-contact)",
-        unset="contact_radius_um is used",
-    )  # fmt: skip
-    membrane_modulus_MPa: float = spec(3.0, low=0.0, unit="MPa", doc="Young's modulus of the SPE (Hertz contact)")
     pore_fill_fraction: float = spec(
         1.0,
         low=0.0,

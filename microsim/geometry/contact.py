@@ -48,7 +48,8 @@ def hertz_contact_radius_um(
     radius_um: float,
     membrane_modulus_MPa: float = 3.0,
     *,
-    field: str = "geometry.stack_pressure_MPa",
+    nu_membrane: float = NU_SPE,
+    field: str = "contact.stack_pressure_MPa",
     max_a_over_r: float = HERTZ_MAX_A_OVER_R,
 ) -> float:
     """Contact-spot radius of a sphere of radius R under the stack pressure P (µm).
@@ -57,6 +58,7 @@ def hertz_contact_radius_um(
         pressure_MPa: Stack pressure P (> 0).
         radius_um: Particle radius R.
         membrane_modulus_MPa: Young's modulus of the SPE (default 3 MPa, docs/parameters.md §7.4).
+        nu_membrane: Poisson's ratio of the SPE.
         field: Config key named in errors.
         max_a_over_r: Validity limit of Hertz.
 
@@ -70,14 +72,14 @@ def hertz_contact_radius_um(
         raise GeometryError(f"{field} = {pressure_MPa!r}: must be > 0")
     r_m = radius_um * 1e-6
     force_n = pressure_MPa * 1e6 * (2.0 * r_m) ** 2
-    e_star_pa = effective_modulus_MPa(membrane_modulus_MPa) * 1e6
+    e_star_pa = effective_modulus_MPa(membrane_modulus_MPa, nu_membrane=nu_membrane) * 1e6
     a_um = (3.0 * force_n * r_m / (4.0 * e_star_pa)) ** (1.0 / 3.0) * 1e6
     if a_um > max_a_over_r * radius_um:
         raise GeometryError(
             f"{field} = {pressure_MPa:g}: the Hertz contact radius a = {a_um:.4g} µm of a particle of radius "
             f"{radius_um:.4g} µm is {a_um / radius_um:.3g} R > {max_a_over_r:g} R: outside Hertz's range (with "
-            f"geometry.membrane_modulus_MPa = {membrane_modulus_MPa:g}); lower the pressure or set "
-            "geometry.contact_radius_um instead"
+            f"contact.membrane_modulus_MPa = {membrane_modulus_MPa:g}); use contact.model = 'elastic' (valid for "
+            "any contact size) or lower the pressure"
         )
     if not math.isfinite(a_um):
         raise GeometryError(f"{field} = {pressure_MPa!r}: contact radius not finite")

@@ -49,13 +49,19 @@ def _finite(name: str, value: float, *, positive: bool = True) -> float:
     return v
 
 
-def bed_throat_radius_um(porosity: float, particle_diameter_um: float) -> float:
-    """Throat radius of a bed of spheres: twice the hydraulic radius ``ε d / (6 (1 − ε))``, µm."""
+def bed_throat_radius_um(porosity: float, particle_diameter_um: float, dim: int = 3) -> float:
+    """Throat radius of a bed: twice the hydraulic radius ``ε / S``, µm.
+
+    ``S`` is the particle surface per bed volume: ``6 (1 − ε) / d`` for spheres (3D), ``4 (1 − ε) / d`` for the
+    disks of a 2D cell (cylinders), so ``r = 2 ε d / (6 (1 − ε))`` or ``2 ε d / (4 (1 − ε))``.
+    """
     eps = _finite("porosity", porosity)
     if eps >= 1.0:
         raise GeometryError(f"porosity = {porosity!r}: must be below 1")
     d = _finite("particle diameter [µm]", particle_diameter_um)
-    return 2.0 * eps * d / (6.0 * (1.0 - eps))
+    if dim not in (2, 3):
+        raise GeometryError(f"dim = {dim!r}: must be 2 or 3")
+    return 2.0 * eps * d / (2.0 * dim * (1.0 - eps))
 
 
 def bruggeman_tortuosity(porosity: float) -> float:

@@ -206,9 +206,9 @@ def solve_elastic_contact(
     touched = hmap.owner[contact]
     if (touched < 0).any():
         raise GeometryError(
-            f"elastic contact: at a stack pressure of {pressure:g} MPa and a modulus of {modulus:g} MPa the membrane "
-            "reaches the current collector between the particles; the membrane fills the cathode: use "
-            "geometry.interface = 'filled'"
+            f"contact.stack_pressure_MPa = {pressure:g} with contact.membrane_modulus_MPa = {modulus:g}: the "
+            "elastic membrane reaches the current collector between the particles, i.e. it fills the cathode: use "
+            "geometry.interface = 'filled' (or a lower pressure or a stiffer membrane)"
         )
     touching, counts = np.unique(touched, return_counts=True)
     patch = counts * hmap.cell_measure_um

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from microsim.constants import ZERO_CELSIUS, kelvin
-from microsim.parameters import cbd, electrolytes, lfp, li_metal
+from microsim.parameters import cbd, electrolytes, lfp, li_metal, membrane
 from microsim.parameters.concentration_table import ConcentrationLaws, ConcentrationTable
 from microsim.parameters.electrolytes import ELECTROLYTES, ElectrolyteSet
 from microsim.parameters.ocp import OCP, Afshar2017, FormulaOCP, TableOCP, make_ocp
@@ -43,6 +43,7 @@ __all__ = [
     "FormulaOCP",
     "LFPParameters",
     "LiMetalParameters",
+    "MembraneParameters",
     "OverrideSpec",
     "TableOCP",
     "make_ocp",
@@ -149,6 +150,24 @@ class CBDParameters:
 
 
 @dataclass(frozen=True)
+class MembraneParameters:
+    """How the polymer membrane flows (used only by ``contact.model = 'creep'``; docs/parameters.md §2.6).
+
+    Attributes:
+        viscosity_ref_Pa_s: Viscosity of the amorphous membrane at 50 °C (Pa s); η(T) is
+            :class:`~microsim.parameters.membrane.ViscosityLaw`.
+        crystalline_viscosity_factor: Factor on η below a semicrystalline electrolyte's transition (PAL).
+        surface_tension_N_m: Surface tension of the polymer (N/m).
+        contact_angle_deg: Its contact angle on the cathode (degrees; 0: complete wetting).
+    """
+
+    viscosity_ref_Pa_s: float = membrane.VISCOSITY_REF_PA_S
+    crystalline_viscosity_factor: float = membrane.CRYSTALLINE_VISCOSITY_FACTOR
+    surface_tension_N_m: float = membrane.SURFACE_TENSION_N_M
+    contact_angle_deg: float = membrane.CONTACT_ANGLE_DEG
+
+
+@dataclass(frozen=True)
 class CellParameters:
     """Every parameter of a run, at its temperature.
 
@@ -168,6 +187,7 @@ class CellParameters:
     li: LiMetalParameters
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     cbd: CBDParameters = field(default_factory=CBDParameters)
+    membrane: MembraneParameters = field(default_factory=MembraneParameters)
 
     @property
     def temperature_C(self) -> float:
@@ -180,7 +200,13 @@ class CellParameters:
             "temperature_K": self.temperature_K,
             "initial_stoichiometry": self.initial_stoichiometry,
         }
-        groups = (("electrolyte", self.electrolyte), ("lfp", self.lfp), ("li", self.li), ("cbd", self.cbd))
+        groups = (
+            ("electrolyte", self.electrolyte),
+            ("lfp", self.lfp),
+            ("li", self.li),
+            ("cbd", self.cbd),
+            ("membrane", self.membrane),
+        )
         for prefix, group in groups:
             for f in fields(group):
                 value = getattr(group, f.name)
@@ -250,6 +276,10 @@ OVERRIDES: dict[str, OverrideSpec] = {
     "cbd.conductivity_S_m": _POSITIVE(unit="S/m"),
     "cbd.porosity": OverrideSpec(low=0.0, high=1.0, high_open=False, unit="1"),
     "cbd.ionic_factor": OverrideSpec(low=0.0, high=1.0, high_open=False, unit="1"),
+    "membrane.viscosity_ref_Pa_s": _POSITIVE(unit="Pa s"),
+    "membrane.crystalline_viscosity_factor": OverrideSpec(low=1.0, low_open=False, unit="1"),
+    "membrane.surface_tension_N_m": OverrideSpec(low=0.0, low_open=False, unit="N/m"),
+    "membrane.contact_angle_deg": OverrideSpec(low=0.0, high=90.0, low_open=False, high_open=False, unit="deg"),
 }
 
 # The [electrolyte] keys that, when given, replace the named set's value (highest precedence).
@@ -270,6 +300,7 @@ def named_values(electrolyte_name: str, temperature_K: float) -> dict[str, float
     values.update({f"lfp.{k}": v for k, v in lfp.at(temperature_K).items()})
     values.update({f"li.{k}": v for k, v in li_metal.at(temperature_K).items()})
     values.update({f"cbd.{k}": v for k, v in cbd.at(temperature_K).items()})
+    values.update({f"membrane.{k}": v for k, v in membrane.at(temperature_K).items()})
     return values
 
 
@@ -278,6 +309,7 @@ def _named_sources(electrolyte_name: str) -> dict[str, str]:
     sources.update({f"lfp.{k}": v for k, v in lfp.SOURCES.items()})
     sources.update({f"li.{k}": v for k, v in li_metal.SOURCES.items()})
     sources.update({f"cbd.{k}": v for k, v in cbd.SOURCES.items()})
+    sources.update({f"membrane.{k}": v for k, v in membrane.SOURCES.items()})
     return sources
 
 
@@ -333,4 +365,5 @@ def resolve(cfg: Config) -> CellParameters:
         li=LiMetalParameters(**group("li")),
         sources=sources,
         cbd=CBDParameters(**group("cbd")),
+        membrane=MembraneParameters(**group("membrane")),
     )

@@ -98,8 +98,12 @@ class StudyContext:
         return self._geometry
 
     def header(self, study: str) -> Summary:
-        """The keys every ``summary.json`` starts with: what was run, on what, how big, where."""
-        return {
+        """The keys every ``summary.json`` starts with: what was run, on what, how big, where.
+
+        With contact spots, ``contact`` is the contact block of geometry.json (model, pressure, modulus, times,
+        contact fraction, depth, share of particles reached).
+        """
+        head: Summary = {
             "study": study,
             "interface": self.desc.interface,
             "geometry_kind": self.desc.kind,
@@ -110,6 +114,10 @@ class StudyContext:
             "n_cells": self.cm.count_cells()["total"],
             "n_ranks": self.cm.comm.size,
         }
+        contact = self.geometry.get("contact")
+        if contact is not None:
+            head["contact"] = contact
+        return head
 
     def title(self) -> str:
         """A picture title: interface, electrolyte, temperature."""

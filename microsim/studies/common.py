@@ -13,6 +13,7 @@ import dolfinx
 import numpy as np
 from mpi4py import MPI
 
+from microsim.config import contact_settings
 from microsim.field_output import write_fields_xdmf
 from microsim.geometry import GeometryDescription, build_model, describe
 from microsim.mesh import CellMesh, from_gmsh
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 def describe_geometry(cfg: Config) -> GeometryDescription:
     """Geometry description from the config (NumPy only, identical on every rank: no communication)."""
-    return describe(cfg.geometry)
+    return describe(cfg.geometry, contact_settings(cfg))
 
 
 def build_cell_mesh(desc: GeometryDescription, comm: MPI.Comm) -> CellMesh:

@@ -46,8 +46,6 @@ def make_geo(**overrides):
         min_gap_fraction=0.1,
         infiltration_depth_um=0.0,
         spot_mesh_level=1.0,
-        stack_pressure_MPa=None,
-        membrane_modulus_MPa=3.0,
         pore_fill_fraction=1.0,
     )
     values.update(overrides)

@@ -32,7 +32,7 @@ def make_geo(**overrides):
         membrane_thickness_um=LM, active_fraction=0.45, radius_mean_um=0.5, radius_std_um=0.1,
         contact_radius_um=0.15, particles_file="", seed=1, mesh_size_um=0.5, interface_mesh_size_um=0.25,
         overlap_fraction=0.05, min_gap_fraction=0.1, infiltration_depth_um=0.0, spot_mesh_level=1.0,
-        stack_pressure_MPa=None, membrane_modulus_MPa=3.0, pore_fill_fraction=1.0,
+        pore_fill_fraction=1.0,
     )  # fmt: skip
     values.update(overrides)
     return types.SimpleNamespace(**values)

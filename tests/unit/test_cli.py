@@ -129,3 +129,24 @@ def test_microsim_error_from_study_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setattr(cli, "_comm", lambda: None)
     assert cli.main(["run", str(DEFAULT_CASE), "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "microsim: error: active fraction 0.45 unreachable with these radii\n"
+
+
+def test_check_reports_the_contact(capsys: pytest.CaptureFixture[str]) -> None:
+    sets = ["geometry.interface=point-contact", "contact.model=creep", "contact.stack_pressure_MPa=1"]
+    code = cli.main(["check", str(DEFAULT_CASE), *[a for s in sets for a in ("--set", s)]])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "membrane creep at 1 MPa for 12 h at 30 °C" in out
+    line = next(ln for ln in out.splitlines() if ln.startswith("Contact (creep)"))
+    assert "µm into the pores" in line and "% of the particles reached" in line
+
+
+def test_check_membrane_through_the_layer_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    sets = [
+        "geometry.interface=point-contact", "geometry.width_um=6", "geometry.cathode_thickness_um=4",
+        "geometry.active_fraction=0.35", "geometry.seed=3", "contact.model=elastic",
+        "contact.stack_pressure_MPa=20", "contact.membrane_modulus_MPa=0.3",
+    ]  # fmt: skip
+    assert cli.main(["check", str(DEFAULT_CASE), *[a for s in sets for a in ("--set", s)]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "contact.stack_pressure_MPa = 20" in err[0] and "'filled'" in err[0]

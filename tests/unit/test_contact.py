@@ -29,7 +29,9 @@ def test_hertz_scaling_with_pressure():
 
 def test_hertz_refused_outside_range():
     # Default soft SPE (3 MPa) at 0.5 MPa: a ≈ 0.74 R.
-    with pytest.raises(GeometryError, match=r"geometry\.stack_pressure_MPa = 0\.5.*outside Hertz's range"):
+    with pytest.raises(
+        GeometryError, match=r"contact\.stack_pressure_MPa = 0\.5.*outside Hertz.s range.*contact\.model = .elastic."
+    ):
         hertz_contact_radius_um(0.5, 0.5, 3.0)
     with pytest.raises(GeometryError, match=r"must be > 0"):
         hertz_contact_radius_um(0.0, 0.5)

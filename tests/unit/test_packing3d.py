@@ -15,6 +15,7 @@ import pytest
 
 from microsim.errors import GeometryError
 from microsim.geometry import describe, pack
+from microsim.geometry.formation import ContactSettings
 from microsim.geometry.packing import Particles, check_gaps, cluster_labels, touches_collector
 from microsim.geometry.packing3d import lens_volume, sphere_union_volume
 
@@ -136,7 +137,7 @@ def _geo(**kw):
         kind="packing", dim=3, interface="filled", width_um=W, cathode_thickness_um=LC, membrane_thickness_um=9.5,
         active_fraction=0.45, radius_mean_um=R, radius_std_um=STD, contact_radius_um=0.1, particles_file="",
         seed=1, mesh_size_um=0.2, interface_mesh_size_um=None, overlap_fraction=OVERLAP, min_gap_fraction=0.1,
-        infiltration_depth_um=0.0, spot_mesh_level=1.0, stack_pressure_MPa=None, membrane_modulus_MPa=3.0,
+        infiltration_depth_um=0.0, spot_mesh_level=1.0,
         pore_fill_fraction=1.0,
     )  # fmt: skip
     values.update(kw)
@@ -157,10 +158,11 @@ def test_describe_3d_stats():
 
 @pytest.mark.slow  # several 3D packings (10–20 s): run with -m slow
 def test_describe_3d_hertz_and_too_wide_spot():
-    desc = describe(_geo(interface="point-contact", stack_pressure_MPa=0.1, membrane_modulus_MPa=100.0))
+    hertz = ContactSettings(model="hertz", stack_pressure_MPa=0.1, membrane_modulus_MPa=100.0)
+    desc = describe(_geo(interface="point-contact"), hertz)
     assert desc.contact_radius_um == pytest.approx(0.0669, abs=5e-4)
     with pytest.raises(GeometryError, match="outside Hertz's range"):
-        describe(_geo(interface="point-contact", stack_pressure_MPa=0.5, membrane_modulus_MPa=3.0))
+        describe(_geo(interface="point-contact"), ContactSettings(model="hertz", stack_pressure_MPa=0.5))
     with pytest.raises(GeometryError, match="contact_radius_um"):
         describe(_geo(interface="point-contact", contact_radius_um=2.5))
 

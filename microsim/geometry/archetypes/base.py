@@ -102,6 +102,8 @@ class Archetype(ABC):
         supports_cbd: A resolved carbon-binder domain (``geometry.cbd_fraction > 0``) can be placed: it needs
             particles and electrolyte-filled pores around them (void pores would leave the CBD's ionic role
             undefined, contact spots would need the CBD cut at ``z = L_c``).
+        intruded: The archetype that meshes this one's membrane once a contact model has it enter the pores
+            (``contact.model = 'elastic'`` or ``'creep'``); None: such models do not apply.
     """
 
     name: ClassVar[str]
@@ -110,6 +112,7 @@ class Archetype(ABC):
     uses_infiltration_depth: ClassVar[bool] = False
     uses_pore_fill: ClassVar[bool] = False
     supports_cbd: ClassVar[bool] = False
+    intruded: ClassVar[str | None] = None
 
     @abstractmethod
     def wet_plane_um(self, cathode_thickness_um: float, infiltration_depth_um: float) -> float:

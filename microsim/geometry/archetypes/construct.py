@@ -14,11 +14,11 @@ from microsim.errors import GeometryError
 from microsim.geometry.archetypes.description import CONTACT_TOLERANCE_RADII, GeometryDescription
 from microsim.geometry.archetypes.growth import grow_to_contact, wet_depth
 from microsim.geometry.archetypes.measures import reached
-from microsim.geometry.archetypes.registry import GEOMETRY_KINDS, PACKING_KIND, archetype_for
+from microsim.geometry.archetypes.registry import GEOMETRY_KINDS, PACKING_KIND, archetype_for, get_archetype
 from microsim.geometry.archetypes.spec import GeometrySpec
 from microsim.geometry.cbd import layout_cbd
 from microsim.geometry.connectivity import check_gaps, cluster_labels, touches_collector
-from microsim.geometry.contact import hertz_contact_radius_um
+from microsim.geometry.formation import ContactSettings, TopLayer, resolve_contact
 from microsim.geometry.packing import pack
 from microsim.geometry.particles import Particles, read_particles_csv
 from microsim.geometry.voids import place_voids
@@ -26,11 +26,15 @@ from microsim.geometry.voids import place_voids
 __all__ = ["describe"]
 
 
-def describe(geo: GeometrySpec) -> GeometryDescription:
+def describe(geo: GeometrySpec, contact: ContactSettings | None = None) -> GeometryDescription:
     """Turn the geometry settings into a :class:`GeometryDescription`.
 
     Args:
         geo: The geometry settings (a ``microsim.config.GeometryConfig``, or anything with its fields).
+        contact: How the membrane's contact forms (``[contact]``); None: fixed spots of
+            ``geo.contact_radius_um``. A model that decides an intrusion depth (``elastic``, ``creep``) turns
+            a point-contact geometry into the archetype that meshes the intruded membrane (``infiltrated``)
+            when the depth is above zero.
 
     Returns:
         The description.
@@ -65,6 +69,18 @@ def describe(geo: GeometrySpec) -> GeometryDescription:
     )
     arch = archetype_for(kind, geo.interface)
     interface = arch.name
+    settings = contact if contact is not None else ContactSettings()
+    model = settings.contact_model
+    if model.needs_spots and not arch.has_spots:
+        raise GeometryError(
+            f"contact.model = {model.name!r}: applies to a membrane pressed on a dry cathode (geometry.interface "
+            f"= 'point-contact'), not to {interface!r}"
+        )
+    if model.forms_depth and arch.intruded is None:
+        raise GeometryError(
+            f"contact.model = {model.name!r} decides how deep the membrane enters the pores: use "
+            f"geometry.interface = 'point-contact' (not {interface!r} with geometry.infiltration_depth_um)"
+        )
     if not arch.has_particles:
         return GeometryDescription(kind=kind, interface=interface, centers=np.zeros((0, dim)), **common)
 
@@ -112,12 +128,16 @@ def describe(geo: GeometrySpec) -> GeometryDescription:
     ids = np.arange(len(particles))
     tolerance = CONTACT_TOLERANCE_RADII * r_mean
     a = float(geo.contact_radius_um)
-    pressure = geo.stack_pressure_MPa
-    if arch.has_spots and pressure is not None:
-        # Hertz at the mean radius (one spot radius for the whole geometry; see microsim.geometry.contact).
-        a = hertz_contact_radius_um(float(pressure), r_mean, float(geo.membrane_modulus_MPa))
-
     depth_asked = float(geo.infiltration_depth_um) if arch.uses_infiltration_depth else 0.0
+    contact_stats: dict[str, Any] | None = None
+    if arch.has_spots:
+        top = TopLayer(dim, w, lc, centers, radii, r_mean, a, h_gamma)
+        outcome = resolve_contact(top, settings)
+        a, contact_stats = outcome.contact_radius_um, dict(outcome.stats)
+        if model.forms_depth and outcome.infiltration_depth_um > 0.0 and arch.intruded is not None:
+            arch = get_archetype(arch.intruded)
+            interface = arch.name
+            depth_asked = outcome.infiltration_depth_um
     if not arch.has_spots:
         problems = check_gaps(particles, w, lc, overlap, gap)
         if problems:
@@ -220,6 +240,7 @@ def describe(geo: GeometrySpec) -> GeometryDescription:
         packing_info=packing_info,
         **voids,
         cbd=cbd,
+        contact=contact_stats,
         **common,
     )
 

@@ -6,6 +6,7 @@ entries plus those its archetype adds (:meth:`~microsim.geometry.archetypes.base
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 from microsim.geometry.archetypes.base import Archetype
 from microsim.geometry.archetypes.registry import PACKING_KIND, get_archetype
 from microsim.geometry.cbd import CBDLayout
+from microsim.geometry.elastic_contact import top_height_map
 from microsim.geometry.particles import Particles
 from microsim.geometry.voids import WettedSurface, wetted_surface
 
@@ -77,6 +79,7 @@ class GeometryDescription:
         void_radii: ``(n,)`` their radii (the void is the ball less the particles).
         void_info: Figures of the void placement (pore measure, wet fraction as placed, candidates).
         cbd: The resolved carbon-binder domain's bodies (None: no CBD, ``geometry.cbd_fraction = 0``).
+        contact: The contact model's statistics (:mod:`microsim.geometry.formation`; None: no contact spots).
     """
 
     kind: str
@@ -113,6 +116,7 @@ class GeometryDescription:
     void_radii: np.ndarray = field(default_factory=lambda: np.zeros(0))
     void_info: dict[str, Any] = field(default_factory=dict)
     cbd: CBDLayout | None = None
+    contact: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -236,7 +240,38 @@ class GeometryDescription:
             out["cbd"] = self.cbd.stats()
         # the archetype only fills keys listed above, so the key order of geometry.json stays fixed
         self.archetype.add_stats(self, out)
+        if self.contact is not None:
+            out["contact"] = self.contact_stats(out)
         return out
+
+    def contact_stats(self, out: dict[str, Any]) -> dict[str, Any]:
+        """The contact model's block, completed by what the geometry made of it (``out``: the statistics)."""
+        block = dict(self.contact or {})
+        block["meshed_as"] = self.interface
+        block["meshed_depth_um"] = self.infiltration_depth_um
+        meshed = self.meshed_contact_fraction()
+        if block.get("contact_fraction") is None:
+            # fixed, hertz: the flat spots; creep: the membrane touches every particle part above its front
+            block["contact_fraction"] = meshed if self.infiltration_depth_um > 0.0 else out.get("contact_area_fraction")
+        block["meshed_contact_fraction"] = meshed
+        share = out.get("share_particles_not_reached_by_electrolyte")
+        block["share_particles_reached"] = None if share is None else 1.0 - float(share)
+        block["n_contact_spots"] = out.get("n_contact_spots")
+        gamma = out.get("interface_area_um2")
+        extent = self.width_um ** (self.dim - 1)  # 2D: Γ per µm of depth over W x 1 µm
+        block["interface_area_per_membrane_area"] = None if gamma is None else float(gamma) / extent
+        return block
+
+    def meshed_contact_fraction(self, points_per_radius: int = 8) -> float:
+        """Share of the membrane plane above particle surface the electrolyte meets at or above the wet plane.
+
+        Point contact: the flat spots (the grown particles cut at ``L_c``); intruded: the projection of every
+        particle part above ``z_w = L_c - depth``. On a grid of ``points_per_radius`` per smallest radius.
+        """
+        n = max(8, math.ceil(points_per_radius * self.width_um / float(self.radii.min())))
+        hmap = top_height_map(self.centers, self.radii, self.width_um, n)
+        z_w = self.cathode_thickness_um - self.infiltration_depth_um
+        return float(np.mean(hmap.heights_um > z_w))
 
     def _particle_records(self) -> list[dict[str, float]]:
         names = ("x_um", "y_um") if self.dim == 2 else ("x_um", "y_um", "z_um")

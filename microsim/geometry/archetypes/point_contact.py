@@ -22,6 +22,7 @@ class PointContact(SpotArchetype):
     """A membrane on contact spots over void pores."""
 
     name = "point-contact"
+    intruded = "infiltrated"
 
     def wet_plane_um(self, cathode_thickness_um: float, infiltration_depth_um: float) -> float:
         """``L_c``: only the membrane plane is wet."""

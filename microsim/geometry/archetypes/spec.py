@@ -67,7 +67,7 @@ class GeometrySpec(Protocol):
 
     @property
     def contact_radius_um(self) -> float:
-        """Contact-spot radius a (without a stack pressure)."""
+        """Contact-spot radius a (contact model ``fixed``; the spots of the top particles otherwise)."""
         ...
 
     @property
@@ -108,16 +108,6 @@ class GeometrySpec(Protocol):
     @property
     def min_gap_fraction(self) -> float:
         """Smallest gap of non-touching particles, in mean radii."""
-        ...
-
-    @property
-    def stack_pressure_MPa(self) -> float | None:
-        """Stack pressure setting the spot radius by Hertz (None: contact_radius_um)."""
-        ...
-
-    @property
-    def membrane_modulus_MPa(self) -> float:
-        """Young's modulus of the membrane (Hertz)."""
         ...
 
     @property
