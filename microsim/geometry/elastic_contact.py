@@ -126,6 +126,8 @@ class ElasticContact:
         patch_radius_um: per touching particle, the radius of the disc (3D) or half the length (2D) of its patch.
         intrusion_depth_um: how far below the highest summit the membrane touches (highest minus lowest
             contacted height).
+        approach_um: how far the membrane surface under the highest summit moves relative to its least displaced
+            point (Hertz's approach ``δ = a²/R`` less the far-field deflection there, for one sphere).
         max_contact_slope: the largest surface slope ``|∇h|`` inside the contact (small-slope check).
         stack_pressure_MPa, modulus_MPa, poisson_ratio: the inputs.
     """
@@ -137,6 +139,7 @@ class ElasticContact:
     patch_um: np.ndarray
     patch_radius_um: np.ndarray
     intrusion_depth_um: float
+    approach_um: float
     max_contact_slope: float
     stack_pressure_MPa: float
     modulus_MPa: float
@@ -156,6 +159,7 @@ class ElasticContact:
             "contact_fraction": self.contact_fraction,
             "touching_particles": int(self.touching.size),
             "intrusion_depth_um": self.intrusion_depth_um,
+            "approach_um": self.approach_um,
             "max_contact_slope": self.max_contact_slope,
             "within_small_slopes": self.within_small_slopes,
         }
@@ -200,6 +204,7 @@ def solve_elastic_contact(
     solver.max_iter = 10_000
     solver.solve(pressure)
     p = np.array(model.traction, dtype=float).reshape(n)
+    u = np.array(model.displacement, dtype=float).reshape(n)
     contact = p > 1e-9 * pressure
     if not contact.any():  # cannot happen for P > 0; guards a solver failure
         raise GeometryError(f"elastic contact: no contact found at {pressure:g} MPa")
@@ -222,6 +227,7 @@ def solve_elastic_contact(
         patch_um=patch,
         patch_radius_um=radius,
         intrusion_depth_um=float(heights.max() - heights[contact].min()),
+        approach_um=float(u.flat[int(np.argmax(heights))] - u.min()),
         max_contact_slope=float(slope[contact].max()),
         stack_pressure_MPa=pressure,
         modulus_MPa=modulus,

@@ -291,6 +291,7 @@ class Elastic(ContactModel):
             "contact_area_um2" if top.dim == 3 else "contact_length_um": result.contact_fraction * extent,
             "n_touching_particles": int(result.touching.size),
             "penetration_um": result.intrusion_depth_um,
+            "approach_um": result.approach_um,
             "intrusion_depth_um": depth,
             "max_contact_slope": result.max_contact_slope,
             "within_small_slopes": result.within_small_slopes,

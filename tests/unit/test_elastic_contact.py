@@ -31,6 +31,13 @@ def test_hertz_sphere() -> None:
     # Hertz's peak pressure p0 = 3F/(2πa²) (measured 0.08 % off)
     assert res.pressure_MPa.max() == pytest.approx(3 * force / (2 * math.pi * a_hertz**2), rel=0.01)
     assert res.intrusion_depth_um == pytest.approx(a_hertz**2 / (2 * radius), rel=0.1)
+    # Hertz's approach δ = a²/R, seen from the cell's corner, which the half-space lifts by
+    # u(r) = [(2a² − r²) asin(a/r) + a √(r² − a²)] / (π R) (Johnson 1985, eq. 3.42; 1.3 % off at 256²)
+    r = width / math.sqrt(2.0)
+    lift = ((2 * a_hertz**2 - r * r) * math.asin(a_hertz / r) + a_hertz * math.sqrt(r * r - a_hertz**2)) / (
+        math.pi * radius
+    )
+    assert res.approach_um == pytest.approx(a_hertz**2 / radius - lift, rel=0.03)
     assert res.contact_fraction == pytest.approx(math.pi * a_hertz**2 / width**2, rel=0.06)
     assert res.within_small_slopes
 
