@@ -19,3 +19,26 @@ def small(**changes: Any) -> config.Config:
     }
     base.update(changes)
     return config.replace(config.default(), **base)
+
+
+def spheres_3d(csv: Any, interface: str, **changes: Any) -> dict[str, Any]:
+    """``[geometry]`` of a few spheres from the particle file ``csv`` in a 3 x 3 µm cell (3D cases in seconds).
+
+    The cathode is 1 µm thick (``changes`` may move it, e.g. 1.1 µm for a filled cell), the membrane 1.5 µm.
+    """
+    geometry = {
+        "kind": "particles-file",
+        "dim": 3,
+        "interface": interface,
+        "width_um": 3.0,
+        "cathode_thickness_um": 1.0,
+        "membrane_thickness_um": 1.5,
+        "particles_file": str(csv),
+        "radius_mean_um": 0.45,
+        "contact_radius_um": 0.15,
+        "overlap_fraction": 0.005,
+        "mesh_size_um": 0.5,
+        "interface_mesh_size_um": 0.12,
+    }
+    geometry.update(changes)
+    return geometry

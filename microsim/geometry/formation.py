@@ -183,6 +183,17 @@ class ContactModel(ABC):
     def words(self, s: ContactSettings, contact_radius_um: float) -> str:
         """How the contact is set, in a few words (the run summary)."""
 
+    @staticmethod
+    def _outcome(top: TopLayer, depth: float, stats: dict[str, object]) -> ContactOutcome:
+        """The outcome for an intrusion ``depth``: meshed as point contact where it is below the mesh's reach."""
+        meshed = depth if depth >= MIN_MESHED_DEPTH_FRACTION * top.interface_mesh_size_um else 0.0
+        if meshed == 0.0 and depth > 0.0:
+            stats["note"] = (
+                f"intrusion depth {depth:.3g} µm < {MIN_MESHED_DEPTH_FRACTION:g} x interface_mesh_size_um: "
+                "meshed as point contact"
+            )
+        return ContactOutcome(top.contact_radius_um, meshed, stats)
+
     def _base(self, s: ContactSettings) -> dict[str, object]:
         return {
             "model": self.name,
@@ -272,7 +283,6 @@ class Elastic(ContactModel):
         # down to the lowest point the membrane touches, so every touching particle is wetted
         lowest = float(hmap.heights_um.max()) - result.intrusion_depth_um
         depth = max(top.cathode_thickness_um - lowest, 0.0)
-        meshed = depth if depth >= MIN_MESHED_DEPTH_FRACTION * top.interface_mesh_size_um else 0.0
         if not result.within_small_slopes:
             warnings.warn(
                 f"contact.model = 'elastic': the membrane touches the particles where their surface slope reaches "
@@ -297,12 +307,7 @@ class Elastic(ContactModel):
             "within_small_slopes": result.within_small_slopes,
             "contact_radius_um": top.contact_radius_um,
         }
-        if meshed == 0.0 and depth > 0.0:
-            stats["note"] = (
-                f"intrusion depth {depth:.3g} µm < {MIN_MESHED_DEPTH_FRACTION:g} x interface_mesh_size_um: "
-                "meshed as point contact"
-            )
-        return ContactOutcome(top.contact_radius_um, meshed, stats)
+        return self._outcome(top, depth, stats)
 
 
 class Creep(ContactModel):
@@ -335,8 +340,6 @@ class Creep(ContactModel):
         eta = float(s.viscosity_Pa_s(temperature))
         depth = intrusion_depth_um([CreepStage(time_s, temperature, drive_MPa * 1e6)], s.viscosity_Pa_s, throat, tau)
         lc = top.cathode_thickness_um
-        asked = min(depth, lc)
-        meshed = asked if asked >= MIN_MESHED_DEPTH_FRACTION * top.interface_mesh_size_um else 0.0
         stats: dict[str, object] = {
             **self._base(s),
             "membrane_modulus_MPa": None,  # the flow is viscous: the modulus does not enter
@@ -355,12 +358,7 @@ class Creep(ContactModel):
             "reaches_collector": depth >= lc,
             "contact_radius_um": top.contact_radius_um,
         }
-        if meshed == 0.0 and asked > 0.0:
-            stats["note"] = (
-                f"intrusion depth {asked:.3g} µm < {MIN_MESHED_DEPTH_FRACTION:g} x interface_mesh_size_um: "
-                "meshed as point contact"
-            )
-        return ContactOutcome(top.contact_radius_um, meshed, stats)
+        return self._outcome(top, min(depth, lc), stats)
 
 
 #: The contact models, by ``contact.model``.

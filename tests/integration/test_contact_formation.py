@@ -17,7 +17,7 @@ import pytest
 from microsim import config
 from microsim.geometry import describe
 from microsim.geometry.formation import ContactWarning
-from tests._cases import small
+from tests._cases import small, spheres_3d
 
 
 def contact(model: str, pressure: float | None = None, **changes: object) -> config.Config:
@@ -33,22 +33,22 @@ PARTICLES_3D = "x_um,y_um,z_um,r_um\n1.0,1.0,0.4975,0.5\n2.05,2.05,0.3980,0.4\n"
 
 def two_spheres(csv: Path, pressure: float) -> config.Config:
     """Two spheres under an elastic membrane (3D); the lower one is touched from about 0.05 MPa on."""
-    geometry = {
-        "kind": "particles-file",
-        "dim": 3,
-        "interface": "point-contact",
-        "width_um": 3.0,
-        "cathode_thickness_um": 1.0,
-        "membrane_thickness_um": 1.5,
-        "particles_file": str(csv),
-        "radius_mean_um": 0.45,
-        "contact_radius_um": 0.15,
-        "overlap_fraction": 0.005,
-        "mesh_size_um": 0.5,
-        "interface_mesh_size_um": 0.12,
-    }
+    geometry = spheres_3d(csv, "point-contact")
     contact = {"model": "elastic", "stack_pressure_MPa": pressure}
     return config.from_dict({"geometry": geometry, "contact": contact, "output": {"png": False, "xdmf": False}})
+
+
+def meshed(desc) -> dict:
+    """The Gmsh model's measures of ``desc`` (built and discarded)."""
+    gmsh = pytest.importorskip("gmsh")
+    from microsim.geometry import build_model
+
+    gmsh.initialize()
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        return build_model(desc)
+    finally:
+        gmsh.finalize()
 
 
 def described(cfg: config.Config):
@@ -63,17 +63,9 @@ def described(cfg: config.Config):
     ids=["elastic", "creep"],
 )
 def test_meshed_interface_is_the_computed_one(cfg: config.Config) -> None:
-    gmsh = pytest.importorskip("gmsh")
-    from microsim.geometry import build_model
-
     desc = described(cfg)
     assert desc.interface == "infiltrated" and desc.infiltration_depth_um > 0.0
-    gmsh.initialize()
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        info = build_model(desc)
-    finally:
-        gmsh.finalize()
+    info = meshed(desc)
     stats = desc.stats()
     assert info["interface_length_um"] == pytest.approx(stats["interface_length_um"], rel=1e-6)
     block = stats["contact"]
@@ -87,21 +79,13 @@ def test_meshed_interface_is_the_computed_one(cfg: config.Config) -> None:
 
 @pytest.mark.parametrize("pressure", [0.1, 0.4])
 def test_meshed_interface_is_the_computed_one_3d(tmp_path: Path, pressure: float) -> None:
-    gmsh = pytest.importorskip("gmsh")
-    from microsim.geometry import build_model
-
     csv = tmp_path / "particles.csv"
     csv.write_text(PARTICLES_3D)
     desc = described(two_spheres(csv, pressure))
     block = desc.stats()["contact"]
     assert desc.interface == "infiltrated" and block["n_touching_particles"] == 2
     assert bool(desc.reached_by_electrolyte().all())
-    gmsh.initialize()
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        info = build_model(desc)
-    finally:
-        gmsh.finalize()
+    info = meshed(desc)
     # Γ (the wet caps of both spheres and the spot) as Gmsh's OCC measures it, against the exact sphere measure
     assert info["interface_area_um2"] == pytest.approx(desc.stats()["interface_area_um2"], rel=1e-9)
     assert block["interface_area_per_membrane_area"] == pytest.approx(info["interface_area_um2"] / 9.0, rel=1e-9)

@@ -12,6 +12,7 @@ gmsh = pytest.importorskip("gmsh")
 from microsim import config  # noqa: E402
 from microsim.errors import GeometryError  # noqa: E402
 from microsim.geometry import describe, gmsh_model  # noqa: E402
+from tests._cases import spheres_3d  # noqa: E402
 
 pytestmark = pytest.mark.fenics
 
@@ -22,20 +23,7 @@ PARTICLES = "x_um,y_um,z_um,r_um\n1.0,1.0,0.4975,0.5\n2.05,2.05,0.3980,0.4\n"
 def desc(tmp_path: Path) -> object:
     csv = tmp_path / "particles.csv"
     csv.write_text(PARTICLES)
-    geometry = {
-        "kind": "particles-file",
-        "dim": 3,
-        "interface": "point-contact",
-        "width_um": 3.0,
-        "cathode_thickness_um": 1.0,
-        "membrane_thickness_um": 1.5,
-        "particles_file": str(csv),
-        "radius_mean_um": 0.45,
-        "contact_radius_um": 0.15,
-        "overlap_fraction": 0.005,
-        "mesh_size_um": 0.5,
-        "interface_mesh_size_um": 0.12,
-    }
+    geometry = spheres_3d(csv, "point-contact")
     return describe(config.from_dict({"geometry": geometry}).geometry)
 
 

@@ -19,7 +19,7 @@ import pytest
 from microsim import config
 from microsim.errors import ConfigError
 from microsim.geometry import describe
-from tests._cases import small
+from tests._cases import small, spheres_3d
 
 DEPTHS = (0.0, 1.0, 2.5, 4.0)  # small() has L_c = 4 µm
 
@@ -161,21 +161,7 @@ def test_infiltrated_same_answer_on_world_and_one_rank(mpi_tmp_path: Path, dim: 
         if MPI.COMM_WORLD.rank == 0:
             csv.write_text(PARTICLES_3D)
         MPI.COMM_WORLD.barrier()
-        geometry = {
-            "kind": "particles-file",
-            "dim": 3,
-            "interface": "infiltrated",
-            "infiltration_depth_um": 0.5,
-            "width_um": 3.0,
-            "cathode_thickness_um": 1.0,
-            "membrane_thickness_um": 1.5,
-            "particles_file": str(csv),
-            "radius_mean_um": 0.45,
-            "contact_radius_um": 0.15,
-            "overlap_fraction": 0.005,
-            "mesh_size_um": 0.5,
-            "interface_mesh_size_um": 0.12,
-        }
+        geometry = spheres_3d(csv, "infiltrated", infiltration_depth_um=0.5)
         cfg = config.from_dict({"geometry": geometry, "output": {"png": False, "xdmf": False}})
     a = run_resistance(cfg, None, MPI.COMM_WORLD)
     b = run_resistance(cfg, None, MPI.COMM_SELF)

@@ -17,7 +17,7 @@ from microsim.solver import resolve_linear_solver
 from microsim.studies.effective import run_effective
 from microsim.studies.impedance import run_impedance
 from microsim.studies.resistance import run_resistance
-from tests._cases import small
+from tests._cases import small, spheres_3d
 
 pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
 
@@ -32,20 +32,7 @@ def cfg_3d(folder: Path, linear_solver: str) -> config.Config:
     MPI.COMM_WORLD.barrier()
     return config.from_dict(
         {
-            "geometry": {
-                "kind": "particles-file",
-                "dim": 3,
-                "interface": "filled",
-                "width_um": 3.0,
-                "cathode_thickness_um": 1.1,
-                "membrane_thickness_um": 1.5,
-                "particles_file": str(csv),
-                "radius_mean_um": 0.45,
-                "contact_radius_um": 0.15,
-                "overlap_fraction": 0.005,
-                "mesh_size_um": 0.5,
-                "interface_mesh_size_um": 0.12,
-            },
+            "geometry": spheres_3d(csv, "filled", cathode_thickness_um=1.1),
             "solver": {"linear_solver": linear_solver},
             "output": {"png": False, "xdmf": False},
         }

@@ -13,6 +13,7 @@ from mpi4py import MPI
 from microsim import config
 from microsim.physics.functionals import PARTS
 from microsim.studies.resistance import run_resistance
+from tests._cases import spheres_3d
 
 pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
 
@@ -27,20 +28,7 @@ def cfg_3d(folder: Path, interface: str) -> config.Config:
     MPI.COMM_WORLD.barrier()
     return config.from_dict(
         {
-            "geometry": {
-                "kind": "particles-file",
-                "dim": 3,
-                "interface": interface,
-                "width_um": 3.0,
-                "cathode_thickness_um": 1.1 if interface == "filled" else 1.0,
-                "membrane_thickness_um": 1.5,
-                "particles_file": str(csv),
-                "radius_mean_um": 0.45,
-                "contact_radius_um": 0.15,
-                "overlap_fraction": 0.005,
-                "mesh_size_um": 0.5,
-                "interface_mesh_size_um": 0.12,
-            },
+            "geometry": spheres_3d(csv, interface, cathode_thickness_um=1.1 if interface == "filled" else 1.0),
             "output": {"png": False, "xdmf": False},
         }
     )
