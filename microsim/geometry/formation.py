@@ -30,6 +30,8 @@ from microsim.errors import GeometryError
 from microsim.geometry.contact import hertz_contact_radius_um
 from microsim.geometry.creep import CreepStage, bed_throat_radius_um, bruggeman_tortuosity, intrusion_depth_um
 from microsim.geometry.elastic_contact import MIN_POINTS_PER_RADIUS, solve_elastic_contact, top_height_map
+from microsim.geometry.measures2d import disk_union_measures
+from microsim.geometry.packing3d import sphere_union_volume
 
 __all__ = [
     "CONTACT_MODELS",
@@ -124,9 +126,6 @@ class TopLayer:
     @property
     def solid_fraction(self) -> float:
         """Volume (2D: area) fraction of the particles in the layer ``0 < z < L_c``."""
-        from microsim.geometry.measures2d import disk_union_measures
-        from microsim.geometry.packing3d import sphere_union_volume
-
         lc, w = self.cathode_thickness_um, self.width_um
         if self.dim == 3:
             return sphere_union_volume(self.centers, self.radii, 0.0, lc) / (w * w * lc)
