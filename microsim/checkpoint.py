@@ -76,6 +76,8 @@ def config_identity(cfg: Config) -> dict[str, object]:
             name = f"{section}.{key}"
             if name not in IGNORED_KEYS:
                 flat[name] = value
+    # a mesh read from the cache numbers its nodes in the entry's order, not Gmsh's: switching it is a new mesh
+    flat["output.mesh_cache"] = bool(cfg.output.mesh_cache)
     # a JSON round trip: tuples become lists, as they will be when read back from the file
     return json.loads(json.dumps(flat, sort_keys=True, default=str))
 

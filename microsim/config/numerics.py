@@ -67,6 +67,11 @@ class OutputConfig(Section):
 
     xdmf: bool = spec(True, doc="write fields as XDMF")
     png: bool = spec(True, doc="write PNG figures")
+    mesh_cache: str = spec(
+        "",
+        doc="folder of meshed geometries: a cell meshed once is read back by later runs on any rank count "
+        "(relative to the working directory; '' = off)",
+    )
     progress_interval_s: float = spec(
         30.0, low=0.0, low_open=False, unit="s",
         doc="without a terminal: wall time between progress lines of long studies; 0: every step",

@@ -84,7 +84,7 @@ class StudyContext:
         params = resolve(cfg)
         desc = describe_geometry(cfg)
         t = time.perf_counter()
-        cm = build_cell_mesh(desc, comm)
+        cm = build_cell_mesh(desc, comm, cfg.output.mesh_cache or None)
         timer.add("mesh_s", time.perf_counter() - t)
         if out_dir is not None:
             out_dir = make_out_dir(comm, Path(out_dir))

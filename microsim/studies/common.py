@@ -17,6 +17,7 @@ from microsim.config import contact_settings
 from microsim.field_output import write_fields_xdmf
 from microsim.geometry import GeometryDescription, build_model, describe
 from microsim.mesh import CellMesh, from_gmsh
+from microsim.mesh_cache import cached_cell_mesh
 from microsim.physics.model import CellModel
 
 if TYPE_CHECKING:
@@ -28,10 +29,18 @@ def describe_geometry(cfg: Config) -> GeometryDescription:
     return describe(cfg.geometry, contact_settings(cfg))
 
 
-def build_cell_mesh(desc: GeometryDescription, comm: MPI.Comm) -> CellMesh:
-    """Mesh the description with Gmsh on rank 0 and distribute it with shared-facet ghosting."""
+def build_cell_mesh(desc: GeometryDescription, comm: MPI.Comm, cache_dir: str | Path | None = None) -> CellMesh:
+    """Mesh the description with Gmsh on rank 0 and distribute it with shared-facet ghosting.
+
+    With ``cache_dir`` (``output.mesh_cache``) the mesh is read from the cache, or meshed and written there first
+    (:mod:`microsim.mesh_cache`).
+    """
     area = desc.width_um ** (desc.dim - 1)
-    return from_gmsh(comm, lambda: build_model(desc), desc.dim, area, desc.total_thickness_um)
+
+    def mesh(on: MPI.Comm) -> CellMesh:
+        return from_gmsh(on, lambda: build_model(desc), desc.dim, area, desc.total_thickness_um)
+
+    return cached_cell_mesh(desc, comm, cache_dir, mesh) if cache_dir else mesh(comm)
 
 
 def geometry_record(desc: GeometryDescription, cm: CellMesh) -> dict[str, Any]:
