@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 __all__ = ["SweepResult", "run_sweep", "select_cases"]
 
 PROG = "microsim sweep"
+#: Where a sweep keeps the meshes its cases share, under its output folder (unless the case sets output.mesh_cache).
+MESH_CACHE_DIRNAME = "mesh-cache"
 #: The scalar shown in progress lines (when the study produces it).
 HEADLINE = ("resistance_ohm_cm2", "interfacial_effective", "R_eff", "Ω·cm²")
 
@@ -155,6 +157,9 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
     from microsim.studies import run_study  # DOLFINx: only once the MPI stack is loaded
 
     cdir = store.case_dir(out_dir, case.hash)
+    cfg = case.config
+    if not cfg.output.mesh_cache:  # cases that share a geometry mesh it once (microsim.mesh_cache)
+        cfg = config_mod.replace(cfg, **{"output.mesh_cache": str(out_dir / MESH_CACHE_DIRNAME)})
     hosts = group.allgather(socket.gethostname())
     world_ranks = group.allgather(world_rank)
     t_start, start = _now()
@@ -165,7 +170,7 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
     if group.rank == 0:
         try:
             cdir.mkdir(parents=True, exist_ok=True)
-            store.write_text_atomic(cdir / "config.toml", config_mod.dumps(case.config))
+            store.write_text_atomic(cdir / "config.toml", config_mod.dumps(cfg))
             # A summary left by an earlier, interrupted attempt must not pass for this attempt's result.
             (cdir / store.SUMMARY_NAME).unlink(missing_ok=True)
         except OSError as exc:
@@ -198,7 +203,7 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
         error = ("OSError", prep_error, "")
     else:
         try:
-            summary = run_study(case.config, cdir, group)
+            summary = run_study(cfg, cdir, group)
         except MicrosimError as exc:
             error = (type(exc).__name__, " ".join(str(exc).split()), "")
         except Exception as exc:  # recorded with its type and traceback; the sweep goes on

@@ -5,6 +5,7 @@ Layout::
     DIR/sweep.json            the sweep definition and case list (index, hash, swept values)
     DIR/results.csv           one row per case: index, hash, swept values, status, error, summary scalars
     DIR/cases/<hash>/         config.toml, status.json, and the run's outputs (summary.json, geometry.json...)
+    DIR/mesh-cache/<key>/     the meshes the cases share (``microsim.mesh_cache``), unless a case sets its own
     DIR/plots/                written by ``microsim report``
 
 The files on disk are the only state: a case is *done* when its ``status.json`` says so **and** its

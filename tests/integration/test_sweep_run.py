@@ -213,3 +213,22 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     assert all(s["state"] == "done" for s in final)
     assert final[1]["attempt"] == 2
     assert (pd.read_csv(out / "results.csv")["status"] == "done").all()
+
+
+def test_cases_of_one_geometry_mesh_it_once(tmp_path: Path) -> None:
+    """Cases that differ only in non-geometric values share one entry of the sweep's mesh cache."""
+    path = tmp_path / "temps.toml"
+    path.write_text(TINY + '\n[[grid]]\nkey = "conditions.temperature_C"\nvalues = [30.0, 50.0]\n')
+    out = tmp_path / "out"
+    r = sweep_cli(["sweep", str(path), "--out", str(out)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(list((out / "mesh-cache").iterdir())) == 1
+    record = json.loads((out / "sweep.json").read_text())
+    states = [
+        json.loads((out / "cases" / c["hash"] / "geometry.json").read_text())["mesh"]["mesh_cache"]["status"]
+        for c in record["cases"]
+    ]
+    assert states == ["written", "hit"]
+    rows = pd.read_csv(out / "results.csv")
+    r30, r50 = rows["resistance_ohm_cm2.total"]
+    assert r50 < r30  # the same mesh, a warmer cell
