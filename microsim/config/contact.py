@@ -7,13 +7,14 @@ the geometry stage's :class:`~microsim.geometry.formation.ContactSettings`, once
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from microsim.config.fields import Section, spec
 from microsim.constants import ZERO_CELSIUS, kelvin
 from microsim.errors import ConfigError
-from microsim.geometry.formation import CONTACT_MODEL_NAMES, CONTACT_MODELS, ContactSettings
+from microsim.geometry.formation import CONTACT_MODEL_NAMES, CONTACT_MODELS, ContactSettings, misfit
 
 if TYPE_CHECKING:
     from microsim.config.core import Config
@@ -91,23 +92,11 @@ class ContactConfig(Section):
 
 def check_against_geometry(cfg: Config) -> None:
     """The contact model against the interface (before any packing or MPI collective work)."""
-    from microsim.geometry.archetypes import PLANAR_KIND, interface_archetype
+    from microsim.geometry.archetypes import archetype_for
 
-    c, g = cfg.contact, cfg.geometry
-    if not CONTACT_MODELS[c.model].needs_spots:
-        return
-    arch = None if g.kind == PLANAR_KIND else interface_archetype(g.interface)
-    if arch is None or not arch.has_spots:
-        where = "geometry.kind = 'planar'" if arch is None else f"geometry.interface = {g.interface!r}"
-        raise ConfigError(
-            f"contact.model = {c.model!r}: applies to a membrane pressed on a dry cathode (geometry.interface = "
-            f"'point-contact'), not to {where}; remove [contact] or set contact.model = 'fixed'"
-        )
-    if CONTACT_MODELS[c.model].forms_depth and arch.intruded is None:
-        raise ConfigError(
-            f"contact.model = {c.model!r} decides how deep the membrane enters the pores; use geometry.interface = "
-            f"'point-contact' (not {g.interface!r} with geometry.infiltration_depth_um)"
-        )
+    problem = misfit(CONTACT_MODELS[cfg.contact.model], archetype_for(cfg.geometry.kind, cfg.geometry.interface))
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def contact_settings(cfg: Config) -> ContactSettings:
@@ -117,19 +106,7 @@ def contact_settings(cfg: Config) -> ContactSettings:
 
     c = cfg.contact
     rest_C = c.rest_temperature_C if c.rest_temperature_C is not None else cfg.conditions.temperature_C
-    flow: dict[str, object] = {}
-    if c.model == "creep":  # only creep needs the membrane's flow; the others leave the defaults
-        m = resolve(cfg).membrane
-        law = ViscosityLaw(ELECTROLYTES[cfg.electrolyte.name], m.viscosity_ref_Pa_s, m.crystalline_viscosity_factor)
-        jump = f" x {m.crystalline_viscosity_factor:g} below the transition" if law.transition_K is not None else ""
-        flow = {
-            "viscosity_Pa_s": law,
-            "viscosity_note": f"{cfg.electrolyte.name}: {m.viscosity_ref_Pa_s:.3g} Pa s at 50 °C (amorphous) x "
-            f"sigma(50 °C)/sigma(T){jump}",
-            "surface_tension_N_m": m.surface_tension_N_m,
-            "contact_angle_deg": m.contact_angle_deg,
-        }
-    return ContactSettings(
+    settings = ContactSettings(
         model=c.model,
         stack_pressure_MPa=c.stack_pressure_MPa,
         membrane_modulus_MPa=c.membrane_modulus_MPa,
@@ -137,5 +114,17 @@ def contact_settings(cfg: Config) -> ContactSettings:
         grid_points=c.grid_points,
         rest_time_s=c.rest_time_h * 3600.0,
         rest_temperature_K=kelvin(rest_C),
-        **flow,  # type: ignore[arg-type]  # the four flow fields, typed above
+    )
+    if c.model != "creep":  # only creep needs the membrane's flow; the others keep the defaults
+        return settings
+    m = resolve(cfg).membrane
+    law = ViscosityLaw(ELECTROLYTES[cfg.electrolyte.name], m.viscosity_ref_Pa_s, m.crystalline_viscosity_factor)
+    jump = f" x {m.crystalline_viscosity_factor:g} below the transition" if law.transition_K is not None else ""
+    return dataclasses.replace(
+        settings,
+        viscosity_Pa_s=law,
+        viscosity_note=f"{cfg.electrolyte.name}: {m.viscosity_ref_Pa_s:.3g} Pa s at 50 °C (amorphous) x "
+        f"sigma(50 °C)/sigma(T){jump}",
+        surface_tension_N_m=m.surface_tension_N_m,
+        contact_angle_deg=m.contact_angle_deg,
     )

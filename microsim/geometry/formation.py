@@ -22,7 +22,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from microsim.geometry.elastic_contact import MIN_POINTS_PER_RADIUS, solve_elast
 from microsim.geometry.measures2d import disk_union_measures
 from microsim.geometry.packing3d import sphere_union_volume
 
+if TYPE_CHECKING:
+    from microsim.geometry.archetypes.base import Archetype
+
 __all__ = [
     "CONTACT_MODELS",
     "CONTACT_MODEL_NAMES",
@@ -42,6 +45,7 @@ __all__ = [
     "ContactSettings",
     "ContactWarning",
     "TopLayer",
+    "misfit",
     "resolve_contact",
 ]
 
@@ -167,12 +171,14 @@ class ContactModel(ABC):
         needs_pressure: ``contact.stack_pressure_MPa`` is required.
         needs_spots: The model applies only to a membrane resting on contact spots (point contact); False for the
             model that leaves every geometry as configured (``fixed``).
+        uses_modulus: The membrane's elastic constants enter (reported in the statistics).
     """
 
     name: ClassVar[str]
     forms_depth: ClassVar[bool] = False
     needs_pressure: ClassVar[bool] = True
     needs_spots: ClassVar[bool] = True
+    uses_modulus: ClassVar[bool] = True
 
     @abstractmethod
     def resolve(self, top: TopLayer, s: ContactSettings) -> ContactOutcome:
@@ -197,7 +203,7 @@ class ContactModel(ABC):
         return {
             "model": self.name,
             "stack_pressure_MPa": s.stack_pressure_MPa,
-            "membrane_modulus_MPa": s.membrane_modulus_MPa if self.needs_pressure else None,
+            "membrane_modulus_MPa": s.membrane_modulus_MPa if self.uses_modulus else None,
         }
 
     def __repr__(self) -> str:
@@ -210,6 +216,7 @@ class Fixed(ContactModel):
     name = "fixed"
     needs_pressure = False
     needs_spots = False
+    uses_modulus = False
 
     def words(self, s: ContactSettings, contact_radius_um: float) -> str:
         """The spot radius."""
@@ -314,6 +321,7 @@ class Creep(ContactModel):
 
     name = "creep"
     forms_depth = True
+    uses_modulus = False  # the flow is viscous
 
     def words(self, s: ContactSettings, contact_radius_um: float) -> str:
         """Pressure, rest time and temperature."""
@@ -336,12 +344,11 @@ class Creep(ContactModel):
         tau = bruggeman_tortuosity(porosity)
         cap_MPa = 2.0 * s.surface_tension_N_m * math.cos(math.radians(s.contact_angle_deg)) / (throat * 1e-6) * 1e-6
         drive_MPa = pressure + cap_MPa
-        eta = float(s.viscosity_Pa_s(temperature))
+        eta = float(s.viscosity_Pa_s(temperature))  # reported; intrusion_depth_um evaluates it per stage
         depth = intrusion_depth_um([CreepStage(time_s, temperature, drive_MPa * 1e6)], s.viscosity_Pa_s, throat, tau)
         lc = top.cathode_thickness_um
         stats: dict[str, object] = {
             **self._base(s),
-            "membrane_modulus_MPa": None,  # the flow is viscous: the modulus does not enter
             "rest_time_h": time_s / 3600.0,
             "rest_temperature_C": temperature - 273.15,
             "viscosity_Pa_s": eta,
@@ -364,6 +371,25 @@ class Creep(ContactModel):
 CONTACT_MODELS: dict[str, ContactModel] = {m.name: m for m in (Fixed(), Hertz(), Elastic(), Creep())}
 #: The values of ``contact.model``.
 CONTACT_MODEL_NAMES: tuple[str, ...] = tuple(CONTACT_MODELS)
+
+
+def misfit(model: ContactModel, archetype: Archetype) -> str | None:
+    """Why ``model`` does not apply to ``archetype`` (the message, naming the keys), or None where it does.
+
+    The config refuses the pair with this message before any packing, :func:`describe` for direct callers.
+    """
+    if model.needs_spots and not archetype.has_spots:
+        where = f"geometry.interface = {archetype.name!r}" if archetype.has_particles else "geometry.kind = 'planar'"
+        return (
+            f"contact.model = {model.name!r}: applies to a membrane pressed on a dry cathode (geometry.interface = "
+            f"'point-contact'), not to {where}; remove [contact] or set contact.model = 'fixed'"
+        )
+    if model.forms_depth and archetype.intruded is None:
+        return (
+            f"contact.model = {model.name!r} decides how deep the membrane enters the pores; use geometry.interface "
+            f"= 'point-contact' (not {archetype.name!r} with geometry.infiltration_depth_um)"
+        )
+    return None
 
 
 def resolve_contact(top: TopLayer, s: ContactSettings) -> ContactOutcome:

@@ -18,7 +18,7 @@ from microsim.geometry.archetypes.registry import GEOMETRY_KINDS, PACKING_KIND, 
 from microsim.geometry.archetypes.spec import GeometrySpec
 from microsim.geometry.cbd import layout_cbd
 from microsim.geometry.connectivity import check_gaps, cluster_labels, touches_collector
-from microsim.geometry.formation import ContactSettings, TopLayer, resolve_contact
+from microsim.geometry.formation import ContactSettings, TopLayer, misfit, resolve_contact
 from microsim.geometry.packing import pack
 from microsim.geometry.particles import Particles, read_particles_csv
 from microsim.geometry.voids import place_voids
@@ -71,16 +71,9 @@ def describe(geo: GeometrySpec, contact: ContactSettings | None = None) -> Geome
     interface = arch.name
     settings = contact if contact is not None else ContactSettings()
     model = settings.contact_model
-    if model.needs_spots and not arch.has_spots:
-        raise GeometryError(
-            f"contact.model = {model.name!r}: applies to a membrane pressed on a dry cathode (geometry.interface "
-            f"= 'point-contact'), not to {interface!r}"
-        )
-    if model.forms_depth and arch.intruded is None:
-        raise GeometryError(
-            f"contact.model = {model.name!r} decides how deep the membrane enters the pores: use "
-            f"geometry.interface = 'point-contact' (not {interface!r} with geometry.infiltration_depth_um)"
-        )
+    problem = misfit(model, arch)
+    if problem is not None:
+        raise GeometryError(problem)
     if not arch.has_particles:
         return GeometryDescription(kind=kind, interface=interface, centers=np.zeros((0, dim)), **common)
 
