@@ -8,7 +8,8 @@ Construction (µm):
 
 1. the cathode box ``[0, W] x [0, L_c]`` and the membrane box ``[0, W] x [L_c, L_c + L_m]`` (3D: ``W x W``);
    infiltrated: the cathode box is two boxes, dry ``z < z_w`` and wet ``z_w < z < L_c``;
-2. the particles (disks / spheres); in point-contact and infiltrated those reaching the membrane are cut by the
+2. the particles (disks / spheres; each sphere turned so that its parametrisation's poles avoid its necks and
+   cuts, :func:`pole_axes`); in point-contact and infiltrated those reaching the membrane are cut by the
    half-space ``z > L_c`` so the membrane stays one flat-bottomed body and Γ is the flat chord (no sliver
    cap);
 3. the particles are fused (overlapping particles form one body: no internal particle|particle curves and no
@@ -26,7 +27,10 @@ Construction (µm):
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,12 +70,17 @@ def _set_options(gmsh: Any, dim: int, h: float) -> None:
     gmsh.option.setNumber("Mesh.MeshSizeMax", h)
 
 
-# 3D surface meshing attempts, in order: (algorithm, Gmsh's switch to MeshAdapt on a failed surface). Sphere
-# patches cut by the side walls near a corner defeat one algorithm or another, and Gmsh 4.15's MeshAdapt fallback
-# crashed the process (SIGSEGV) after Frontal-Delaunay failed on 2 of 24 point-contact packings of the wall study.
-# A crash cannot be caught, so the attempts without the switch come first (a failure is then an exception);
-# Delaunay with the switch meshed both of those, Frontal-Delaunay with it the one Delaunay could not.
-_SURFACE_ATTEMPTS = ((6, 0), (5, 0), (5, 1), (6, 1))
+# 3D surface meshing attempts, in order: (algorithm, Gmsh's switch to MeshAdapt on a failed surface). A surface
+# mesh that overlaps itself is only found by the 3D mesher, after the whole surface mesh is done ("invalid
+# boundary mesh (overlapping facets)"), and each attempt rebuilds the model from scratch: on the 984-sphere paper
+# cell a failed attempt costs 45 s. Delaunay with the switch (5, 1) meshed, at its first try, all 14 packings of
+# 40-80 spheres tried (2 interfaces x 7 seeds, poles turned by pole_axes), the 984-sphere paper cell (where
+# (6, 0) and (5, 0) failed, poles turned) and the 1,076-sphere default cell (where both failed, poles not
+# turned). Frontal-Delaunay without the switch (6, 0) failed on 1 of the 14. Gmsh 4.15's MeshAdapt fallback
+# crashed the process (SIGSEGV) after Frontal-Delaunay failed, (6, 1), on 2 of 24 point-contact packings of the
+# wall study (which (5, 1) meshed), and plain MeshAdapt (1, 0) crashed on a 40-sphere point-contact cell: (6, 1)
+# stays last and MeshAdapt alone is not tried.
+_SURFACE_ATTEMPTS = ((5, 1), (6, 0), (5, 0), (6, 1))
 
 
 class _MeshingFailed(Exception):
@@ -92,15 +101,81 @@ def _generate(gmsh: Any, dim: int, algorithm: int, switch: int) -> None:
         raise _MeshingFailed(f"{len(empty)} {'volume' if dim == 3 else 'surface'}(s) left without elements")
 
 
+# Candidate pole axes of a sphere: a Fibonacci lattice on the unit sphere (both poles of an axis are judged).
+_N_AXES = 400
+
+
+def pole_axes(desc: GeometryDescription) -> np.ndarray:
+    """For each sphere the axis (unit vector) whose two poles lie farthest from everything near the sphere.
+
+    An OCC sphere is parametrised with its poles on its axis. Where a pole lies close to a neck circle, a spot,
+    the collector cut or a near neighbour, Gmsh's Frontal-Delaunay and Delaunay surface meshes of the patch
+    overlap themselves, which the 3D mesher refuses ("invalid boundary mesh (overlapping facets)", "a segment
+    and a facet intersect"): all three failures located this way (two packings of 135 and 40 spheres) were at
+    a pole next to a neck. So each sphere is turned (a rigid rotation: the geometry is unchanged) to keep its
+    poles away: the axis maximises the smallest angular clearance of both poles from the circles where the
+    sphere meets or nears each neighbour, the planes z = 0 and z = L_c and the side walls.
+    """
+    k = np.arange(_N_AXES) + 0.5
+    polar = np.arccos(1.0 - 2.0 * k / _N_AXES)
+    azimuth = math.pi * (1.0 + math.sqrt(5.0)) * k
+    cand = np.c_[np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth), np.cos(polar)]
+    centers, radii = np.asarray(desc.centers, dtype=float), np.asarray(desc.radii, dtype=float)
+    w, lc = desc.width_um, desc.cathode_thickness_um
+    near = 0.2 * float(np.mean(radii)) if len(radii) else 0.0  # what counts as near (beyond the gap)
+    axes = np.zeros_like(centers)
+    for i, (c, r) in enumerate(zip(centers, radii, strict=True)):
+        dirs, caps = [], []  # obstacle directions and the angular radius of the cap each one marks
+        dist = np.linalg.norm(centers - c, axis=1)
+        for j in np.flatnonzero((dist < r + radii + near) & (dist > 0.0)):
+            dj, rj = dist[j], radii[j]
+            dirs.append((centers[j] - c) / dj)
+            cos_cap = (dj * dj + r * r - rj * rj) / (2.0 * dj * r)  # > 1: no intersection, a point
+            caps.append(math.acos(min(1.0, max(-1.0, cos_cap))))
+        # planes: the cut (or nearest) circle of z = 0, z = L_c and the walls
+        for normal, height in (
+            ((0.0, 0.0, -1.0), c[2]),
+            ((0.0, 0.0, 1.0), lc - c[2]),
+            ((-1.0, 0.0, 0.0), c[0]),
+            ((1.0, 0.0, 0.0), w - c[0]),
+            ((0.0, -1.0, 0.0), c[1]),
+            ((0.0, 1.0, 0.0), w - c[1]),
+        ):
+            if height < r + near:
+                dirs.append(np.array(normal))
+                caps.append(math.acos(min(1.0, max(-1.0, height / r))))
+        if not dirs:
+            axes[i] = (0.0, 0.0, 1.0)
+            continue
+        cos = cand @ np.array(dirs).T  # (candidates, obstacles)
+        cap = np.array(caps)
+        clearance = np.minimum(np.arccos(np.clip(cos, -1.0, 1.0)), np.arccos(np.clip(-cos, -1.0, 1.0))) - cap
+        axes[i] = cand[int(np.argmax(clearance.min(axis=1)))]
+    return axes
+
+
+def _turn_poles(occ: Any, tag: int, centre: np.ndarray, axis: np.ndarray) -> None:
+    """Rotate the sphere ``tag`` about its centre so that its polar axis (z) becomes ``axis``."""
+    turn = np.cross([0.0, 0.0, 1.0], axis)
+    norm = float(np.linalg.norm(turn))
+    if norm < 1.0e-12:
+        if axis[2] < 0.0:
+            occ.rotate([(3, tag)], *map(float, centre), 1.0, 0.0, 0.0, math.pi)
+        return
+    angle = math.atan2(norm, float(axis[2]))
+    occ.rotate([(3, tag)], *map(float, centre), *map(float, turn / norm), angle)
+
+
 def _add_particles(gmsh: Any, desc: GeometryDescription) -> list[tuple[int, int]]:
     """Create the particle bodies (cut at z = L_c where they reach the membrane) and fuse them."""
     occ = gmsh.model.occ
     d, lc = desc.dim, desc.cathode_thickness_um
     bodies: list[tuple[int, int]] = []
     seams = np.zeros(desc.n_particles)
+    axes = pole_axes(desc) if d == 3 else np.zeros((desc.n_particles, 3))
     if d == 2:
         seams = disk_union_measures(desc.centers, desc.radii, 0.0, lc).seam_angle_per_particle
-    for c, r, reaches, seam in zip(desc.centers, desc.radii, desc.reaches_membrane, seams, strict=True):
+    for c, r, reaches, seam, axis in zip(desc.centers, desc.radii, desc.reaches_membrane, seams, axes, strict=True):
         if d == 2:
             tag = occ.addDisk(float(c[0]), float(c[1]), 0.0, float(r), float(r))
             if seam != 0.0:
@@ -108,6 +183,7 @@ def _add_particles(gmsh: Any, desc: GeometryDescription) -> list[tuple[int, int]
                 occ.rotate([(2, tag)], float(c[0]), float(c[1]), 0.0, 0.0, 0.0, 1.0, float(seam))
         else:
             tag = occ.addSphere(float(c[0]), float(c[1]), float(c[2]), float(r))
+            _turn_poles(occ, tag, c, axis)
         body = [(d, tag)]
         if reaches:
             # Remove the cap above z = L_c: that space belongs to the (flat-bottomed) membrane.
@@ -344,11 +420,14 @@ def _mesh_fields(
     chords: list[int],
     chord_sizes: list[float],
     membrane: list[int],
+    workdir: Path | None = None,
 ) -> float:
-    """Distance + Threshold fields: fine on Γ and the collector, finer on small chords / spots; return their size.
+    """Size fields: fine on Γ and the collector, finer on small chords / spots; return the chord/spot size.
 
-    2D: a threshold on the chords (``_ELEMENTS_PER_CHORD`` across the narrowest). 3D: graded fields around each
-    spot's edge circle and the spot, restricted to the membrane, plus a coarser grading on the particle side.
+    Γ and the collector: a Distance + Threshold field in 2D; in 3D (with ``workdir``) the same grading sampled
+    on a structured grid (:func:`_surface_size_grid`). 2D: a threshold on the chords (``_ELEMENTS_PER_CHORD``
+    across the narrowest). 3D: graded fields around each spot's edge circle and the spot, restricted to the
+    membrane, plus a coarser grading on the particle side.
     """
     field = gmsh.model.mesh.field
     d = desc.dim
@@ -374,7 +453,9 @@ def _mesh_fields(
         field.setNumber(thr, "DistMax", dist_min + 2.0 * (h - size))
         thresholds.append(thr)
 
-    if fine:
+    if fine and d == 3 and workdir is not None:
+        thresholds.append(_surface_size_grid(gmsh, desc, fine, hg, h, workdir))
+    elif fine:
         threshold(fine, hg, hg)
     chord_size = hg
     if chords and d == 2:
@@ -408,6 +489,81 @@ def _mesh_fields(
         field.setNumbers(mn, "FieldsList", thresholds)
         field.setAsBackgroundMesh(mn)
     return chord_size
+
+
+# The 3D fine-surface size grid: spacing in units of the fine size, and the most nodes it may have (the spacing
+# grows beyond that; 8M nodes are 64 MB of doubles).
+_GRID_SPACING = 1.0
+_GRID_MAX_NODES = 8_000_000
+
+
+def _surface_size_grid(
+    gmsh: Any, desc: GeometryDescription, fine: list[int], hg: float, h: float, workdir: Path
+) -> int:
+    """A Gmsh ``Structured`` field: size ``hg`` within ``hg`` of the fine surfaces, graded at slope 1/2 to ``h``.
+
+    The same grading as the 2D Distance + Threshold field, but Gmsh's Distance field samples every surface with
+    OCC point evaluations and trimming tests before meshing starts: 74 s of a 186 s meshing of the 984-sphere
+    paper cell. Here the distance is a lower bound computed in NumPy on a regular grid: to a sphere patch the
+    larger of the distance to its sphere and to its bounding box, to any other surface the distance to its
+    bounding box. Every node's size is taken at its distance less the grid's half-diagonal, so the
+    trilinear interpolation Gmsh does between nodes never gives a larger size than the exact grading would; the
+    fine band comes out a little wider (by the half-diagonal).
+    """
+    top = desc.total_thickness_um
+    lo = np.array([0.0, 0.0, 0.0])
+    hi = np.array([desc.width_um, desc.width_um, top])
+    step = _GRID_SPACING * hg
+    while np.prod(np.ceil((hi - lo) / step) + 3) > _GRID_MAX_NODES:
+        step *= 1.25
+    n = (np.ceil((hi - lo) / step) + 3).astype(int)
+    origin = lo - step
+    axes = [origin[k] + step * np.arange(n[k]) for k in range(3)]
+    dist_max = hg + 2.0 * (h - hg)  # beyond: size h
+    dist = np.full(tuple(n), np.inf)
+    for f in fine:
+        box = np.array(gmsh.model.getBoundingBox(2, f))
+        b_lo, b_hi = box[:3], box[3:]
+        # the grid window that can be within dist_max of the surface
+        i0 = np.maximum(np.floor((b_lo - dist_max - origin) / step).astype(int), 0)
+        i1 = np.minimum(np.ceil((b_hi + dist_max - origin) / step).astype(int) + 1, n)
+        x, y, z = np.meshgrid(*(axes[k][i0[k] : i1[k]] for k in range(3)), indexing="ij")
+        gap = [np.maximum(np.maximum(b_lo[k] - c, c - b_hi[k]), 0.0) for k, c in enumerate((x, y, z))]
+        d = np.sqrt(gap[0] ** 2 + gap[1] ** 2 + gap[2] ** 2)
+        if gmsh.model.getType(2, f) == "Sphere":
+            centre, radius = _sphere_of(gmsh, f)
+            r = np.sqrt((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2)
+            d = np.maximum(d, np.abs(r - radius))
+        window = dist[i0[0] : i1[0], i0[1] : i1[1], i0[2] : i1[2]]
+        np.minimum(window, d, out=window)
+    reach = np.maximum(dist - 0.5 * math.sqrt(3.0) * step, 0.0)
+    size = np.clip(hg + 0.5 * (reach - hg), hg, h)
+    path = workdir / "surface-sizes.bin"
+    with path.open("wb") as out:
+        out.write(origin.astype("<f8").tobytes())
+        out.write(np.full(3, step).astype("<f8").tobytes())
+        out.write(n.astype("<i4").tobytes())
+        out.write(np.ascontiguousarray(size, dtype="<f8").tobytes())  # last index fastest, as Gmsh reads it
+    field = gmsh.model.mesh.field
+    grid = field.add("Structured")
+    field.setString(grid, "FileName", str(path))
+    field.setNumber(grid, "TextFormat", 0)
+    field.setNumber(grid, "SetOutsideValue", 1)
+    field.setNumber(grid, "OutsideValue", h)
+    return grid
+
+
+def _sphere_of(gmsh: Any, surface: int) -> tuple[np.ndarray, float]:
+    """Centre and radius of the sphere a spherical OCC patch lies on (least squares through nine of its points)."""
+    lo, hi = gmsh.model.getParametrizationBounds(2, surface)
+    uv = np.array(
+        [[lo[0] + a * (hi[0] - lo[0]), lo[1] + b * (hi[1] - lo[1])] for a in (0.2, 0.5, 0.8) for b in (0.2, 0.5, 0.8)]
+    )
+    pts = np.asarray(gmsh.model.getValue(2, surface, uv.ravel().tolist())).reshape(-1, 3)
+    a = np.c_[2.0 * pts, np.ones(len(pts))]
+    sol = np.linalg.lstsq(a, (pts**2).sum(axis=1), rcond=None)[0]
+    centre = sol[:3]
+    return centre, float(math.sqrt(sol[3] + centre @ centre))
 
 
 def _count_elements(gmsh: Any, dim: int, entities: list[int]) -> int:
@@ -477,7 +633,8 @@ def build_model(desc: GeometryDescription) -> dict[str, Any]:
         connected to the membrane through electrolyte / pore area), ``min_element_quality`` (minSICN),
         ``n_voids``, ``n_orphan_pores_removed`` (pockets cut off by voids touching neither a particle nor the
         membrane) and ``wet_pore_fraction`` (with voids: electrolyte / pore measure of the layer, exact),
-        ``time_geometry_s``, ``time_mesh_s``.
+        ``time_geometry_s`` (the OCC model, its classification and the size fields), ``time_size_fields_s``,
+        ``time_mesh_s`` (Gmsh's 1D-3D meshing of the successful attempt), ``time_failed_attempts_s``.
 
     Raises:
         GeometryError: The model cannot be built as described.
@@ -486,13 +643,17 @@ def build_model(desc: GeometryDescription) -> dict[str, Any]:
 
     attempts = _SURFACE_ATTEMPTS if desc.dim == 3 else ((6, 1),)
     errors: list[str] = []
+    t_failed = 0.0
     for algorithm, switch in attempts:
+        t0 = time.perf_counter()
         try:
             info = _build(gmsh, desc, algorithm, switch)
             info["surface_algorithm"] = algorithm
             info["meshing_attempts"] = len(errors) + 1
+            info["time_failed_attempts_s"] = t_failed
             return info
         except _MeshingFailed as exc:
+            t_failed += time.perf_counter() - t0
             errors.append(f"surface algorithm {algorithm}{' with MeshAdapt fallback' if switch else ''}: {exc}")
             # a failed mesh leaves state behind that gmsh.clear() does not remove (the next attempt then meshes
             # nothing): restart Gmsh, keeping the caller's verbosity
@@ -571,10 +732,15 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
         chord_sizes = spot_measures if d == 2 else [2.0 * math.sqrt(g / math.pi) for g in spot_measures]
     # the CBD's facets are resolved like Γ (the film and the necks are thin; empty without a CBD)
     fine = interface + collector + ([f for fs in cbd_facets.values() for f in fs] if d == 2 else [])
-    chord_mesh = _mesh_fields(gmsh, desc, fine, chords, chord_sizes, membrane)
-    t1 = time.perf_counter()
-    _generate(gmsh, d, algorithm, switch)
-    t2 = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="microsim-gmsh-"))
+    try:
+        t_fields = time.perf_counter()
+        chord_mesh = _mesh_fields(gmsh, desc, fine, chords, chord_sizes, membrane, workdir)
+        t1 = time.perf_counter()
+        _generate(gmsh, d, algorithm, switch)
+        t2 = time.perf_counter()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
     node_tags, _, _ = gmsh.model.mesh.getNodes()
     n_cells = {
@@ -620,6 +786,7 @@ def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) ->
         # the exact wet fraction of the model: electrolyte / (layer less particles) in the cathode layer
         "wet_pore_fraction": pore_measure / pores_total if desc.n_voids and pores_total > 0 else None,
         "time_geometry_s": t1 - t0,
+        "time_size_fields_s": t1 - t_fields,
         "time_mesh_s": t2 - t1,
     }
     if d == 2:

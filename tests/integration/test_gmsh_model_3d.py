@@ -127,3 +127,44 @@ def test_3d_model_tags_and_dolfinx(session, interface):
         assert info["n_elements"] < 0.05 * (4.0 * 4.0 * (4.0 + LM)) / (info["chord_mesh_size_um"] ** 3 / 6.0)
     else:
         assert info["interface_area_um2"] > 0.5 * 3 * 0.45 / 0.5 * 4.0 * 4.0 * 4.0
+
+
+def test_surface_size_grid_bounds_the_exact_grading(session, tmp_path):
+    """The 3D Γ size grid: at every node no larger than the exact grading at the node's distance to Γ (so the
+    trilinear interpolation never exceeds it), and the fine size within the fine band: a wrong slope, a
+    missing half-diagonal offset or a sphere fitted wrong fails."""
+    from microsim.geometry import gmsh_model
+
+    desc = describe(make_geo(interface="filled"))
+    gmsh.model.add("grid")
+    gmsh_model._set_options(gmsh, 3, desc.mesh_size_um)
+    particle, pore, membrane, remove, _ = gmsh_model._classify_cells(gmsh, desc)
+    gmsh.model.occ.remove(remove, recursive=True)
+    gmsh.model.occ.synchronize()
+    interface, collector, _, _ = gmsh_model._classify_facets(gmsh, desc, particle, pore + membrane)
+    spheres = [f for f in interface if gmsh.model.getType(2, f) == "Sphere"]
+    centre, radius = gmsh_model._sphere_of(gmsh, spheres[0])
+    k = int(np.argmin(np.linalg.norm(desc.centers - centre, axis=1)))
+    assert np.allclose(centre, desc.centers[k], atol=1e-9) and radius == pytest.approx(desc.radii[k], rel=1e-9)
+    h, hg = desc.mesh_size_um, desc.interface_mesh_size_um
+    gmsh_model._surface_size_grid(gmsh, desc, interface + collector, hg, h, tmp_path)
+    raw = (tmp_path / "surface-sizes.bin").read_bytes()
+    origin = np.frombuffer(raw[:24], "<f8")
+    step = np.frombuffer(raw[24:48], "<f8")
+    n = np.frombuffer(raw[48:60], "<i4")
+    size = np.frombuffer(raw[60:], "<f8").reshape(tuple(n))
+    x, y, z = np.meshgrid(*(origin[i] + step[i] * np.arange(n[i]) for i in range(3)), indexing="ij")
+    pts = np.c_[x.ravel(), y.ravel(), z.ravel()]
+    # exact distance to the sphere surfaces (the particles are Γ everywhere except on the collector, z < 0)
+    dist = np.full(len(pts), np.inf)
+    for c, r in zip(desc.centers, desc.radii, strict=True):
+        dist = np.minimum(dist, np.abs(np.linalg.norm(pts - c, axis=1) - r))
+    exact = np.clip(hg + 0.5 * (dist - hg), hg, h)
+    flat = size.ravel()
+    assert np.all(flat <= exact + 1e-12)
+    assert flat.min() == pytest.approx(hg) and flat.max() == pytest.approx(h)
+    # away from the collector discs (whose distance is bounded by their boxes): no finer than the grading at the
+    # distance less the half-diagonal (the band is widened, no more)
+    half = 0.5 * math.sqrt(3.0) * step[0]
+    far = pts[:, 2] > 1.0
+    assert np.all(flat[far] >= np.clip(hg + 0.5 * (dist[far] - half - hg), hg, h) - 1e-12)

@@ -1,0 +1,196 @@
+"""The paper's cell at full size in 3D (issue 15): meshing and the DC resistance of both interfaces.
+
+The bundled paper configurations (``geometries/paper-cathode-supported-3d.toml``, ``paper-conventional-3d.toml``:
+cathode 11.2 µm, membrane 9.5 µm, r = 0.5 ± 0.1 µm, mesh 0.5 µm, 0.25 µm on Γ) with the patch widened to the
+full ``--width`` (10 µm: about a thousand particles). Every case is its own ``mpiexec`` job:
+
+- ``mesh`` (1 rank; Gmsh runs on rank 0 anyway): packing, the Gmsh split (OCC model and classification, size
+  fields, 1D-3D meshing, failed attempts), distribution, cells, attempts, peak memory;
+- ``resistance`` (1 and 2 ranks): the steady DC solve. Time split into mesh / assembly / linear / other, Newton
+  and Krylov iterations, peak memory per rank, and the yardstick: a P1 Poisson solve on the same parent mesh,
+  assembled and solved with CG + GAMG (and with MUMPS), in the same job.
+  ``newton_iteration_vs_poisson_per_dof_gamg`` is (Newton iteration time / coupled unknowns) over (Poisson time /
+  Poisson unknowns).
+
+Usage (from the project root)::
+
+    .venv/bin/python benchmarks/bench_paper_scale.py --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from typing import Any
+
+from _driver import ROOT, emit, run_cases, write_results
+from bench_3d import _peak_memory_mb, _poisson, _reset_peak_memory
+
+CONFIGS = {"filled": "paper-cathode-supported-3d.toml", "point-contact": "paper-conventional-3d.toml"}
+
+
+def _config(interface: str, width: float, solver: str = "auto") -> Any:
+    from microsim import config
+
+    return config.load(
+        ROOT / "geometries" / CONFIGS[interface],
+        [f"geometry.width_um={width}", f"solver.linear_solver={solver}", "output.png=false"],
+    )
+
+
+def _mesh(cfg: Any, comm: Any) -> tuple[Any, Any, dict[str, Any]]:
+    from mpi4py import MPI
+
+    from microsim.studies.common import build_cell_mesh, describe_geometry
+
+    t0 = time.perf_counter()
+    desc = describe_geometry(cfg)
+    t_pack = time.perf_counter() - t0
+    comm.barrier()
+    t0 = time.perf_counter()
+    cm = build_cell_mesh(desc, comm)
+    t_mesh = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    info = cm.info
+    rec = {
+        "n_particles": desc.n_particles,
+        "width_um": cfg.geometry.width_um,
+        "mesh_size_um": cfg.geometry.mesh_size_um,
+        "interface_mesh_size_um": cfg.geometry.interface_mesh_size_um,
+        "contact_model": cfg.contact.model,
+        "n_cells": cm.count_cells()["total"],
+        "n_vertices": cm.mesh.geometry.index_map().size_global,
+        "meshing_attempts": info.get("meshing_attempts"),
+        "time_packing_s": t_pack,
+        "time_mesh_s": t_mesh,
+        "time_gmsh_s": info.get("time_gmsh_s"),
+        "time_gmsh_geometry_s": info.get("time_geometry_s"),
+        "time_gmsh_size_fields_s": info.get("time_size_fields_s"),
+        "time_gmsh_meshing_s": info.get("time_mesh_s"),
+        "time_gmsh_failed_attempts_s": info.get("time_failed_attempts_s"),
+        "time_distribute_s": info.get("time_distribute_s"),
+    }
+    return desc, cm, rec
+
+
+def mesh_worker(interface: str, width: float) -> None:
+    """Packing and meshing of one full-size cell; one JSON line."""
+    import dolfinx_solver  # noqa: F401
+
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    _, _, rec = _mesh(_config(interface, width), comm)
+    rec |= {"kind": "mesh", "interface": interface, "n_ranks": comm.size}
+    rec["peak_rss_mb_max_rank"] = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, op=MPI.MAX)
+    emit(comm, rec)
+
+
+def resistance_worker(interface: str, width: float, solver: str) -> None:
+    """Mesh, the steady DC solve, the Poisson yardsticks; one JSON line on rank 0."""
+    import dolfinx_solver  # noqa: F401
+
+    import numpy as np
+    from mpi4py import MPI
+
+    from microsim.linear import KRYLOV_DEFAULTS
+    from microsim.parameters import resolve
+    from microsim.physics.model import CellModel, ModelOptions
+    from microsim.solver import BorderedNewton
+    from microsim.studies.common import n_dofs
+    from microsim.studies.resistance import DEFAULT_CURRENT_A_M2, solve_steady
+
+    comm = MPI.COMM_WORLD
+    cfg = _config(interface, width, solver)
+    params = resolve(cfg)
+    desc, cm, rec = _mesh(cfg, comm)
+    _reset_peak_memory()
+    t0 = time.perf_counter()
+    model = CellModel(cm, params, ModelOptions(binary=True, transient=False))
+    newton = BorderedNewton(model, solver)
+    t_setup = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    model.current_density.value = DEFAULT_CURRENT_A_M2
+    model.current_ref.value = DEFAULT_CURRENT_A_M2
+    comm.barrier()
+    t0 = time.perf_counter()
+    reports = solve_steady(model, newton, True, desc.total_thickness_um * 1e-6)
+    t_solve = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    peak_solve = comm.allreduce(_peak_memory_mb(), op=MPI.MAX)
+    its = sum(r.iterations for r in reports)
+    dofs = n_dofs(model)
+    v_eq = float(params.lfp.ocp.numpy(np.array(params.initial_stoichiometry)))
+    resolved = newton.linear_solver
+    t_asm = comm.allreduce(sum(r.time_assemble_s for r in reports), op=MPI.MAX)
+    t_lin = comm.allreduce(sum(r.time_solve_s for r in reports), op=MPI.MAX)
+    newton.destroy()
+    gamg = {"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": KRYLOV_DEFAULTS["rtol"], "ksp_atol": 0.0}
+    t_gamg, n_p, its_gamg = _poisson(cm.mesh, "paper_poisson_gamg_", gamg)
+    lu = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+    t_lu, _, _ = _poisson(cm.mesh, "paper_poisson_lu_", lu)
+    per_it = t_solve / max(its, 1)
+    rec |= {
+        "kind": "resistance",
+        "interface": interface,
+        "solver": solver,
+        "solver_resolved": resolved,
+        "n_ranks": comm.size,
+        "n_dofs": dofs,
+        "time_setup_compile_s": t_setup,
+        "time_solve_s": t_solve,
+        "time_assemble_s": t_asm,
+        "time_linear_s": t_lin,
+        "time_other_s": t_solve - t_asm - t_lin,
+        "time_total_s": rec["time_packing_s"] + rec["time_mesh_s"] + t_setup + t_solve,
+        "newton_iterations": its,
+        "krylov_iterations": sum(r.linear_iterations for r in reports) if resolved == "two-level" else None,
+        "time_per_newton_iteration_s": per_it,
+        "resistance_total_ohm_cm2": (v_eq - float(model.V.value)) / DEFAULT_CURRENT_A_M2 * 1e4,
+        "peak_rss_mb_solve_max_rank": peak_solve,
+        "peak_rss_mb_job_max_rank": comm.allreduce(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, op=MPI.MAX
+        ),
+        "poisson_n_dofs": n_p,
+        "poisson_cg_gamg_s": t_gamg,
+        "poisson_cg_gamg_iterations": its_gamg,
+        "poisson_mumps_s": t_lu,
+        "newton_iteration_vs_poisson_per_dof_gamg": (per_it / dofs) / (t_gamg / n_p),
+        "newton_iteration_vs_poisson_per_dof_mumps": (per_it / dofs) / (t_lu / n_p),
+    }
+    emit(comm, rec)
+
+
+def main() -> int:
+    """Run the matrix of cases and write the JSON file."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--width", type=float, default=10.0, help="patch width [µm] (10: the paper-size cell)")
+    ap.add_argument("--interfaces", default="filled,point-contact")
+    ap.add_argument("--kinds", default="mesh,resistance")
+    ap.add_argument("--ranks", default="1,2", help="ranks of the resistance cases")
+    ap.add_argument("--solver", default="auto")
+    ap.add_argument("--name", default="paper_scale_3d", help="results file name (without .json)")
+    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        if args.worker[0] == "mesh":
+            mesh_worker(args.worker[1], float(args.worker[2]))
+        else:
+            resistance_worker(args.worker[1], float(args.worker[2]), args.worker[3])
+        return 0
+    kinds = args.kinds.split(",")
+    cases: list[tuple[dict[str, Any], list[str], int]] = []
+    for interface in args.interfaces.split(","):
+        if "mesh" in kinds:
+            cases.append(({"kind": "mesh", "interface": interface}, ["mesh", interface, str(args.width)], 1))
+        if "resistance" in kinds:
+            for ranks in args.ranks.split(","):
+                labels = {"kind": "resistance", "interface": interface}
+                cases.append((labels, ["resistance", interface, str(args.width), args.solver], int(ranks)))
+    results = run_cases(__file__, cases, timeout=3600)
+    title = f"3D paper cell at full size ({args.width:g} µm wide): meshing, DC resistance, Poisson yardstick"
+    write_results(args.out, args.name, title, results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
