@@ -141,6 +141,25 @@ def _poisson(msh: Any, prefix: str, options: dict[str, Any]) -> tuple[float, int
     return t, V.dofmap.index_map.size_global, its
 
 
+def poisson_yardsticks(msh: Any, prefix: str, per_iteration_s: float, n_dofs: int) -> dict[str, Any]:
+    """The Poisson yardsticks on ``msh`` (CG + GAMG at the Krylov defaults' tolerance, and MUMPS) and the ratios
+    of a coupled Newton iteration per unknown to each of them."""
+    from microsim.linear import KRYLOV_DEFAULTS
+
+    gamg = {"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": KRYLOV_DEFAULTS["rtol"], "ksp_atol": 0.0}
+    t_gamg, n_p, its_gamg = _poisson(msh, prefix + "gamg_", gamg)
+    lu = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+    t_lu, _, _ = _poisson(msh, prefix + "lu_", lu)
+    return {
+        "poisson_n_dofs": n_p,
+        "poisson_cg_gamg_s": t_gamg,
+        "poisson_cg_gamg_iterations": its_gamg,
+        "poisson_mumps_s": t_lu,
+        "newton_iteration_vs_poisson_per_dof_gamg": (per_iteration_s / n_dofs) / (t_gamg / n_p),
+        "newton_iteration_vs_poisson_per_dof_mumps": (per_iteration_s / n_dofs) / (t_lu / n_p),
+    }
+
+
 def solve_worker(n_particles: int, mesh_size: float, solver: str, interface: str) -> None:
     """Mesh, resistance Newton with ``solver``, Poisson yardsticks; prints one JSON line on rank 0."""
     import dolfinx_solver  # noqa: F401
@@ -148,7 +167,6 @@ def solve_worker(n_particles: int, mesh_size: float, solver: str, interface: str
     import numpy as np
     from mpi4py import MPI
 
-    from microsim.linear import KRYLOV_DEFAULTS
     from microsim.parameters import resolve
     from microsim.physics.model import CellModel, ModelOptions
     from microsim.solver import BorderedNewton
@@ -182,11 +200,6 @@ def solve_worker(n_particles: int, mesh_size: float, solver: str, interface: str
     resolved = newton.linear_solver
     newton.destroy()
 
-    rtol = KRYLOV_DEFAULTS["rtol"]
-    gamg = {"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": rtol, "ksp_atol": 0.0}
-    t_gamg, n_p, its_gamg = _poisson(cm.mesh, "bench3d_poisson_gamg_", gamg)
-    lu = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
-    t_lu, _, _ = _poisson(cm.mesh, "bench3d_poisson_lu_", lu)
     per_it = t_solve / max(its, 1)
     rec = {
         "kind": "solve",
@@ -215,12 +228,7 @@ def solve_worker(n_particles: int, mesh_size: float, solver: str, interface: str
         "peak_rss_mb_job_max_rank": comm.allreduce(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, op=MPI.MAX
         ),
-        "poisson_n_dofs": n_p,
-        "poisson_cg_gamg_s": t_gamg,
-        "poisson_cg_gamg_iterations": its_gamg,
-        "poisson_mumps_s": t_lu,
-        "newton_iteration_vs_poisson_per_dof_gamg": (per_it / dofs) / (t_gamg / n_p),
-        "newton_iteration_vs_poisson_per_dof_mumps": (per_it / dofs) / (t_lu / n_p),
+        **poisson_yardsticks(cm.mesh, "bench3d_poisson_", per_it, dofs),
     }
     emit(comm, rec)
 

@@ -25,18 +25,18 @@ import time
 from typing import Any
 
 from _driver import ROOT, emit, run_cases, write_results
-from bench_3d import _peak_memory_mb, _poisson, _reset_peak_memory
+from bench_3d import _peak_memory_mb, _reset_peak_memory, poisson_yardsticks
 
 CONFIGS = {"filled": "paper-cathode-supported-3d.toml", "point-contact": "paper-conventional-3d.toml"}
 
 
-def _config(interface: str, width: float, solver: str = "auto") -> Any:
+def _config(interface: str, width: float, solver: str = "auto", seed: int = 0) -> Any:
     from microsim import config
 
-    return config.load(
-        ROOT / "geometries" / CONFIGS[interface],
-        [f"geometry.width_um={width}", f"solver.linear_solver={solver}", "output.png=false"],
-    )
+    sets = [f"geometry.width_um={width}", f"solver.linear_solver={solver}", "output.png=false"]
+    if seed:
+        sets.append(f"geometry.seed={seed}")
+    return config.load(ROOT / "geometries" / CONFIGS[interface], sets)
 
 
 def _mesh(cfg: Any, comm: Any) -> tuple[Any, Any, dict[str, Any]]:
@@ -73,27 +73,26 @@ def _mesh(cfg: Any, comm: Any) -> tuple[Any, Any, dict[str, Any]]:
     return desc, cm, rec
 
 
-def mesh_worker(interface: str, width: float) -> None:
+def mesh_worker(interface: str, width: float, seed: int) -> None:
     """Packing and meshing of one full-size cell; one JSON line."""
     import dolfinx_solver  # noqa: F401
 
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
-    _, _, rec = _mesh(_config(interface, width), comm)
-    rec |= {"kind": "mesh", "interface": interface, "n_ranks": comm.size}
+    _, _, rec = _mesh(_config(interface, width, seed=seed), comm)
+    rec |= {"kind": "mesh", "interface": interface, "seed": seed or None, "n_ranks": comm.size}
     rec["peak_rss_mb_max_rank"] = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, op=MPI.MAX)
     emit(comm, rec)
 
 
-def resistance_worker(interface: str, width: float, solver: str) -> None:
+def resistance_worker(interface: str, width: float, solver: str, seed: int) -> None:
     """Mesh, the steady DC solve, the Poisson yardsticks; one JSON line on rank 0."""
     import dolfinx_solver  # noqa: F401
 
     import numpy as np
     from mpi4py import MPI
 
-    from microsim.linear import KRYLOV_DEFAULTS
     from microsim.parameters import resolve
     from microsim.physics.model import CellModel, ModelOptions
     from microsim.solver import BorderedNewton
@@ -101,7 +100,7 @@ def resistance_worker(interface: str, width: float, solver: str) -> None:
     from microsim.studies.resistance import DEFAULT_CURRENT_A_M2, solve_steady
 
     comm = MPI.COMM_WORLD
-    cfg = _config(interface, width, solver)
+    cfg = _config(interface, width, solver, seed)
     params = resolve(cfg)
     desc, cm, rec = _mesh(cfg, comm)
     _reset_peak_memory()
@@ -123,14 +122,11 @@ def resistance_worker(interface: str, width: float, solver: str) -> None:
     t_asm = comm.allreduce(sum(r.time_assemble_s for r in reports), op=MPI.MAX)
     t_lin = comm.allreduce(sum(r.time_solve_s for r in reports), op=MPI.MAX)
     newton.destroy()
-    gamg = {"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": KRYLOV_DEFAULTS["rtol"], "ksp_atol": 0.0}
-    t_gamg, n_p, its_gamg = _poisson(cm.mesh, "paper_poisson_gamg_", gamg)
-    lu = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
-    t_lu, _, _ = _poisson(cm.mesh, "paper_poisson_lu_", lu)
     per_it = t_solve / max(its, 1)
     rec |= {
         "kind": "resistance",
         "interface": interface,
+        "seed": seed or None,
         "solver": solver,
         "solver_resolved": resolved,
         "n_ranks": comm.size,
@@ -149,12 +145,7 @@ def resistance_worker(interface: str, width: float, solver: str) -> None:
         "peak_rss_mb_job_max_rank": comm.allreduce(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, op=MPI.MAX
         ),
-        "poisson_n_dofs": n_p,
-        "poisson_cg_gamg_s": t_gamg,
-        "poisson_cg_gamg_iterations": its_gamg,
-        "poisson_mumps_s": t_lu,
-        "newton_iteration_vs_poisson_per_dof_gamg": (per_it / dofs) / (t_gamg / n_p),
-        "newton_iteration_vs_poisson_per_dof_mumps": (per_it / dofs) / (t_lu / n_p),
+        **poisson_yardsticks(cm.mesh, "paper_poisson_", per_it, dofs),
     }
     emit(comm, rec)
 
@@ -168,24 +159,27 @@ def main() -> int:
     ap.add_argument("--kinds", default="mesh,resistance")
     ap.add_argument("--ranks", default="1,2", help="ranks of the resistance cases")
     ap.add_argument("--solver", default="auto")
+    ap.add_argument("--seed", type=int, default=0, help="packing seed (0: the configuration's)")
     ap.add_argument("--name", default="paper_scale_3d", help="results file name (without .json)")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         if args.worker[0] == "mesh":
-            mesh_worker(args.worker[1], float(args.worker[2]))
+            mesh_worker(args.worker[1], float(args.worker[2]), int(args.worker[3]))
         else:
-            resistance_worker(args.worker[1], float(args.worker[2]), args.worker[3])
+            resistance_worker(args.worker[1], float(args.worker[2]), args.worker[3], int(args.worker[4]))
         return 0
     kinds = args.kinds.split(",")
     cases: list[tuple[dict[str, Any], list[str], int]] = []
     for interface in args.interfaces.split(","):
         if "mesh" in kinds:
-            cases.append(({"kind": "mesh", "interface": interface}, ["mesh", interface, str(args.width)], 1))
+            worker = ["mesh", interface, str(args.width), str(args.seed)]
+            cases.append(({"kind": "mesh", "interface": interface}, worker, 1))
         if "resistance" in kinds:
             for ranks in args.ranks.split(","):
                 labels = {"kind": "resistance", "interface": interface}
-                cases.append((labels, ["resistance", interface, str(args.width), args.solver], int(ranks)))
+                worker = ["resistance", interface, str(args.width), args.solver, str(args.seed)]
+                cases.append((labels, worker, int(ranks)))
     results = run_cases(__file__, cases, timeout=3600)
     title = f"3D paper cell at full size ({args.width:g} µm wide): meshing, DC resistance, Poisson yardstick"
     write_results(args.out, args.name, title, results)

@@ -42,3 +42,17 @@ def spheres_3d(csv: Any, interface: str, **changes: Any) -> dict[str, Any]:
     }
     geometry.update(changes)
     return geometry
+
+
+#: The small 2D cell of :func:`small` as a case file (``{interface}`` to fill in), for runs of the command line.
+SMALL_TOML = """
+[geometry]
+width_um = 4.0
+cathode_thickness_um = 4.0
+membrane_thickness_um = 3.0
+mesh_size_um = 0.25
+seed = 3
+interface = "{interface}"
+[output]
+png = false
+"""

@@ -11,20 +11,12 @@ import pytest
 
 pytest.importorskip("dolfinx_solver")
 
+from tests._cases import SMALL_TOML
+
 pytestmark = pytest.mark.fenics
 
 BIN = Path(sys.executable).parent
-SMALL = """
-[geometry]
-width_um = 4.0
-cathode_thickness_um = 4.0
-membrane_thickness_um = 3.0
-mesh_size_um = 0.25
-seed = 3
-interface = "{interface}"
-[output]
-png = false
-"""
+SMALL = SMALL_TOML
 
 
 def run_cli(args: list[str], ranks: int = 1, timeout: float = 240) -> subprocess.CompletedProcess[str]:

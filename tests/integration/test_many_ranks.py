@@ -21,6 +21,7 @@ from mpi4py import MPI
 
 from microsim import config
 from microsim.studies import run_study
+from tests._cases import SMALL_TOML
 
 pytestmark = pytest.mark.fenics
 
@@ -28,18 +29,7 @@ BIN = Path(sys.executable).parent
 #: Another partition changes only the round-off of the solves (cf. test_restart.OTHER_RANKS).
 OTHER_RANKS = 1e-6
 
-SMALL_2D = """
-[geometry]
-width_um = 4.0
-cathode_thickness_um = 4.0
-membrane_thickness_um = 3.0
-mesh_size_um = 0.25
-seed = 3
-interface = "{interface}"
-[output]
-png = false
-xdmf = false
-"""
+SMALL_2D = SMALL_TOML + "xdmf = false\n"
 
 SPHERES = "x_um,y_um,z_um,r_um\n0.8,0.8,0.4975,0.5\n1.95,1.6,0.3980,0.4\n2.2,0.75,0.5,0.35\n"
 SMALL_3D = """
