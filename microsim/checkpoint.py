@@ -114,6 +114,11 @@ class CheckpointModel(Protocol):
         """The cell voltage (V)."""
         ...
 
+    @property
+    def previous_state(self) -> tuple[Mapping[str, dolfinx.fem.Function], dolfinx.fem.Constant] | None:
+        """The accepted state before the last (fields and V) where the time scheme needs it (BDF2), else None."""
+        ...
+
     def commit_step(self) -> None:
         """Make the fields the accepted state."""
         ...
@@ -157,6 +162,10 @@ class NodeKeys:
         parent_nodes = np.asarray(phase.node_map)[node_of_dof]
         self.keys = np.asarray(parent.geometry.input_global_indices, dtype=np.int64)[parent_nodes]
         self.n_owned = imap.size_local
+
+
+#: Name prefix of the fields of the state before the last (BDF2) in a checkpoint file.
+PREVIOUS = "previous_"
 
 
 def field_keys(model: CheckpointModel) -> dict[str, NodeKeys]:
@@ -219,6 +228,10 @@ def save(
         name: (k.keys[: k.n_owned], k.coords[: k.n_owned], np.array(model.fields[name].x.array[: k.n_owned]))
         for name, k in keys.items()
     }
+    prev = model.previous_state
+    if prev is not None:  # BDF2: the state before, on the same nodes
+        for name, k in keys.items():
+            local[PREVIOUS + name] = (local[name][0], local[name][1], np.array(prev[0][name].x.array[: k.n_owned]))
     gathered = comm.gather(local, root=0)
     identity = config_identity(cfg)
     meta = {
@@ -227,6 +240,7 @@ def save(
         "config": identity,
         "n_ranks": comm.size,
         "V": float(model.V.value),
+        "V_previous": None if prev is None else float(prev[1].value),
         "state": state,
         "extra": extra or {},
     }
@@ -236,7 +250,7 @@ def save(
         if gathered is None:
             raise RuntimeError("checkpoint: write() runs on the gathering rank only")
         arrays: dict[str, np.ndarray] = {"meta": np.array(text)}
-        for name in keys:
+        for name in local:
             k = np.concatenate([g[name][0] for g in gathered])
             order = np.argsort(k, kind="stable")
             k = k[order]
@@ -333,7 +347,11 @@ def load(
     keys = keys or field_keys(model)
     problem = ""
     values: dict[str, np.ndarray] = {}
-    for name, k in keys.items():
+    prev = model.previous_state
+    wanted = [(name, k) for name, k in keys.items()]
+    if prev is not None:
+        wanted += [(PREVIOUS + name, k) for name, k in keys.items()]
+    for name, k in wanted:
         if f"keys_{name}" not in payload:
             problem = problem or f"field {name} is missing"
             continue
@@ -353,9 +371,15 @@ def load(
     problems = [p for p in comm.allgather(problem) if p]
     if problems:
         raise ConfigError(f"checkpoint {path} does not match this mesh ({problems[0]})")
-    for name, v in values.items():
-        model.fields[name].x.array[:] = v
     meta = payload["meta"]
+    if prev is not None:
+        # the state before first, committed, then the last one: the model's history is as it was when saved
+        for name in keys:
+            model.fields[name].x.array[:] = values[PREVIOUS + name]
+        model.V.value = float(meta["V_previous"])  # type: ignore[assignment]
+        model.commit_step()
+    for name in keys:
+        model.fields[name].x.array[:] = values[name]
     model.V.value = float(meta["V"])  # type: ignore[assignment]  # dolfinx types the setter as ndarray only
     model.commit_step()
     return Loaded(state=meta["state"], extra=meta.get("extra", {}), n_ranks=int(meta.get("n_ranks", 0)))

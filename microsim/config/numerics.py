@@ -42,6 +42,11 @@ class SolverConfig(Section):
         unit="1",
         doc="residual test: every block's scaled residual below this fraction of its first value",
     )
+    reuse_jacobian: bool = spec(
+        True,
+        doc="keep the Jacobian (and its factorisation or preconditioner) for the next Newton step once the update "
+        "is below 1e-3 (a chord step; same converged answer, fewer assemblies)",
+    )
     theta_mass: str = spec(
         "lumped",
         choices=THETA_MASS,

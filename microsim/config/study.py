@@ -17,6 +17,11 @@ from microsim.config.fields import Section, check_number, show, spec
 from microsim.config.protocol import ProtocolStep, parse_step
 from microsim.errors import ConfigError
 
+#: Time-step controls of the protocol runner (study.step_control).
+STEP_CONTROLS = ("voltage", "error")
+#: Time integration schemes of the transient studies (study.time_scheme).
+TIME_SCHEMES = ("euler", "bdf2")
+
 STUDY_MODES = ("galvanostatic", "potentiostatic")
 #: C-rates of a rate study when study.c_rates is not given.
 DEFAULT_C_RATES = (0.1, 0.2, 0.5, 1.0)
@@ -193,6 +198,24 @@ class ProtocolSettings:
     )  # fmt: skip
     voltage_step_V: float = spec(
         0.01, low=0.0, unit="V", doc="target voltage change per time step (adaptive step size)"
+    )
+    time_scheme: str = spec(
+        "bdf2",
+        choices=TIME_SCHEMES,
+        doc="discharge/rate: backward Euler (first order) or variable-step BDF2 (second order; its first step in "
+        "every protocol step is backward Euler)",
+    )
+    step_control: str = spec(
+        "voltage",
+        choices=STEP_CONTROLS,
+        doc="time-step control: 'voltage' aims at voltage_step_V per step; 'error' keeps backward Euler's "
+        "estimated local error in V and in each particle's mean lithiation below the error_tolerance_* keys",
+    )
+    error_tolerance_V: float = spec(
+        1.0e-3, low=0.0, unit="V", doc="step_control = 'error': local error allowed in the voltage per step"
+    )
+    error_tolerance_theta: float = spec(
+        2.0e-3, low=0.0, doc="step_control = 'error': local error allowed in a particle's mean lithiation per step"
     )
     max_cutbacks: int = spec(10, low=0, low_open=False, doc="halvings of a failed time step before giving up")
     cutoff_tolerance_V: float = spec(

@@ -7,7 +7,8 @@ it current.
 Construction (µm):
 
 1. the cathode box ``[0, W] x [0, L_c]`` and the membrane box ``[0, W] x [L_c, L_c + L_m]`` (3D: ``W x W``);
-   infiltrated: the cathode box is two boxes, dry ``z < z_w`` and wet ``z_w < z < L_c``;
+   infiltrated: plus the wet pore, the box ``z_w < z < L_c`` less the particles (so the wet plane never cuts a
+   particle);
 2. the particles (disks / spheres; each sphere turned so that its parametrisation's poles avoid its necks and
    cuts, :func:`pole_axes`); in point-contact and infiltrated those reaching the membrane are cut by the
    half-space ``z > L_c`` so the membrane stays one flat-bottomed body and Γ is the flat chord (no sliver
@@ -15,10 +16,10 @@ Construction (µm):
 3. the particles are fused (overlapping particles form one body: no internal particle|particle curves and no
    thin lens elements), then everything is fragmented so all interfaces are conforming;
 4. each fragment is classified from the fragment map: particle (child of a particle, inside the cathode box),
-   pore (child of the cathode box only; void in point-contact and in the dry box, removed), gas void (child of a
-   void body of ``geometry.pore_fill_fraction < 1``: the ball less the particles, removed), membrane (child of
-   the membrane box); pore pockets the voids cut off from every particle and the membrane are removed too;
-   particle pieces below ``z = 0`` are removed;
+   pore (child of the cathode box only; void in point-contact and outside the wet pore, removed), gas void
+   (child of a void body of ``geometry.pore_fill_fraction < 1``: the ball less the particles, removed),
+   membrane (child of the membrane box); pore pockets the voids cut off from every particle and the membrane
+   are removed too; particle pieces below ``z = 0`` are removed;
 5. each facet (curve in 2D, surface in 3D) is classified from its adjacent cells: particle|electrolyte ->
    INTERFACE, particle boundary on ``z = 0`` -> COLLECTOR, electrolyte boundary on the top -> ANODE, anything
    else (particle|particle, pore|membrane, walls, void boundaries) -> untagged.
@@ -288,6 +289,12 @@ def _add_cbd(gmsh: Any, desc: GeometryDescription, particles: list[tuple[int, in
     return list(bodies)
 
 
+def _reaching(gmsh: Any, bodies: list[tuple[int, int]], z: float) -> list[tuple[int, int]]:
+    """The bodies whose bounding box reaches above the height ``z`` (the thickness axis)."""
+    axis = _thickness_axis(bodies[0][0]) if bodies else 0
+    return [b for b in bodies if gmsh.model.occ.getBoundingBox(*b)[axis + 3] > z]
+
+
 def _classify_cells(
     gmsh: Any, desc: GeometryDescription
 ) -> tuple[list[int], list[int], list[int], list[tuple[int, int]], list[int]]:
@@ -304,23 +311,24 @@ def _classify_cells(
     if not arch.has_particles:
         _, out_map = occ.fragment([(d, cath)], [(d, memb)])
         return [t for _, t in out_map[0]], [], [t for _, t in out_map[1]], [], []
-    boxes = [(d, cath)]
-    # where the electrolyte-filled pores begin (None: the pores are void); above 0 the cathode box is split
-    # there, so that the pores below it can be left out
+    # where the electrolyte-filled pores begin (None: the pores are void)
     z_w = arch.pore_electrolyte_bottom_um(desc)
-    if z_w is not None and z_w > 0.0:
-        occ.remove([(d, cath)])
-        if d == 2:
-            boxes = [(d, occ.addRectangle(0.0, 0.0, 0.0, w, z_w)), (d, occ.addRectangle(0.0, z_w, 0.0, w, lc - z_w))]
-        else:
-            boxes = [(d, occ.addBox(0.0, 0.0, 0.0, w, w, z_w)), (d, occ.addBox(0.0, 0.0, z_w, w, w, lc - z_w))]
     bodies = _add_particles(gmsh, desc)
+    boxes = [(d, cath)]
+    if z_w is not None and z_w > 0.0:
+        # the wet pore, ``z_w < z < L_c`` less the particles (kept), so the wet plane splits the pore alone:
+        # particles cut by it gave slivers the 3D mesher left empty or facets it found overlapping (the
+        # full-width conventional paper cell, seeds 2 and 3)
+        wet = occ.addRectangle(0.0, z_w, 0.0, w, lc - z_w) if d == 2 else occ.addBox(0.0, 0.0, z_w, w, w, lc - z_w)
+        tools = _reaching(gmsh, bodies, z_w)
+        wet_pore = occ.cut([(d, wet)], tools, removeObject=True, removeTool=False)[0] if tools else [(d, wet)]
+        boxes += list(wet_pore)
     voids = _add_voids(gmsh, desc, bodies)
     cbd_bodies = _add_cbd(gmsh, desc, bodies)
     _, out_map = occ.fragment([*boxes, (d, memb)], bodies + voids + cbd_bodies)
     nb = len(boxes)
     box_children = [{t for _, t in out_map[k]} for k in range(nb)]
-    cath_children = set().union(*box_children)
+    cath_children = box_children[0]
     memb_children = {t for _, t in out_map[nb]}
     part_children: set[int] = set()
     for children in out_map[nb + 1 : nb + 1 + len(bodies)]:
@@ -328,7 +336,9 @@ def _classify_cells(
     n_parts = nb + 1 + len(bodies)
     void_children = {t for children in out_map[n_parts : n_parts + len(voids)] for _, t in children}
     # the pores that hold electrolyte: those of the upper (or only) cathode box less the gas voids, or none
-    wet_children: set[int] = set() if z_w is None else box_children[-1] - void_children
+    wet_children: set[int] = set()
+    if z_w is not None:
+        wet_children = (set().union(*box_children[1:]) if z_w > 0.0 else box_children[0]) - void_children
     cbd_children: set[int] = set()
     for children in out_map[n_parts + len(voids) :]:
         cbd_children.update(t for _, t in children)

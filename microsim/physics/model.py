@@ -77,6 +77,10 @@ class ModelOptions:
     # discrete solution leaves [0, 1]. Lumping makes the θ operator an M-matrix on non-obtuse meshes (a discrete
     # maximum principle) at the same O(h²) accuracy; total lithium is unchanged (same row sums).
     lumped_theta_mass: bool = False
+    # Variable-step BDF2 instead of backward Euler: the time derivatives become (a₀ M(u) + a₁ M(u_n) + a₂ M(u_{n−1}))
+    # /dt with weights the runner sets per step (:meth:`CellModel.set_time_weights`; (1, −1, 0) is backward Euler),
+    # and the model keeps the state before the last accepted one.
+    bdf2: bool = False
 
     @classmethod
     def for_study(
@@ -87,6 +91,7 @@ class ModelOptions:
         theta_mass: str = "lumped",
         double_layer: bool = False,
         solid_diffusion: bool = True,
+        time_scheme: str = "euler",
     ) -> ModelOptions:
         """The equations a study of ``kind`` solves: its registry entry's ``cell_model`` (one place for all studies).
 
@@ -103,6 +108,7 @@ class ModelOptions:
             theta_mass: ``solver.theta_mass`` (``"lumped"`` or ``"consistent"``).
             double_layer: ``study.double_layer`` (transient studies only).
             solid_diffusion: small-signal only: False freezes θ (ω → 0 then gives the steady DC value).
+            time_scheme: ``study.time_scheme`` (transient studies only): ``"euler"`` or ``"bdf2"``.
 
         Raises:
             ValueError: a study kind without a cell model (``effective``) or an unknown one.
@@ -115,7 +121,11 @@ class ModelOptions:
                 return cls(binary=binary, transient=False)
             case "transient":
                 return cls(
-                    binary=binary, transient=True, double_layer=double_layer, lumped_theta_mass=theta_mass == "lumped"
+                    binary=binary,
+                    transient=True,
+                    double_layer=double_layer,
+                    lumped_theta_mass=theta_mass == "lumped",
+                    bdf2=time_scheme == "bdf2",
                 )
             case "small-signal":
                 return cls(binary=binary, transient=solid_diffusion, double_layer=True)
@@ -136,6 +146,7 @@ def options_for(cfg: Config, kind: str | None = None, *, solid_diffusion: bool =
         theta_mass=cfg.solver.theta_mass,
         double_layer=cfg.study.double_layer,
         solid_diffusion=solid_diffusion,
+        time_scheme=cfg.study.time_scheme,
     )
 
 
@@ -216,6 +227,12 @@ class CellModel:
         for n, f in fields.items():
             self.old[n].x.array[:] = f.x.array
         self.V_old = const(float(self.V.value))
+        # BDF2: the state before the previous one, and the weights of the three states in the time derivative
+        self.old2 = {n: dolfinx.fem.Function(f.function_space, name=f"{n}_old2") for n, f in fields.items()}
+        for n, f in fields.items():
+            self.old2[n].x.array[:] = f.x.array
+        self.V_old2 = const(float(self.V.value))
+        self.time_weights = (const(1.0), const(-1.0), const(0.0))
         self.c_old = self.old.get("c")
         self.theta_old = self.old.get("theta", theta)
         self.ones_p = dolfinx.fem.Function(V_p)
@@ -346,6 +363,8 @@ class CellModel:
 
         self.mass_forms = mass_terms(fields, self.V)
         mass_old = mass_terms(old, self.V_old)
+        mass_old2 = mass_terms(self.old2, self.V_old2) if opts.bdf2 else {}
+        a0, a1, a2 = self.time_weights
         steady: dict[str, ufl.Form] = {}
         self.i_e_hat = self.g_e if self.kappa_rel is None else self.kappa_rel * self.g_e  # i_e = −(κ/ℓ) i_e_hat
         if opts.binary:
@@ -403,18 +422,23 @@ class CellModel:
         res: dict[str, ufl.Form] = {}
         for name in fields:
             res[name] = steady[name]
-            if name in self.mass_forms:
+            if name in self.mass_forms and opts.bdf2:
+                rate = a0 * self.mass_forms[name] + a1 * mass_old[name] + a2 * mass_old2[name]
+                res[name] = res[name] + (1.0 / self.dt) * rate
+            elif name in self.mass_forms:
                 res[name] = res[name] + (1.0 / self.dt) * (self.mass_forms[name] - mass_old[name])
         self.residuals_by_name = res
 
         # total current density leaving the particles through Γ [A/m²]: faradaic plus double-layer charging
-        self.i_dl = (
-            lfp.double_layer_F_m2
-            * (self.interface_potential - interface_potential(self.V_old, old["phi_s"], old["phi_e"]))
-            / self.dt
-            if opts.double_layer
-            else 0.0
-        )
+        self.i_dl: Any = 0.0
+        if opts.double_layer:
+            dphi_old = interface_potential(self.V_old, old["phi_s"], old["phi_e"])
+            if opts.bdf2:
+                dphi_old2 = interface_potential(self.V_old2, self.old2["phi_s"], self.old2["phi_e"])
+                rate_dl = a0 * self.interface_potential + a1 * dphi_old + a2 * dphi_old2
+            else:
+                rate_dl = self.interface_potential - dphi_old
+            self.i_dl = lfp.double_layer_F_m2 * rate_dl / self.dt
         # G = ∫_Γ i_total dÂ / (I_ref Â) + I / I_ref: zero when the interface carries the applied current. The form
         # holds the field-dependent part; the solver adds the constant I / I_ref.
         self.constraint = ((self.i_n + self.i_dl) / (self.current_ref * self.area_hat)) * dS
@@ -467,8 +491,24 @@ class CellModel:
         if message is not None:
             raise TableRangeError(message)
 
+    @property
+    def previous_state(self) -> tuple[dict[str, dolfinx.fem.Function], dolfinx.fem.Constant] | None:
+        """BDF2: the accepted state before the last (fields, V), which a restart needs too; None otherwise."""
+        return (self.old2, self.V_old2) if self.options.bdf2 else None
+
+    def set_time_weights(self, new: float, old: float, older: float) -> None:
+        """The weights of the state, the last and the one before in the time derivative (BDF2 models only)."""
+        if not self.options.bdf2 and (new, old, older) != (1.0, -1.0, 0.0):
+            raise ValueError("set_time_weights: this model was built for backward Euler (ModelOptions.bdf2)")
+        for c, v in zip(self.time_weights, (new, old, older), strict=True):
+            c.value = v  # type: ignore[assignment]  # dolfinx types the setter as ndarray only
+
     def commit_step(self) -> None:
-        """Accept the current state as the previous-step state."""
+        """Accept the current state as the previous-step state (BDF2: the previous one moves one back)."""
+        if self.options.bdf2:
+            for n, f in self.old.items():
+                self.old2[n].x.array[:] = f.x.array
+            self.V_old2.value = float(self.V_old.value)  # type: ignore[assignment]
         for n, f in self.fields.items():
             self.old[n].x.array[:] = f.x.array
         self.V_old.value = float(self.V.value)  # type: ignore[assignment]

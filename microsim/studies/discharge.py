@@ -221,6 +221,11 @@ class DischargeCell:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
+    def _error_scalars(self) -> list[float]:
+        """What the error step control watches besides V: each meshed particle's mean lithiation."""
+        th = self.particle_theta()
+        return [float(x) for x in th[np.isfinite(th)]]
+
     def breakdown(self, current_A_m2: float) -> dict[str, float]:
         """Overpotential parts [V] of the present state (module docstring), plus mean/surface θ and min c."""
         q = self.quantities.evaluate(("lithium_solid",))  # the rest of the breakdown is on the interfaces
@@ -336,6 +341,7 @@ class DischargeCell:
             SteppingSettings.from_study(cfg.study),
             self.one_c,
             observe=observe,
+            error_scalars=self._error_scalars,
         )
         ckpt_path = None if out_dir is None else Path(out_dir) / checkpoint.FILENAME
         keys = checkpoint.field_keys(self.model) if ckpt_path is not None else None

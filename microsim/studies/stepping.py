@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from microsim.config import StudyConfig
+from microsim.config.study import STEP_CONTROLS, TIME_SCHEMES
 from microsim.errors import ConfigError, ConvergenceError, SolutionError
 
 # the protocol definition and its units; re-exported here, where the runner that uses them always was
@@ -48,6 +49,52 @@ from microsim.studies.protocol import (
     rate_at_fraction,
     steps_from_config,
 )
+
+
+def bdf2_weights(omega: float) -> tuple[float, float, float]:
+    """Weights of ``u_{n+1}, u_n, u_{n−1}`` in ``h u'`` for variable-step BDF2, ``ω = h_{n+1}/h_n``.
+
+    ``u' ≈ [(1 + 2ω)/(1 + ω) u_{n+1} − (1 + ω) u_n + ω²/(1 + ω) u_{n−1}] / h``; ω = 0 (no previous step) gives
+    backward Euler, ``(1, −1, 0)``.
+    """
+    if omega <= 0.0:
+        return 1.0, -1.0, 0.0
+    return (1.0 + 2.0 * omega) / (1.0 + omega), -(1.0 + omega), omega * omega / (1.0 + omega)
+
+
+def extrapolate(times: Sequence[float], values: Sequence[float], t: float) -> float:
+    """The polynomial through ``(times, values)`` (Lagrange form) at ``t``."""
+    out = 0.0
+    for j, (tj, vj) in enumerate(zip(times, values, strict=True)):
+        w = 1.0
+        for k, tk in enumerate(times):
+            if k != j:
+                w *= (t - tk) / (tj - tk)
+        out += w * vj
+    return out
+
+
+def error_factor(times: Sequence[float], t_new: float, order: int) -> float:
+    """Local error of a step over (its result less the extrapolation of the ``order + 1`` states at ``times``).
+
+    Both differences lead with ``y^(order+1)``: evaluated on ``y = (t − t_n)^(order+1)``, for which the
+    expansions end there, the ratio is exact for these step sizes (ω = 1: 2/11 for BDF2, 1/3 for backward Euler).
+    """
+    tn = times[-1]
+    h = t_new - tn
+
+    def y(t: float) -> float:
+        return (t - tn) ** (order + 1)
+
+    f_new = (order + 1) * h**order  # y'(t_new)
+    if order == 1:
+        y_step = y(tn) + h * f_new
+    else:
+        a0, a1, a2 = bdf2_weights(h / (tn - times[-2]))
+        y_step = (h * f_new - a1 * y(tn) - a2 * y(times[-2])) / a0
+    e_step = y_step - y(t_new)
+    e_pred = y(t_new) - extrapolate(times, [y(t) for t in times], t_new)
+    return abs(e_step / (e_step + e_pred))
 
 
 class Adjustable(Protocol):
@@ -115,6 +162,10 @@ CC_STEP_FRACTION = 0.02
 OTHER_DT_MAX_S = 600.0
 #: Regula-falsi iterations allowed to land on a cut-off.
 MAX_EVENT_ITERATIONS = 40
+#: Largest step of a CC step under the error control, as a fraction of the hour/C-rate: the error estimate
+#: bounds the step on the voltage plateau far less than the voltage change, so a looser cap than
+#: :data:`CC_STEP_FRACTION` (still 20 points per curve).
+CC_STEP_FRACTION_ERROR = 0.05
 
 
 @dataclass(frozen=True)
@@ -128,6 +179,21 @@ class SteppingSettings:
     max_cutbacks: int = 10
     cutoff_tolerance_V: float = 1.0e-5
     max_steps: int = 100_000
+    step_control: str = "voltage"
+    error_tolerance_V: float = 1.0e-3
+    error_tolerance_theta: float = 2.0e-3
+    time_scheme: str = "euler"
+
+    def __post_init__(self) -> None:
+        if self.step_control not in STEP_CONTROLS:
+            raise ConfigError(f"study.step_control = {self.step_control!r}: must be one of {STEP_CONTROLS}")
+        if self.time_scheme not in TIME_SCHEMES:
+            raise ConfigError(f"study.time_scheme = {self.time_scheme!r}: must be one of {TIME_SCHEMES}")
+
+    @property
+    def order(self) -> int:
+        """The order of the time scheme (1: backward Euler, 2: BDF2)."""
+        return 2 if self.time_scheme == "bdf2" else 1
 
     @classmethod
     def from_study(cls, study: StudyConfig) -> SteppingSettings:
@@ -139,6 +205,10 @@ class SteppingSettings:
             voltage_step_V=study.voltage_step_V,
             max_cutbacks=study.max_cutbacks,
             cutoff_tolerance_V=study.cutoff_tolerance_V,
+            step_control=study.step_control,
+            error_tolerance_V=study.error_tolerance_V,
+            error_tolerance_theta=study.error_tolerance_theta,
+            time_scheme=study.time_scheme,
         )
 
 
@@ -188,6 +258,14 @@ class StepProgress:
     cutbacks0: int = 0  # the runner's cut-back count when the step began
     first: bool = True  # no time step accepted yet (the voltage jumps with the current)
     g_prev: float = math.inf  # event value at the last accepted state
+    # the error control's history in this step (the last order + 1 accepted states): their times, the voltage
+    # after each accepted time step (the jump at the step's start excluded), the error scalars (lithiation per
+    # particle, continuous across the jump) including the start; and the size of the last accepted time step
+    # (BDF2's step ratio; 0: none yet in this step)
+    t_hist: list[float] = field(default_factory=list)
+    v_hist: list[float] = field(default_factory=list)
+    y_hist: list[list[float]] = field(default_factory=list)
+    dt_prev: float = 0.0
 
 
 class ProtocolRunner:
@@ -204,6 +282,8 @@ class ProtocolRunner:
         time_s: time at the start (a protocol continues the clock of an earlier one).
         checkpoint: called with the runner after every accepted time step that does not end its protocol step,
             once :meth:`state` describes that step (the caller decides whether to write a checkpoint).
+        error_scalars: the state variables the error control watches besides the voltage (the mean lithiation
+            of each particle), the same on every rank; None: the voltage alone.
     """
 
     def __init__(
@@ -216,6 +296,7 @@ class ProtocolRunner:
         progress: Callable[[Record, Step, float], None] | None = None,
         time_s: float = 0.0,
         checkpoint: Callable[[ProtocolRunner], None] | None = None,
+        error_scalars: Callable[[], Sequence[float]] | None = None,
     ) -> None:
         self.model = model
         self.solver = solver
@@ -224,6 +305,7 @@ class ProtocolRunner:
         self.observe = observe
         self.progress = progress
         self.checkpoint = checkpoint
+        self.error_scalars = error_scalars if settings.step_control == "error" else None
         self.time_s = time_s
         self.charge_C_m2 = 0.0
         self.energy_J_m2 = 0.0
@@ -299,6 +381,8 @@ class ProtocolRunner:
                 dt=s.dt_initial_s,
                 cutbacks0=self._cutbacks,
                 g_prev=self._event_value(step, v_start, self.current_A_m2) if step.kind == "cc" else math.inf,
+                y_hist=[] if self.error_scalars is None else [list(map(float, self.error_scalars()))],
+                t_hist=[0.0],
             )
         else:
             p = replace(resume)  # a copy: the caller's object stays the state it handed in
@@ -318,23 +402,23 @@ class ProtocolRunner:
                 if dt >= left * (1 - 1e-12):
                     dt, clipped = left, "capacity"
             v_old = float(m.V.value)
-            dt, its = self._advance(dt, step)
+            dt, its = self._advance(dt, step, p.dt_prev)
             v_new, i_new = float(m.V.value), self._current(step)
             g_new = self._event_value(step, v_new, i_new)
+            y_new: list[float] = []
+            ratio = None  # the error estimate over its tolerance (error control; None without a history)
+            if self.error_scalars is not None and g_new > 0.0:
+                y_new = list(map(float, self.error_scalars()))
+                ratio = self._error_ratio(p, dt, v_new, y_new)
             if g_new <= 0.0:
                 # the event lies inside this step: land on it
-                dt, its, v_new, i_new, reason = self._locate_event(step, p.g_prev, dt, its, p.first)
+                dt, its, v_new, i_new, reason = self._locate_event(step, p.g_prev, dt, its, p.first, p.dt_prev)
                 clipped = ""
-            elif (
-                not p.first
-                and not clipped
-                and abs(v_new - v_old) > REJECT_FACTOR * s.voltage_step_V
-                and dt > 4 * s.dt_min_s
-            ):
-                # error control: the voltage moved too much in one step; redo it smaller
+            elif not p.first and not clipped and dt > 4 * s.dt_min_s and self._reject(ratio, v_new - v_old):
+                # the error estimate (or the voltage change) is too large: redo the step smaller
                 m.restore_step()
                 p.rejected += 1
-                dt *= max(SHRINK_MIN, 0.9 * s.voltage_step_V / abs(v_new - v_old))
+                dt *= max(SHRINK_MIN, self._factor(ratio, v_new - v_old))
                 continue
             m.commit_step()
             p.n_steps += 1
@@ -353,9 +437,14 @@ class ProtocolRunner:
                 reason = reason or clipped
                 break
             p.g_prev = g_new
-            # next step size: voltage change and Newton effort
-            dv = abs(v_new - v_old)
-            grow = GROWTH_MAX if p.first else min(GROWTH_MAX, max(SHRINK_MIN, 0.9 * s.voltage_step_V / max(dv, 1e-15)))
+            p.dt_prev = dt
+            if self.error_scalars is not None:
+                keep = s.order  # the predictor of the error estimate interpolates order + 1 states
+                p.t_hist = [*p.t_hist[-keep:], p.t_step]
+                p.v_hist = [*p.v_hist[-keep:], v_new]
+                p.y_hist = [*p.y_hist[-keep:], y_new]
+            # next step size: error estimate (or voltage change) and Newton effort
+            grow = GROWTH_MAX if p.first else min(GROWTH_MAX, max(SHRINK_MIN, self._factor(ratio, v_new - v_old)))
             if its > NEWTON_BUSY:
                 grow = min(grow, 0.5)
             dt = max(s.dt_min_s, dt * grow)
@@ -378,6 +467,41 @@ class ProtocolRunner:
             p.rejected,
             self._cutbacks - p.cutbacks0,
         )
+
+    def _error_ratio(self, p: StepProgress, dt: float, v_new: float, y_new: list[float]) -> float | None:
+        """The local truncation error of the step just solved over its tolerance (the larger of V and θ).
+
+        The step's result less the polynomial extrapolation of the last ``order + 1`` accepted states is a
+        multiple of the scheme's local error (both lead with ``y^(order+1)``); the factor between the two,
+        :func:`error_factor`, is exact for the step sizes at hand. None until the history is long enough.
+        """
+        s = self.settings
+        n = s.order + 1
+        t_new = p.t_step + dt
+        ratio = None
+        if len(p.v_hist) >= n:
+            times = p.t_hist[-n:]
+            k = error_factor(times, t_new, s.order)
+            ratio = k * abs(v_new - extrapolate(times, p.v_hist[-n:], t_new)) / s.error_tolerance_V
+        if len(p.y_hist) >= n and y_new:
+            times = p.t_hist[-n:]
+            k = error_factor(times, t_new, s.order)
+            cols = list(zip(*p.y_hist[-n:], strict=True))
+            dy = max(abs(y - extrapolate(times, list(c), t_new)) for c, y in zip(cols, y_new, strict=True))
+            ratio = max(ratio or 0.0, k * dy / s.error_tolerance_theta)
+        return ratio
+
+    def _reject(self, ratio: float | None, dv: float) -> bool:
+        """Whether an accepted-looking step is redone smaller (error above its tolerance, or too large a jump)."""
+        if self.settings.step_control == "error":
+            return ratio is not None and ratio > 1.0
+        return abs(dv) > REJECT_FACTOR * self.settings.voltage_step_V
+
+    def _factor(self, ratio: float | None, dv: float) -> float:
+        """Step size factor towards the target (error: ``0.9 ratio^(-1/2)``, first order; voltage: ΔV target)."""
+        if self.settings.step_control == "error":
+            return GROWTH_MAX if ratio is None else 0.9 * max(ratio, 1e-12) ** (-1.0 / (self.settings.order + 1))
+        return 0.9 * self.settings.voltage_step_V / max(abs(dv), 1e-15)
 
     def step_fraction(self, step: Step) -> float:
         """Rough progress in [0, 1] of the running step at its last accepted time step."""
@@ -418,7 +542,8 @@ class ProtocolRunner:
         if s.dt_max_s is not None:
             return s.dt_max_s
         if step.kind == "cc" and step.c_rate:
-            return CC_STEP_FRACTION * 3600.0 / step.c_rate
+            frac = CC_STEP_FRACTION_ERROR if s.step_control == "error" else CC_STEP_FRACTION
+            return frac * 3600.0 / step.c_rate
         return OTHER_DT_MAX_S
 
     def _current(self, step: Step) -> float:
@@ -435,8 +560,13 @@ class ProtocolRunner:
             return abs(i) - step.until_current_A_m2
         return math.inf
 
-    def _advance(self, dt: float, step: Step) -> tuple[float, int]:
-        """Solve one backward Euler step of (at most) ``dt`` from the last accepted state, halving on failure.
+    def _advance(self, dt: float, step: Step, dt_prev: float = 0.0) -> tuple[float, int]:
+        """Solve one time step of (at most) ``dt`` from the last accepted state, halving on failure.
+
+        Args:
+            dt: the step size to try.
+            step: the protocol step.
+            dt_prev: the last accepted step of this protocol step (BDF2's step ratio); 0: backward Euler.
 
         Returns:
             The step size that converged and the Newton iterations.
@@ -445,6 +575,11 @@ class ProtocolRunner:
         tries = 0
         while True:
             m.dt.value = dt
+            if s.time_scheme == "bdf2":
+                setter = getattr(m, "set_time_weights", None)
+                if setter is None:
+                    raise ConfigError("study.time_scheme = 'bdf2': this model has no BDF2 time derivative")
+                setter(*bdf2_weights(dt / dt_prev if dt_prev > 0.0 else 0.0))
             try:
                 report = self.solver.solve(step.kind != "cv")
                 self._krylov = int(getattr(report, "linear_iterations", 0))
@@ -463,7 +598,7 @@ class ProtocolRunner:
                 dt /= 2.0
 
     def _locate_event(
-        self, step: Step, g0: float, dt_hi: float, its: int, first: bool
+        self, step: Step, g0: float, dt_hi: float, its: int, first: bool, dt_prev: float = 0.0
     ) -> tuple[float, int, float, float, str]:
         """Find the step size at which the event function crosses zero; leave the model solved there.
 
@@ -495,7 +630,7 @@ class ProtocolRunner:
             dt = min(max(dt, lo + 1e-6 * (hi - lo)), hi - 1e-6 * (hi - lo))
             m.restore_step()
             self._configure(step)
-            dt, its = self._advance(dt, step)
+            dt, its = self._advance(dt, step, dt_prev)
             v, i = float(m.V.value), self._current(step)
             g = self._event_value(step, v, i)
             if abs(g) <= tol_g or (hi - lo) < 1e-12 * max(1.0, hi):
@@ -553,8 +688,11 @@ __all__ = [
     "StepProgress",
     "StepSummary",
     "SteppingSettings",
+    "bdf2_weights",
     "capacity_mAh_g",
     "energy_Wh_kg",
+    "error_factor",
+    "extrapolate",
     "rate_at_fraction",
     "steps_from_config",
 ]

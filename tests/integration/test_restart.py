@@ -136,6 +136,25 @@ def test_kill_and_restart_equals_uninterrupted(
     _assert_same(again, pd.read_csv(mpi_tmp_path / "timeseries.csv"), reference, SAME)
 
 
+def test_bdf2_restart_equals_uninterrupted(mpi_tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BDF2 with the error control: the checkpoint carries the state before the last and the error history."""
+    comm = MPI.COMM_WORLD
+    changes = {"study.time_scheme": "bdf2", "study.step_control": "error"}
+    ref_dir, run_dir = mpi_tmp_path / "ref", mpi_tmp_path / "run"
+    ref = run_study(_cfg(**changes), ref_dir, comm)["discharge"]
+    with monkeypatch.context() as mp:
+        _kill_after_checkpoint(mp, run_dir)
+        with pytest.raises(Killed):
+            run_study(_cfg(**changes), run_dir, comm)
+    saved = np.load(run_dir / checkpoint.FILENAME)
+    assert any(k.startswith("values_" + checkpoint.PREVIOUS) for k in saved.files)
+    progress = json.loads(str(saved["meta"]))["state"]["step_progress"]
+    assert progress["dt_prev"] > 0 and len(progress["y_hist"]) == 3  # BDF2's estimate: three states
+    result = run_study(_cfg(**changes), run_dir, comm, restart=True)["discharge"]
+    reference = {"summary": ref, "series": pd.read_csv(ref_dir / "timeseries.csv")}
+    _assert_same(result, pd.read_csv(run_dir / "timeseries.csv"), reference, SAME)
+
+
 def test_persistent_failure_saves_the_last_good_state(
     reference: dict[str, Any], mpi_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,16 +42,25 @@ def _reset(model: CellModel) -> None:
     model.restore_step()  # back to the rest state the model was built in
 
 
-def test_residual_test_ends_a_solve_the_update_test_cannot() -> None:
+@pytest.mark.parametrize("reuse", [False, True], ids=["newton", "chord"])
+def test_residual_test_ends_a_solve_the_update_test_cannot(reuse: bool) -> None:
     model = _model()
-    ref = BorderedNewton(model)
+    ref = BorderedNewton(model, reuse_jacobian=reuse)
     rep = ref.solve()
     v_ref = float(model.V.value)
     ref.destroy()
     _reset(model)
     # tolerance 0: the update test can never hold, as when round-off keeps updates above a tight tolerance
-    solver = BorderedNewton(model, tolerance=0.0)
+    solver = BorderedNewton(model, tolerance=0.0, reuse_jacobian=reuse)
     out = solver.solve()
+    if reuse:
+        # chord steps (Jacobian kept once the update is below 1e-3) converge linearly: a few more iterations
+        # to reach the round-off floor than full Newton, with fewer Jacobians than iterations
+        assert out.converged and out.reason in ("residual", "floor")
+        assert solver.jacobians < out.iterations <= rep.iterations + 4
+        assert float(model.V.value) == pytest.approx(v_ref, abs=1e-12)
+        solver.destroy()
+        return
     # the relative test, or the floor once the updates are round-off noise (a block that starts near zero, like
     # φ_e at the start of a step, has a relative target below round-off)
     assert out.converged and out.reason in ("residual", "floor")
@@ -64,7 +73,7 @@ def test_residual_test_ends_a_solve_the_update_test_cannot() -> None:
 
 def test_round_off_floors_alone_are_reachable_and_small() -> None:
     model = _model()
-    solver = BorderedNewton(model, tolerance=0.0, rtol=0.0)
+    solver = BorderedNewton(model, tolerance=0.0, rtol=0.0, reuse_jacobian=False)  # full Newton steps
     out = solver.solve()
     # ended at the floor once the updates stopped shrinking (round-off noise), within a few steps
     assert out.reason == "floor" and out.iterations < 10
