@@ -7,8 +7,8 @@ controls (``study.step_control``): the voltage target (``voltage_step_V`` per st
 
 - ``2d``: ``geometries/default-2d.toml`` 5 µm wide (1 rank); the reference is BDF2 with a 0.3 mV target;
 - ``3d``: the issue's ~100-sphere case, ``geometries/default-3d.toml`` 5 µm wide, 4.5 µm cathode, seed 2, on 2
-  ranks with the 3D default solver (two-level), Euler + voltage target (the old default) and BDF2 + voltage
-  target (the new one).
+  ranks: Euler + voltage target (the old default) and BDF2 + voltage target (the new one) with the 3D default
+  solver (two-level), and BDF2 with MUMPS.
 
 Each record: steps, rejected steps, Newton and Krylov iterations, capacity, its deviation from the 2D
 reference, setup and discharge wall times, peak memory per rank.
@@ -51,7 +51,13 @@ CASES_2D = [
     *[("bdf2", "error", t) for t in (1e-3, 3e-4, 1e-4)],
 ]
 REFERENCE_2D = ("bdf2", "voltage", 3e-4)
-CASES_3D = [("euler", "voltage", 0.01), ("bdf2", "voltage", 0.01)]
+#: (scheme, control, setting, linear solver) of each 3D case.
+CASES_3D = [
+    ("euler", "voltage", 0.01, "auto"),
+    ("bdf2", "voltage", 0.01, "auto"),
+    ("bdf2", "voltage", 0.01, "mumps"),
+    ("bdf2", "error", 1e-3, "auto"),
+]
 
 
 def _settings(scheme: str, control: str, value: float) -> list[str]:
@@ -61,7 +67,7 @@ def _settings(scheme: str, control: str, value: float) -> list[str]:
     return [*out, f"study.error_tolerance_V={value}", f"study.error_tolerance_theta={2 * value}"]
 
 
-def worker(case: str, scheme: str, control: str, value: float) -> None:
+def worker(case: str, scheme: str, control: str, value: float, solver: str = "auto") -> None:
     """One discharge inside mpiexec; prints one JSON line on rank 0."""
     import dolfinx_solver  # noqa: F401
 
@@ -73,7 +79,8 @@ def worker(case: str, scheme: str, control: str, value: float) -> None:
 
     comm = MPI.COMM_WORLD
     name, sets = BASE[case]
-    cfg = config.load(ROOT / "geometries" / name, [*sets, *COMMON, *_settings(scheme, control, value)])
+    sets = [*sets, *COMMON, *_settings(scheme, control, value), f"solver.linear_solver={solver}"]
+    cfg = config.load(ROOT / "geometries" / name, sets)
     t0 = time.perf_counter()
     cell = DischargeCell(cfg, comm)
     t_setup = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
@@ -108,21 +115,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--cases", default="2d,3d")
-    ap.add_argument("--worker", nargs=4, metavar=("CASE", "SCHEME", "CONTROL", "VALUE"))
+    ap.add_argument("--worker", nargs=5, metavar=("CASE", "SCHEME", "CONTROL", "VALUE", "SOLVER"))
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker[0], args.worker[1], args.worker[2], float(args.worker[3]))
+        worker(args.worker[0], args.worker[1], args.worker[2], float(args.worker[3]), args.worker[4])
         return 0
     chosen = args.cases.split(",")
     cases = []
     if "2d" in chosen:
         for scheme, control, value in [*CASES_2D, REFERENCE_2D]:
             labels = {"case": "2d", "time_scheme": scheme, "step_control": control, "setting": value}
-            cases.append((labels, ["2d", scheme, control, value], 1))
+            cases.append((labels, ["2d", scheme, control, value, "mumps"], 1))
     if "3d" in chosen:
-        for scheme, control, value in CASES_3D:
-            labels = {"case": "3d", "time_scheme": scheme, "step_control": control, "setting": value}
-            cases.append((labels, ["3d", scheme, control, value], 2))
+        for scheme, control, value, solver in CASES_3D:
+            labels = {"case": "3d", "time_scheme": scheme, "step_control": control, "setting": value, "solver": solver}
+            cases.append((labels, ["3d", scheme, control, value, solver], 2))
     results = run_cases(__file__, cases, timeout=3600)
     ref = next(
         (r for r in results if (r.get("case"), r.get("time_scheme"), r.get("step_control"), r.get("setting"))
