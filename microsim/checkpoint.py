@@ -348,7 +348,7 @@ def load(
     problem = ""
     values: dict[str, np.ndarray] = {}
     prev = model.previous_state
-    wanted = [(name, k) for name, k in keys.items()]
+    wanted = list(keys.items())
     if prev is not None:
         wanted += [(PREVIOUS + name, k) for name, k in keys.items()]
     for name, k in wanted:
