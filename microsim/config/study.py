@@ -208,7 +208,7 @@ class ProtocolSettings:
     step_control: str = spec(
         "voltage",
         choices=STEP_CONTROLS,
-        doc="time-step control: 'voltage' aims at voltage_step_V per step; 'error' keeps backward Euler's "
+        doc="time-step control: 'voltage' aims at voltage_step_V per step; 'error' keeps the time scheme's "
         "estimated local error in V and in each particle's mean lithiation below the error_tolerance_* keys",
     )
     error_tolerance_V: float = spec(

@@ -227,10 +227,15 @@ class CellModel:
         for n, f in fields.items():
             self.old[n].x.array[:] = f.x.array
         self.V_old = const(float(self.V.value))
-        # BDF2: the state before the previous one, and the weights of the three states in the time derivative
-        self.old2 = {n: dolfinx.fem.Function(f.function_space, name=f"{n}_old2") for n, f in fields.items()}
-        for n, f in fields.items():
-            self.old2[n].x.array[:] = f.x.array
+        # BDF2: the state before the previous one (only then), and the weights of the three states in the time
+        # derivative
+        self.old2 = (
+            {n: dolfinx.fem.Function(f.function_space, name=f"{n}_old2") for n, f in fields.items()}
+            if opts.bdf2
+            else {}
+        )
+        for n, f in self.old2.items():
+            f.x.array[:] = fields[n].x.array
         self.V_old2 = const(float(self.V.value))
         self.time_weights = (const(1.0), const(-1.0), const(0.0))
         self.c_old = self.old.get("c")

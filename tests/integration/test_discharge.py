@@ -65,7 +65,7 @@ def test_cutoff_landing_and_step_size_independence() -> None:
         assert res["end_reason"] == "cutoff"
         assert res["final_voltage_V"] == pytest.approx(3.0, abs=1e-4)
         caps.append(res["capacity_mAh_g"])
-    # what remains is the first-order backward Euler error of the whole discharge, not the landing
+    # what remains is the time-discretisation error of the whole discharge, not the landing
     assert caps[0] == pytest.approx(caps[1], rel=0.02)
 
 

@@ -80,3 +80,62 @@ def test_charging_current_carries_no_lithium() -> None:
     # charging dominates the first, shortest step and fades as the double layer charges
     assert shares[0] < 0.5 < shares[-1]
     assert all(a < b for a, b in itertools.pairwise(shares))
+
+
+def test_bdf2_balances_hold_in_the_schemes_own_form() -> None:
+    """BDF2 (docs/solver.md): each balance holds with the step's weights, a₀X_{n+1} + a₁X_n + a₂X_{n−1} = rhs dt.
+
+    The weights enter the salt, lithiation and both double-layer terms and the charging current of the current
+    constraint: one of them left at backward Euler, or a wrong weight, breaks one of these equalities.
+    """
+    from microsim.studies.stepping import bdf2_weights
+
+    cfg = small(**{"geometry.interface": "filled"})
+    params = resolve(cfg)
+    cm = build_cell_mesh(describe_geometry(cfg), MPI.COMM_WORLD)
+    model = CellModel(cm, params, ModelOptions(binary=True, transient=True, double_layer=True, bdf2=True))
+    solver = BorderedNewton(model, tolerance=1e-12)
+    q = Quantities(model)
+    a_hat = model.area_hat
+    forms = [
+        dolfinx.fem.form(f, entity_maps=cm.entity_maps)
+        for f in (
+            params.lfp.double_layer_F_m2 * model.interface_potential / a_hat * model.dS,
+            params.li.double_layer_F_m2 * model.eta_li / a_hat * model.ds_li,
+        )
+    ]
+
+    def state() -> dict[str, float]:
+        out = q.evaluate()
+        dl = [cm.comm.allreduce(dolfinx.fem.assemble_scalar(f), op=MPI.SUM) for f in forms]
+        return {"solid": out["lithium_solid"], "salt": out["lithium_electrolyte"], "dl": dl[0], "dl_li": dl[1]}
+
+    current = 0.3  # A/m²
+    model.current_density.value = current
+    model.current_ref.value = current
+    t_plus = params.electrolyte.transference_number
+    history = [state()]
+    dt_prev = 0.0
+    for dt in (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2):
+        w = bdf2_weights(dt / dt_prev if dt_prev else 0.0)
+        model.set_time_weights(*w)
+        model.dt.value = dt
+        solver.solve()
+        now = state()
+        flux = q.evaluate()
+        i_gamma, i_li = flux["current_interface"], flux["current_anode"]
+        past = [now, history[-1], history[-2] if len(history) > 1 else history[-1]]
+
+        def rate(key: str, states: list[dict[str, float]] = past, w: tuple[float, float, float] = w) -> float:
+            return sum(wk * s[key] for wk, s in zip(w, states, strict=True))
+
+        scale = now["solid"]
+        assert rate("solid") == pytest.approx(-i_gamma * dt / FARADAY, rel=1e-7, abs=1e-14 * scale)
+        assert rate("salt") == pytest.approx(
+            (1 - t_plus) * (i_gamma + i_li) * dt / FARADAY, rel=1e-6, abs=1e-14 * scale
+        )
+        assert rate("dl") == pytest.approx(-(current + i_gamma) * dt, rel=1e-6)
+        assert rate("dl_li") == pytest.approx((current - i_li) * dt, rel=1e-6)
+        model.commit_step()
+        history.append(now)
+        dt_prev = dt
