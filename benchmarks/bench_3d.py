@@ -77,22 +77,30 @@ def _config(n_particles: int, interface: str, mesh_size: float, solver: str = "a
     )
 
 
+def timed_mesh(cfg: Any, comm: Any) -> tuple[Any, Any, float, float]:
+    """Pack and mesh ``cfg`` (collective): the description, the cell mesh, packing and meshing times [s]."""
+    from mpi4py import MPI
+
+    from microsim.studies.common import build_cell_mesh, describe_geometry
+
+    t0 = time.perf_counter()
+    desc = describe_geometry(cfg)
+    t_pack = time.perf_counter() - t0
+    comm.barrier()
+    t0 = time.perf_counter()
+    cm = build_cell_mesh(desc, comm)
+    return desc, cm, t_pack, comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+
+
 def mesh_worker(n_particles: int) -> None:
     """Packing and Gmsh for one particle count; prints one JSON line."""
     import dolfinx_solver  # noqa: F401
 
     from mpi4py import MPI
 
-    from microsim.studies.common import build_cell_mesh, describe_geometry
-
     comm = MPI.COMM_WORLD
     cfg = _config(n_particles, "filled", 0.5)
-    t0 = time.perf_counter()
-    desc = describe_geometry(cfg)
-    t_pack = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cm = build_cell_mesh(desc, comm)
-    t_mesh = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    desc, cm, t_pack, t_mesh = timed_mesh(cfg, comm)
     emit(
         comm,
         {
@@ -160,32 +168,28 @@ def poisson_yardsticks(msh: Any, prefix: str, per_iteration_s: float, n_dofs: in
     }
 
 
-def solve_worker(n_particles: int, mesh_size: float, solver: str, interface: str) -> None:
-    """Mesh, resistance Newton with ``solver``, Poisson yardsticks; prints one JSON line on rank 0."""
-    import dolfinx_solver  # noqa: F401
+def steady_solve_record(cm: Any, params: Any, desc: Any, solver: str, prefix: str) -> dict[str, Any]:
+    """The DC resistance solve of a meshed cell and its yardsticks, as a benchmark record (collective).
 
+    Shared by this script and ``bench_paper_scale.py``: setup and solve times (split into assembly, linear and
+    other), Newton and Krylov iterations, Jacobian assemblies and linear solves (a chord step reuses the
+    Jacobian and solves once), ``R_total``, peak memory per rank of the solve and of the job, and the Poisson
+    yardsticks on the parent mesh.
+    """
     import numpy as np
     from mpi4py import MPI
 
-    from microsim.parameters import resolve
     from microsim.physics.model import CellModel, ModelOptions
     from microsim.solver import BorderedNewton
-    from microsim.studies.common import build_cell_mesh, describe_geometry, n_dofs
+    from microsim.studies.common import n_dofs
     from microsim.studies.resistance import DEFAULT_CURRENT_A_M2, solve_steady
 
-    comm = MPI.COMM_WORLD
-    cfg = _config(n_particles, interface, mesh_size, solver)
-    params = resolve(cfg)
-    t0 = time.perf_counter()
-    desc = describe_geometry(cfg)
-    t_pack = time.perf_counter() - t0
-    comm.barrier()
-    t0 = time.perf_counter()
-    cm = build_cell_mesh(desc, comm)
-    t_mesh = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    comm = cm.comm
     _reset_peak_memory()
+    t0 = time.perf_counter()
     model = CellModel(cm, params, ModelOptions(binary=True, transient=False))
     newton = BorderedNewton(model, solver)
+    t_setup = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     model.current_density.value = DEFAULT_CURRENT_A_M2
     model.current_ref.value = DEFAULT_CURRENT_A_M2
     comm.barrier()
@@ -194,13 +198,54 @@ def solve_worker(n_particles: int, mesh_size: float, solver: str, interface: str
     t_solve = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     peak_solve = comm.allreduce(_peak_memory_mb(), op=MPI.MAX)
     its = sum(r.iterations for r in reports)
+    jacobians = sum(r.jacobians for r in reports)
+    solves = its + jacobians  # galvanostatic: two solves with a fresh Jacobian, one in a chord step
     krylov = sum(r.linear_iterations for r in reports)
+    t_asm = comm.allreduce(sum(r.time_assemble_s for r in reports), op=MPI.MAX)
+    t_lin = comm.allreduce(sum(r.time_solve_s for r in reports), op=MPI.MAX)
     dofs = n_dofs(model)
     v_eq = float(params.lfp.ocp.numpy(np.array(params.initial_stoichiometry)))
     resolved = newton.linear_solver
     newton.destroy()
-
     per_it = t_solve / max(its, 1)
+    iterative = resolved == "two-level"
+    return {
+        "solver": solver,
+        "solver_resolved": resolved,
+        "n_ranks": comm.size,
+        "n_dofs": dofs,
+        "time_setup_compile_s": t_setup,
+        "time_solve_s": t_solve,
+        "time_assemble_s": t_asm,
+        "time_linear_s": t_lin,
+        "time_other_s": t_solve - t_asm - t_lin,
+        "newton_iterations": its,
+        "jacobian_assemblies": jacobians,
+        "linear_solves": solves,
+        "krylov_iterations": krylov if iterative else None,
+        "krylov_iterations_per_solve": krylov / solves if iterative and solves else None,
+        "time_per_newton_iteration_s": per_it,
+        "resistance_total_ohm_cm2": (v_eq - float(model.V.value)) / DEFAULT_CURRENT_A_M2 * 1e4,
+        "peak_rss_mb_solve_max_rank": peak_solve,
+        "peak_rss_mb_job_max_rank": comm.allreduce(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, op=MPI.MAX
+        ),
+        **poisson_yardsticks(cm.mesh, prefix, per_it, dofs),
+    }
+
+
+def solve_worker(n_particles: int, mesh_size: float, solver: str, interface: str) -> None:
+    """Mesh, resistance Newton with ``solver``, Poisson yardsticks; prints one JSON line on rank 0."""
+    import dolfinx_solver  # noqa: F401
+
+    from mpi4py import MPI
+
+    from microsim.parameters import resolve
+
+    comm = MPI.COMM_WORLD
+    cfg = _config(n_particles, interface, mesh_size, solver)
+    params = resolve(cfg)
+    desc, cm, t_pack, t_mesh = timed_mesh(cfg, comm)
     rec = {
         "kind": "solve",
         "interface": interface,
@@ -208,27 +253,10 @@ def solve_worker(n_particles: int, mesh_size: float, solver: str, interface: str
         "n_particles": desc.n_particles,
         "width_um": cfg.geometry.width_um,
         "mesh_size_um": mesh_size,
-        "solver": solver,
-        "solver_resolved": resolved,
-        "n_ranks": comm.size,
         "n_cells": cm.count_cells()["total"],
-        "n_dofs": dofs,
         "time_packing_s": t_pack,
         "time_mesh_s": t_mesh,
-        "newton_iterations": its,
-        "linear_solves": 2 * its,
-        "krylov_iterations": krylov if resolved == "two-level" else None,
-        "krylov_iterations_per_solve": krylov / (2 * its) if resolved == "two-level" and its else None,
-        "time_solve_s": t_solve,
-        "time_per_newton_iteration_s": per_it,
-        "time_assemble_s": comm.allreduce(sum(r.time_assemble_s for r in reports), op=MPI.MAX),
-        "time_linear_s": comm.allreduce(sum(r.time_solve_s for r in reports), op=MPI.MAX),
-        "resistance_total_ohm_cm2": (v_eq - float(model.V.value)) / DEFAULT_CURRENT_A_M2 * 1e4,
-        "peak_rss_mb_solve_max_rank": peak_solve,
-        "peak_rss_mb_job_max_rank": comm.allreduce(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, op=MPI.MAX
-        ),
-        **poisson_yardsticks(cm.mesh, "bench3d_poisson_", per_it, dofs),
+        **steady_solve_record(cm, params, desc, solver, "bench3d_poisson_"),
     }
     emit(comm, rec)
 

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import resource
-import time
 from typing import Any
 
 from _driver import ROOT, emit, run_cases, write_results
-from bench_3d import _peak_memory_mb, _reset_peak_memory, poisson_yardsticks
+from bench_3d import steady_solve_record, timed_mesh
 
 CONFIGS = {"filled": "paper-cathode-supported-3d.toml", "point-contact": "paper-conventional-3d.toml"}
 
@@ -40,17 +39,7 @@ def _config(interface: str, width: float, solver: str = "auto", seed: int = 0) -
 
 
 def _mesh(cfg: Any, comm: Any) -> tuple[Any, Any, dict[str, Any]]:
-    from mpi4py import MPI
-
-    from microsim.studies.common import build_cell_mesh, describe_geometry
-
-    t0 = time.perf_counter()
-    desc = describe_geometry(cfg)
-    t_pack = time.perf_counter() - t0
-    comm.barrier()
-    t0 = time.perf_counter()
-    cm = build_cell_mesh(desc, comm)
-    t_mesh = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    desc, cm, t_pack, t_mesh = timed_mesh(cfg, comm)
     info = cm.info
     rec = {
         "n_particles": desc.n_particles,
@@ -90,63 +79,17 @@ def resistance_worker(interface: str, width: float, solver: str, seed: int) -> N
     """Mesh, the steady DC solve, the Poisson yardsticks; one JSON line on rank 0."""
     import dolfinx_solver  # noqa: F401
 
-    import numpy as np
     from mpi4py import MPI
 
     from microsim.parameters import resolve
-    from microsim.physics.model import CellModel, ModelOptions
-    from microsim.solver import BorderedNewton
-    from microsim.studies.common import n_dofs
-    from microsim.studies.resistance import DEFAULT_CURRENT_A_M2, solve_steady
 
     comm = MPI.COMM_WORLD
     cfg = _config(interface, width, solver, seed)
     params = resolve(cfg)
     desc, cm, rec = _mesh(cfg, comm)
-    _reset_peak_memory()
-    t0 = time.perf_counter()
-    model = CellModel(cm, params, ModelOptions(binary=True, transient=False))
-    newton = BorderedNewton(model, solver)
-    t_setup = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
-    model.current_density.value = DEFAULT_CURRENT_A_M2
-    model.current_ref.value = DEFAULT_CURRENT_A_M2
-    comm.barrier()
-    t0 = time.perf_counter()
-    reports = solve_steady(model, newton, True, desc.total_thickness_um * 1e-6)
-    t_solve = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
-    peak_solve = comm.allreduce(_peak_memory_mb(), op=MPI.MAX)
-    its = sum(r.iterations for r in reports)
-    dofs = n_dofs(model)
-    v_eq = float(params.lfp.ocp.numpy(np.array(params.initial_stoichiometry)))
-    resolved = newton.linear_solver
-    t_asm = comm.allreduce(sum(r.time_assemble_s for r in reports), op=MPI.MAX)
-    t_lin = comm.allreduce(sum(r.time_solve_s for r in reports), op=MPI.MAX)
-    newton.destroy()
-    per_it = t_solve / max(its, 1)
-    rec |= {
-        "kind": "resistance",
-        "interface": interface,
-        "seed": seed or None,
-        "solver": solver,
-        "solver_resolved": resolved,
-        "n_ranks": comm.size,
-        "n_dofs": dofs,
-        "time_setup_compile_s": t_setup,
-        "time_solve_s": t_solve,
-        "time_assemble_s": t_asm,
-        "time_linear_s": t_lin,
-        "time_other_s": t_solve - t_asm - t_lin,
-        "time_total_s": rec["time_packing_s"] + rec["time_mesh_s"] + t_setup + t_solve,
-        "newton_iterations": its,
-        "krylov_iterations": sum(r.linear_iterations for r in reports) if resolved == "two-level" else None,
-        "time_per_newton_iteration_s": per_it,
-        "resistance_total_ohm_cm2": (v_eq - float(model.V.value)) / DEFAULT_CURRENT_A_M2 * 1e4,
-        "peak_rss_mb_solve_max_rank": peak_solve,
-        "peak_rss_mb_job_max_rank": comm.allreduce(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, op=MPI.MAX
-        ),
-        **poisson_yardsticks(cm.mesh, "paper_poisson_", per_it, dofs),
-    }
+    rec |= {"kind": "resistance", "interface": interface, "seed": seed or None}
+    rec |= steady_solve_record(cm, params, desc, solver, "paper_poisson_")
+    rec["time_total_s"] = rec["time_packing_s"] + rec["time_mesh_s"] + rec["time_setup_compile_s"] + rec["time_solve_s"]
     emit(comm, rec)
 
 

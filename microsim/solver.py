@@ -67,6 +67,7 @@ class NewtonReport:
             updates no longer shrinking).
         residual_ratio: the largest residual over its target at the end (≤ 1 when ``reason == "residual"``).
         linear_iterations: Krylov iterations of all linear solves (a direct solve counts 1).
+        jacobians: Jacobian assemblies (fewer than ``iterations`` where chord steps reused one).
     """
 
     iterations: int
@@ -78,6 +79,7 @@ class NewtonReport:
     linear_iterations: int = 0
     reason: str = "update"
     residual_ratio: float = 0.0
+    jacobians: int = 0
 
 
 def resolve_linear_solver(choice: str, dim: int) -> str:
@@ -267,7 +269,16 @@ class BorderedNewton:
                 if reason:
                     self._check_finite()
                     return NewtonReport(
-                        steps, True, history[-1] if history else 0.0, history, t_asm, t_sol, linear_its, reason, ratio
+                        steps,
+                        True,
+                        history[-1] if history else 0.0,
+                        history,
+                        t_asm,
+                        t_sol,
+                        linear_its,
+                        reason,
+                        ratio,
+                        self.jacobians,
                     )
                 self._check_stagnation(ratios, lams, bounded, history, res, target)
             elif not np.any(res):
@@ -328,6 +339,7 @@ class BorderedNewton:
                     linear_its,
                     "update",
                     ratios[-1] if ratios else 0.0,
+                    self.jacobians,
                 )
         self._x2_guess = False  # a diverging iteration leaves no useful start
         raise ConvergenceError(

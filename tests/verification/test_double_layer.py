@@ -14,6 +14,8 @@ Early steps are short so that charging carries most of the current; its share fa
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -33,13 +35,13 @@ from tests._cases import small
 pytestmark = [pytest.mark.fenics, pytest.mark.mpi]
 
 
-def test_charging_current_carries_no_lithium() -> None:
+def _cell(bdf2: bool) -> tuple[Any, CellModel, BorderedNewton, Quantities, Callable[[], tuple[float, float]]]:
+    """The small filled cell with double layers: parameters, model, solver, quantities, the two layers' charges."""
     cfg = small(**{"geometry.interface": "filled"})
     params = resolve(cfg)
     cm = build_cell_mesh(describe_geometry(cfg), MPI.COMM_WORLD)
-    model = CellModel(cm, params, ModelOptions(binary=True, transient=True, double_layer=True))
+    model = CellModel(cm, params, ModelOptions(binary=True, transient=True, double_layer=True, bdf2=bdf2))
     solver = BorderedNewton(model, tolerance=1e-12)
-    q = Quantities(model)
     a_hat = model.area_hat
     forms = [
         dolfinx.fem.form(f, entity_maps=cm.entity_maps)
@@ -50,7 +52,15 @@ def test_charging_current_carries_no_lithium() -> None:
     ]
 
     def q_dl() -> tuple[float, float]:
-        return tuple(cm.comm.allreduce(dolfinx.fem.assemble_scalar(f), op=MPI.SUM) for f in forms)
+        """∫ C_dl Δφ per geometric area on Γ and at the Li metal [C/m²]."""
+        a, b = (cm.comm.allreduce(dolfinx.fem.assemble_scalar(f), op=MPI.SUM) for f in forms)
+        return a, b
+
+    return params, model, solver, Quantities(model), q_dl
+
+
+def test_charging_current_carries_no_lithium() -> None:
+    params, model, solver, q, q_dl = _cell(bdf2=False)
 
     current = 0.3  # A/m²
     model.current_density.value = current
@@ -90,24 +100,11 @@ def test_bdf2_balances_hold_in_the_schemes_own_form() -> None:
     """
     from microsim.studies.stepping import bdf2_weights
 
-    cfg = small(**{"geometry.interface": "filled"})
-    params = resolve(cfg)
-    cm = build_cell_mesh(describe_geometry(cfg), MPI.COMM_WORLD)
-    model = CellModel(cm, params, ModelOptions(binary=True, transient=True, double_layer=True, bdf2=True))
-    solver = BorderedNewton(model, tolerance=1e-12)
-    q = Quantities(model)
-    a_hat = model.area_hat
-    forms = [
-        dolfinx.fem.form(f, entity_maps=cm.entity_maps)
-        for f in (
-            params.lfp.double_layer_F_m2 * model.interface_potential / a_hat * model.dS,
-            params.li.double_layer_F_m2 * model.eta_li / a_hat * model.ds_li,
-        )
-    ]
+    params, model, solver, q, q_dl = _cell(bdf2=True)
 
     def state() -> dict[str, float]:
         out = q.evaluate()
-        dl = [cm.comm.allreduce(dolfinx.fem.assemble_scalar(f), op=MPI.SUM) for f in forms]
+        dl = q_dl()
         return {"solid": out["lithium_solid"], "salt": out["lithium_electrolyte"], "dl": dl[0], "dl_li": dl[1]}
 
     current = 0.3  # A/m²
