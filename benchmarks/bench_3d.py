@@ -150,11 +150,11 @@ def _poisson(msh: Any, prefix: str, options: dict[str, Any]) -> tuple[float, int
 
 
 def poisson_yardsticks(msh: Any, prefix: str, per_iteration_s: float, n_dofs: int) -> dict[str, Any]:
-    """The Poisson yardsticks on ``msh`` (CG + GAMG at the Krylov defaults' tolerance, and MUMPS) and the ratios
-    of a coupled Newton iteration per unknown to each of them."""
-    from microsim.linear import KRYLOV_DEFAULTS
+    """The Poisson yardsticks on ``msh`` (CG + GAMG at the relative tolerance of Newton's linear solves, and MUMPS)
+    and the ratios of a coupled Newton iteration per unknown to each of them."""
+    from microsim.solver import NEWTON_KRYLOV_RTOL
 
-    gamg = {"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": KRYLOV_DEFAULTS["rtol"], "ksp_atol": 0.0}
+    gamg = {"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": NEWTON_KRYLOV_RTOL, "ksp_atol": 0.0}
     t_gamg, n_p, its_gamg = _poisson(msh, prefix + "gamg_", gamg)
     lu = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
     t_lu, _, _ = _poisson(msh, prefix + "lu_", lu)
@@ -162,6 +162,7 @@ def poisson_yardsticks(msh: Any, prefix: str, per_iteration_s: float, n_dofs: in
         "poisson_n_dofs": n_p,
         "poisson_cg_gamg_s": t_gamg,
         "poisson_cg_gamg_iterations": its_gamg,
+        "poisson_cg_gamg_rtol": NEWTON_KRYLOV_RTOL,
         "poisson_mumps_s": t_lu,
         "newton_iteration_vs_poisson_per_dof_gamg": (per_iteration_s / n_dofs) / (t_gamg / n_p),
         "newton_iteration_vs_poisson_per_dof_mumps": (per_iteration_s / n_dofs) / (t_lu / n_p),
@@ -206,6 +207,7 @@ def steady_solve_record(cm: Any, params: Any, desc: Any, solver: str, prefix: st
     dofs = n_dofs(model)
     v_eq = float(params.lfp.ocp.numpy(np.array(params.initial_stoichiometry)))
     resolved = newton.linear_solver
+    n_coarse = newton.two_level.n_coarse if newton.two_level is not None else None
     newton.destroy()
     per_it = t_solve / max(its, 1)
     iterative = resolved == "two-level"
@@ -224,6 +226,7 @@ def steady_solve_record(cm: Any, params: Any, desc: Any, solver: str, prefix: st
         "linear_solves": solves,
         "krylov_iterations": krylov if iterative else None,
         "krylov_iterations_per_solve": krylov / solves if iterative and solves else None,
+        "coarse_space_size": n_coarse,
         "time_per_newton_iteration_s": per_it,
         "resistance_total_ohm_cm2": (v_eq - float(model.V.value)) / DEFAULT_CURRENT_A_M2 * 1e4,
         "peak_rss_mb_solve_max_rank": peak_solve,

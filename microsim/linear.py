@@ -61,7 +61,8 @@ SMOOTHER_DEFAULTS: dict[str, str] = {"pc_fieldsplit_type": "additive"}
 #: that happened at the 200th iteration of a 2D solve with restart 100, so restarts are kept out of reach (GMRES
 #: allocates its vectors as the iterations need them). rtol 1e-9 gave solutions within ~1e-7 (relative, 2-norm) of
 #: MUMPS's in 3D, 1e-10 within ~5e-8 for 10 % more iterations; Newton iteration counts did not change (1e-9 and
-#: 1e-10 on the 3D resistance study, 1e-8 to 1e-10 on a 3D 1C discharge of 14 steps).
+#: 1e-10 on the 3D resistance study, 1e-8 to 1e-10 on a 3D 1C discharge of 14 steps). Newton's solves use a
+#: looser tolerance of their own (:data:`microsim.solver.NEWTON_KRYLOV_RTOL`).
 KRYLOV_DEFAULTS: dict[str, Any] = {"restart": 300, "rtol": 1e-9, "max_it": 1000}
 
 

@@ -51,6 +51,14 @@ STALL_STEP_LENGTH = 1.0e-3
 REUSE_BELOW = 1.0e-3
 #: After a chord step, a fresh Jacobian unless the update shrank at least by this factor.
 REUSE_CONTRACTION = 0.1
+#: Relative tolerance of the iterative linear solves inside Newton (inexact Newton: a linear error of this
+#: fraction of the update slows Newton's quadratic convergence to a contraction by this factor at worst; Dembo,
+#: Eisenstat & Steihaug, SIAM J. Numer. Anal. 19, 1982). Updates of 5e-3 → 2e-5 → 2e-9 end a step either way. On
+#: the 124-sphere 3D 1C discharge (2 ranks) 1e-4 instead of 1e-9 cut the Krylov iterations to a third and the
+#: run by a third, for about the same Newton iterations and the same capacity to 1e-10 (docs/solver.md).
+NEWTON_KRYLOV_RTOL = 1.0e-4
+#: The update test trusts the contraction of the last two full steps as an error estimate below this ratio.
+CONTRACTION_TRUSTED = 0.5
 
 
 @dataclass
@@ -68,6 +76,7 @@ class NewtonReport:
         residual_ratio: the largest residual over its target at the end (≤ 1 when ``reason == "residual"``).
         linear_iterations: Krylov iterations of all linear solves (a direct solve counts 1).
         jacobians: Jacobian assemblies (fewer than ``iterations`` where chord steps reused one).
+        carried: whether the first step used the Jacobian the previous solve left (same constants).
     """
 
     iterations: int
@@ -80,6 +89,30 @@ class NewtonReport:
     reason: str = "update"
     residual_ratio: float = 0.0
     jacobians: int = 0
+    carried: bool = False
+
+
+def update_test(history: list[float], lams: list[float], tolerance: float) -> bool:
+    """The update test after a full Newton step: the error left after it is estimated below ``tolerance``.
+
+    The error left is at most the last update (the next one is smaller) and, once two full steps show the
+    contraction ``ρ = ‖δ_k‖/‖δ_{k−1}‖ < 1``, about ``ρ/(1 − ρ) ‖δ_k‖`` (the geometric tail of the updates to
+    come; the stopping rule of simplified Newton in Hairer & Wanner, Solving ODEs II, §IV.8). Newton's quadratic
+    steps make ρ small, so a sequence such as 2e-5 → 4e-9 ends the iteration without another step whose only
+    purpose would be to show an update below the tolerance.
+
+    Args:
+        history: the scaled update norms of the steps so far (the last one just taken, a full step).
+        lams: their step lengths (1: full).
+        tolerance: the update tolerance.
+    """
+    upd = history[-1]
+    if upd < tolerance:
+        return True
+    if len(history) < 2 or lams[-2] < 1.0:
+        return False
+    rho = upd / history[-2]
+    return rho < CONTRACTION_TRUSTED and rho / (1.0 - rho) * upd < tolerance
 
 
 def resolve_linear_solver(choice: str, dim: int) -> str:
@@ -191,13 +224,23 @@ class BorderedNewton:
         #: set when the iterative solver failed and MUMPS took over (reported in the run's summary)
         self.fallback: str | None = None
         self._x2_guess = False  # whether x2 holds the previous solution of J x₂ = ∂R/∂V (a Krylov initial guess)
+        # the Jacobian left by the last solve may start the next one (a chord step) while the constants it was
+        # assembled with are unchanged: every Constant of the Jacobian forms but V, which is an unknown
+        consts: dict[int, dolfinx.fem.Constant] = {}
+        for form in [f for row in J for f in row] + dRdV + g + [gV]:
+            if form is not None:
+                consts.update({id(c): c for c in form.constants()})
+        consts.pop(id(model.V), None)
+        self._jacobian_constants = list(consts.values())
+        self._carry: tuple[Any, ...] | None = None  # the key of the kept Jacobian (None: none to keep)
+        self._gV = 0.0
         ksp = PETSc.KSP().create(self.comm)  # type: ignore[arg-type]  # petsc4py takes an mpi4py communicator
         ksp.setOptionsPrefix(self.prefix)
         ksp.setOperators(self.A)
         self.two_level: TwoLevelPC | None = None
         if linear_solver == "two-level":
             # looked up on the module at call time, so a test can substitute it
-            self.two_level = linear.configure_two_level(ksp, spaces, self._blocks, self._bcs0)
+            self.two_level = linear.configure_two_level(ksp, spaces, self._blocks, self._bcs0, rtol=NEWTON_KRYLOV_RTOL)
             ksp.setFromOptions()
         else:
             configure_direct(ksp, linear_solver)
@@ -237,11 +280,14 @@ class BorderedNewton:
         linear_its = 0
         r0: np.ndarray | None = None
         floors: np.ndarray | None = None
-        gV = 0.0
         bounded: list[bool] = []  # per step: damped by a bound on θ or c
         steps = 0
         self.jacobians = 0
         reused = False  # whether the last step used an earlier iteration's Jacobian
+        key = self._jacobian_key(galvanostatic)
+        carry = self.reuse_jacobian and self._carry == key
+        self._carry = None  # set again only by a successful return
+        gV = self._gV if carry else 0.0
         for it in range(1, self.max_iterations + 2):
             t0 = time.perf_counter()
             fpetsc.assemble_residual(None, self.x, self.b, self.u, self.R, self.J, self.bcs, self._blocks)  # type: ignore[arg-type]
@@ -268,6 +314,7 @@ class BorderedNewton:
                     reason = "floor"
                 if reason:
                     self._check_finite()
+                    self._keep(key, carry)
                     return NewtonReport(
                         steps,
                         True,
@@ -279,13 +326,14 @@ class BorderedNewton:
                         reason,
                         ratio,
                         self.jacobians,
+                        carry,
                     )
                 self._check_stagnation(ratios, lams, bounded, history, res, target)
             elif not np.any(res):
                 return NewtonReport(0, True, 0.0, history, t_asm, t_sol, linear_its, "residual", 0.0)
             if steps == self.max_iterations:
                 break
-            reuse = self._reuse(history, lams, reused)
+            reuse = (carry and steps == 0) or self._reuse(history, lams, reused)
             if not reuse:
                 fpetsc.assemble_jacobian(None, self.x, self.A, None, self.u, self.J, None, self.bcs)  # type: ignore[arg-type]
                 self.jacobians += 1
@@ -293,6 +341,7 @@ class BorderedNewton:
                     self._assemble_linear(self.rV, self.dRdV)
                     self._assemble_linear(self.gvec, self.g)
                     gV = self._scalar(self.gV)
+                    self._gV = gV
             reused = reuse
             if floors is None:  # once per solve: the scales change little between iterations
                 floors = self._floors(float(m.V.value), gV if galvanostatic else None)
@@ -327,8 +376,9 @@ class BorderedNewton:
             fpetsc.assign(self.x, self.u)  # type: ignore[arg-type]
             m.V.value = float(m.V.value) + dV  # type: ignore[assignment]  # stubs: the setter takes a scalar
             history.append(upd)
-            if lam == 1.0 and upd < self.tolerance:
+            if lam == 1.0 and update_test(history, lams, self.tolerance):
                 self._check_finite()
+                self._keep(key, carry)
                 return NewtonReport(
                     steps,
                     True,
@@ -340,6 +390,7 @@ class BorderedNewton:
                     "update",
                     ratios[-1] if ratios else 0.0,
                     self.jacobians,
+                    carry,
                 )
         self._x2_guess = False  # a diverging iteration leaves no useful start
         raise ConvergenceError(
@@ -347,6 +398,16 @@ class BorderedNewton:
             f"(last updates: {', '.join(f'{h:.2e}' for h in history[-3:])}; "
             f"residual {ratios[-1] if ratios else float('nan'):.2e} × its target)"
         )
+
+    def _jacobian_key(self, galvanostatic: bool) -> tuple[Any, ...]:
+        """What a kept Jacobian must match to start another solve: the mode and the constants of its forms."""
+        values = [np.asarray(c.value, dtype=float).ravel() for c in self._jacobian_constants]
+        return (galvanostatic, *(float(v) for arr in values for v in arr))
+
+    def _keep(self, key: tuple[Any, ...], carried: bool) -> None:
+        """After a converged solve: its Jacobian (if it assembled one, or kept the carried one) may start the next."""
+        if self.jacobians > 0 or carried:
+            self._carry = key
 
     def _reuse(self, history: list[float], lams: list[float], reused: bool) -> bool:
         """Whether this step keeps the last Jacobian (a chord step) instead of assembling a new one.

@@ -205,6 +205,11 @@ class ProtocolSettings:
         doc="discharge/rate: backward Euler (first order) or variable-step BDF2 (second order; its first step in "
         "every protocol step is backward Euler)",
     )
+    predictor: bool = spec(
+        True,
+        doc="time_scheme = 'bdf2': start each step's Newton iteration from the linear extrapolation of the last two "
+        "accepted states (fewer Newton iterations; the converged state does not depend on it)",
+    )
     step_control: str = spec(
         "voltage",
         choices=STEP_CONTROLS,

@@ -183,6 +183,7 @@ class SteppingSettings:
     error_tolerance_V: float = 1.0e-3
     error_tolerance_theta: float = 2.0e-3
     time_scheme: str = "euler"
+    predictor: bool = True
 
     def __post_init__(self) -> None:
         if self.step_control not in STEP_CONTROLS:
@@ -209,6 +210,7 @@ class SteppingSettings:
             error_tolerance_V=study.error_tolerance_V,
             error_tolerance_theta=study.error_tolerance_theta,
             time_scheme=study.time_scheme,
+            predictor=study.predictor,
         )
 
 
@@ -402,7 +404,7 @@ class ProtocolRunner:
                 if dt >= left * (1 - 1e-12):
                     dt, clipped = left, "capacity"
             v_old = float(m.V.value)
-            dt, its = self._advance(dt, step, p.dt_prev)
+            dt, its = self._advance(dt, step, p.dt_prev, predict=p.n_steps >= 2)
             v_new, i_new = float(m.V.value), self._current(step)
             g_new = self._event_value(step, v_new, i_new)
             y_new: list[float] = []
@@ -412,7 +414,9 @@ class ProtocolRunner:
                 ratio = self._error_ratio(p, dt, v_new, y_new)
             if g_new <= 0.0:
                 # the event lies inside this step: land on it
-                dt, its, v_new, i_new, reason = self._locate_event(step, p.g_prev, dt, its, p.first, p.dt_prev)
+                dt, its, v_new, i_new, reason = self._locate_event(
+                    step, p.g_prev, dt, its, p.first, p.dt_prev, predict=p.n_steps >= 2
+                )
                 clipped = ""
             elif not p.first and not clipped and dt > 4 * s.dt_min_s and self._reject(ratio, v_new - v_old):
                 # the error estimate (or the voltage change) is too large: redo the step smaller
@@ -560,13 +564,15 @@ class ProtocolRunner:
             return abs(i) - step.until_current_A_m2
         return math.inf
 
-    def _advance(self, dt: float, step: Step, dt_prev: float = 0.0) -> tuple[float, int]:
+    def _advance(self, dt: float, step: Step, dt_prev: float = 0.0, predict: bool = False) -> tuple[float, int]:
         """Solve one time step of (at most) ``dt`` from the last accepted state, halving on failure.
 
         Args:
             dt: the step size to try.
             step: the protocol step.
             dt_prev: the last accepted step of this protocol step (BDF2's step ratio); 0: backward Euler.
+            predict: start from the model's extrapolation of its last two states (``study.predictor``); only
+                when both are states of this protocol step, since the potentials jump with the current.
 
         Returns:
             The step size that converged and the Newton iterations.
@@ -580,6 +586,9 @@ class ProtocolRunner:
                 if setter is None:
                     raise ConfigError("study.time_scheme = 'bdf2': this model has no BDF2 time derivative")
                 setter(*bdf2_weights(dt / dt_prev if dt_prev > 0.0 else 0.0))
+                predictor = getattr(m, "predict", None)
+                if s.predictor and predict and dt_prev > 0.0 and predictor is not None:
+                    predictor(dt / dt_prev, voltage=step.kind != "cv")
             try:
                 report = self.solver.solve(step.kind != "cv")
                 self._krylov = int(getattr(report, "linear_iterations", 0))
@@ -598,7 +607,14 @@ class ProtocolRunner:
                 dt /= 2.0
 
     def _locate_event(
-        self, step: Step, g0: float, dt_hi: float, its: int, first: bool, dt_prev: float = 0.0
+        self,
+        step: Step,
+        g0: float,
+        dt_hi: float,
+        its: int,
+        first: bool,
+        dt_prev: float = 0.0,
+        predict: bool = False,
     ) -> tuple[float, int, float, float, str]:
         """Find the step size at which the event function crosses zero; leave the model solved there.
 
@@ -630,7 +646,7 @@ class ProtocolRunner:
             dt = min(max(dt, lo + 1e-6 * (hi - lo)), hi - 1e-6 * (hi - lo))
             m.restore_step()
             self._configure(step)
-            dt, its = self._advance(dt, step, dt_prev)
+            dt, its = self._advance(dt, step, dt_prev, predict)
             v, i = float(m.V.value), self._current(step)
             g = self._event_value(step, v, i)
             if abs(g) <= tol_g or (hi - lo) < 1e-12 * max(1.0, hi):
