@@ -120,6 +120,8 @@ def test_the_update_test_trusts_a_quadratic_contraction_only() -> None:
     # after a damped step the ratio is not a contraction
     assert not update_test([5e-3, 1e-9], [0.5, 1.0], 1e-10)
     assert update_test([5e-3, 1e-9], [1.0, 1.0], 1e-10)
+    # steady solves do not trust it (BorderedNewton.trust_contraction)
+    assert not update_test([5e-3, 2e-5, 4e-9], full, 1e-10, contraction=False)
     # tolerance 0 (test_residual_test_ends_a_solve_the_update_test_cannot) stays unreachable
     assert not update_test([1e-3, 1e-9], full[:2], 0.0)
 
