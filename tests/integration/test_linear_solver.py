@@ -54,7 +54,8 @@ def test_two_level_matches_mumps_in_3d(mpi_tmp_path: Path) -> None:
     iterative = run_resistance(cfg_3d(mpi_tmp_path, "two-level"), None, MPI.COMM_WORLD)
     assert direct["dim"] == 3
     assert (direct["linear_solver"], iterative["linear_solver"]) == ("mumps", "two-level")
-    assert iterative["newton_iterations"] == direct["newton_iterations"]
+    # inexact Newton (GMRES to NEWTON_KRYLOV_RTOL) contracts linearly at the end: at most one more step than LU
+    assert direct["newton_iterations"] <= iterative["newton_iterations"] <= direct["newton_iterations"] + 1
     assert iterative["resistance_ohm_cm2"]["total"] == pytest.approx(direct["resistance_ohm_cm2"]["total"], rel=1e-9)
 
 

@@ -94,7 +94,8 @@ def test_two_level_iterative_solver_matches_direct() -> None:
         MPI.COMM_WORLD,
     )
     assert (direct["linear_solver"], iterative["linear_solver"]) == ("mumps", "two-level")
-    assert iterative["newton_iterations"] == direct["newton_iterations"]
+    # inexact Newton (GMRES to NEWTON_KRYLOV_RTOL) contracts linearly at the end: at most one more step than LU
+    assert direct["newton_iterations"] <= iterative["newton_iterations"] <= direct["newton_iterations"] + 1
     r_dir, r_it = direct["resistance_ohm_cm2"], iterative["resistance_ohm_cm2"]
     assert r_it["total"] == pytest.approx(r_dir["total"], rel=1e-9)
     assert r_it["charge_transfer_cathode"] == pytest.approx(r_dir["charge_transfer_cathode"], rel=1e-8)
