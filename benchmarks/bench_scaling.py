@@ -131,7 +131,10 @@ def _discharge(cfg: Any, comm: Any, duration: float | None) -> dict[str, Any]:
         "time_per_newton_iteration_per_dof_us": 1e6 * t_solve / max(its, 1) / dofs,
     }
     if cfg.geometry.dim == 3:
-        rec.update(poisson_yardsticks(cell.cm.mesh, "scaling_poisson_", t_solve / max(its, 1), dofs))
+        from microsim.solver import NEWTON_KRYLOV_RTOL
+
+        per_it = t_solve / max(its, 1)
+        rec.update(poisson_yardsticks(cell.cm.mesh, "scaling_poisson_", per_it, dofs, NEWTON_KRYLOV_RTOL))
     cell.destroy()
     return rec
 
