@@ -78,7 +78,10 @@ def _config(n_particles: int, interface: str, mesh_size: float, solver: str = "a
 
 
 def timed_mesh(cfg: Any, comm: Any) -> tuple[Any, Any, float, float]:
-    """Pack and mesh ``cfg`` (collective): the description, the cell mesh, packing and meshing times [s]."""
+    """Pack and mesh ``cfg`` (collective): the description, the cell mesh, packing and meshing times [s].
+
+    With ``output.mesh_cache`` set the packing and the mesh go through the cache (written, or read back).
+    """
     from mpi4py import MPI
 
     from microsim.studies.common import build_cell_mesh, describe_geometry
@@ -88,7 +91,7 @@ def timed_mesh(cfg: Any, comm: Any) -> tuple[Any, Any, float, float]:
     t_pack = time.perf_counter() - t0
     comm.barrier()
     t0 = time.perf_counter()
-    cm = build_cell_mesh(desc, comm)
+    cm = build_cell_mesh(desc, comm, cfg.output.mesh_cache or None)
     return desc, cm, t_pack, comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
 
 

@@ -12,7 +12,8 @@ one geometry then use the same mesh and node order, so a cached run gives the an
 and a restart (checkpoints are keyed by mesh node) finds the nodes of the run it continues. A run with the cache
 and one without number their nodes differently: the checkpoint identity records whether the cache is on, and a
 restart that switches it is refused. An entry is written to a temporary folder and renamed, so a killed run or
-two runs meshing the same cell at once leave no half entry.
+two runs meshing the same cell at once leave no half entry. The packings of the cells are kept in the same folder
+(``DIR/packings``, :mod:`microsim.geometry.packing_store`), so a hit skips the packing search too.
 """
 
 from __future__ import annotations

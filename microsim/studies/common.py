@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 
 
 def describe_geometry(cfg: Config) -> GeometryDescription:
-    """Geometry description from the config (NumPy only, identical on every rank: no communication)."""
-    return describe(cfg.geometry, contact_settings(cfg))
+    """Geometry description from the config (NumPy only, identical on every rank: no communication).
+
+    With ``output.mesh_cache`` the packing is kept there too and read back by later runs
+    (:mod:`microsim.geometry.packing_store`).
+    """
+    return describe(cfg.geometry, contact_settings(cfg), cfg.output.mesh_cache or None)
 
 
 def build_cell_mesh(desc: GeometryDescription, comm: MPI.Comm, cache_dir: str | Path | None = None) -> CellMesh:

@@ -1,7 +1,8 @@
 """The mesh cache (``output.mesh_cache``): a geometry meshed once, read back by later runs on any rank count.
 
-Checked: the first run writes the entry and the second reads it (no Gmsh), both give the uncached answer to
-round-off; another geometry gets another key; a 2-rank run reads an entry and matches the serial answer.
+Checked: the first run writes the entry (and the packing) and the second reads both (no search, no Gmsh), both
+give the uncached answer to round-off; another geometry gets another key; a 2-rank run reads an entry and matches
+the serial answer.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ def test_second_run_reads_the_entry_and_gives_the_same_answer(tmp_path: Path) ->
     assert sorted(p.name for p in (cache / key).iterdir()) == ["info.json", "mesh.h5", "mesh.xdmf"]
     import json
 
-    rec_a = json.loads((tmp_path / "a" / "geometry.json").read_text())["mesh"]
-    rec_b = json.loads((tmp_path / "b" / "geometry.json").read_text())["mesh"]
+    geo_a = json.loads((tmp_path / "a" / "geometry.json").read_text())
+    geo_b = json.loads((tmp_path / "b" / "geometry.json").read_text())
+    rec_a, rec_b = geo_a["mesh"], geo_b["mesh"]
+    # the packing is kept beside the meshes: the second run neither packs nor meshes
+    assert geo_a["packing"]["store"] == "written" and geo_b["packing"]["store"] == "hit"
+    assert len(list((cache / "packings").glob("*.npz"))) == 1
     assert rec_a["mesh_cache"]["status"] == "written" and rec_b["mesh_cache"]["status"] == "hit"
     assert "time_gmsh_s" in rec_a and "time_gmsh_s" not in rec_b and "cached_time_gmsh_s" in rec_b
     totals = [r["resistance_ohm_cm2"]["total"] for r in (first, second, plain)]

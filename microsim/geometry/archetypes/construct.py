@@ -6,6 +6,7 @@ Everything that depends on the interface archetype is asked of the archetype obj
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -19,14 +20,16 @@ from microsim.geometry.archetypes.spec import GeometrySpec
 from microsim.geometry.cbd import layout_cbd
 from microsim.geometry.connectivity import check_gaps, cluster_labels, touches_collector
 from microsim.geometry.formation import ContactSettings, TopLayer, misfit, resolve_contact
-from microsim.geometry.packing import pack
+from microsim.geometry.packing_store import stored_pack
 from microsim.geometry.particles import Particles, read_particles_csv
 from microsim.geometry.voids import place_voids
 
 __all__ = ["describe"]
 
 
-def describe(geo: GeometrySpec, contact: ContactSettings | None = None) -> GeometryDescription:
+def describe(
+    geo: GeometrySpec, contact: ContactSettings | None = None, packing_cache: str | os.PathLike[str] | None = None
+) -> GeometryDescription:
     """Turn the geometry settings into a :class:`GeometryDescription`.
 
     Args:
@@ -35,6 +38,8 @@ def describe(geo: GeometrySpec, contact: ContactSettings | None = None) -> Geome
             ``geo.contact_radius_um``. A model that decides an intrusion depth (``elastic``, ``creep``) turns
             a point-contact geometry into the archetype that meshes the intruded membrane (``infiltrated``)
             when the depth is above zero.
+        packing_cache: A folder where packings are kept and read back (the mesh cache); None: search every
+            packing (:mod:`microsim.geometry.packing_store`).
 
     Returns:
         The description.
@@ -80,7 +85,8 @@ def describe(geo: GeometrySpec, contact: ContactSettings | None = None) -> Geome
     packing_info: dict[str, Any] = {}
     target = None
     if kind == PACKING_KIND:
-        result = pack(
+        result, stored = stored_pack(
+            packing_cache,
             dim,
             w,
             lc,
@@ -98,7 +104,8 @@ def describe(geo: GeometrySpec, contact: ContactSettings | None = None) -> Geome
             "p_stick": result.p_stick,
             "capture_um": result.capture_um,
             "n_trials": result.n_trials,
-            "elapsed_s": result.elapsed_s,
+            "elapsed_s": stored["time_s"],
+            "store": stored["status"],
         }
         source = f"packing (seed {geo.seed})"
     else:
