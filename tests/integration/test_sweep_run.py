@@ -222,7 +222,9 @@ def test_cases_of_one_geometry_mesh_it_once(tmp_path: Path) -> None:
     out = tmp_path / "out"
     r = sweep_cli(["sweep", str(path), "--out", str(out)])
     assert r.returncode == 0, r.stdout + r.stderr
-    assert len(list((out / "mesh-cache").iterdir())) == 1
+    cache = out / "mesh-cache"
+    assert len([p for p in cache.iterdir() if p.name != "packings"]) == 1
+    assert len(list((cache / "packings").glob("*.npz"))) == 1  # and one packing, searched once
     record = json.loads((out / "sweep.json").read_text())
     states = [
         json.loads((out / "cases" / c["hash"] / "geometry.json").read_text())["mesh"]["mesh_cache"]["status"]
