@@ -23,6 +23,7 @@ import json
 import os
 import time
 import uuid
+from dataclasses import fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -63,33 +64,19 @@ def packing_key(dim: int, *args: Any, **kwargs: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: The search's figures stored beside the spheres: every field of a PackingResult but the particles.
+_META = tuple(f.name for f in fields(PackingResult) if f.name != "particles")
+
+
 def _read(path: Path) -> PackingResult:
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
-        return PackingResult(
-            particles=Particles(np.array(data["centers"]), np.array(data["radii"])),
-            achieved_fraction=float(meta["achieved_fraction"]),
-            target_fraction=float(meta["target_fraction"]),
-            p_stick=float(meta["p_stick"]),
-            capture_um=float(meta["capture_um"]),
-            attempt=int(meta["attempt"]),
-            n_trials=int(meta["n_trials"]),
-            elapsed_s=float(meta["elapsed_s"]),
-            trials=tuple((int(a), float(s), float(f)) for a, s, f in meta["trials"]),
-        )
+        meta["trials"] = tuple(tuple(t) for t in meta["trials"])
+        return PackingResult(Particles(np.array(data["centers"]), np.array(data["radii"])), **meta)
 
 
 def _write(path: Path, result: PackingResult) -> None:
-    meta = {
-        "achieved_fraction": result.achieved_fraction,
-        "target_fraction": result.target_fraction,
-        "p_stick": result.p_stick,
-        "capture_um": result.capture_um,
-        "attempt": result.attempt,
-        "n_trials": result.n_trials,
-        "elapsed_s": result.elapsed_s,
-        "trials": [list(t) for t in result.trials],
-    }
+    meta = {name: getattr(result, name) for name in _META}
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.npz")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +113,7 @@ def stored_pack(
         try:
             result = _read(path)
             return result, {"key": key, "status": "hit", "time_s": time.perf_counter() - t0}
-        except (OSError, ValueError, KeyError):  # unreadable entry: search again and replace it
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable entry: search again and replace it
             pass
     result = packing.pack(dim, *args, **kwargs)
     _write(path, result)
