@@ -195,7 +195,8 @@ def main() -> int:
             worker = ["rate", interface, str(args.width), args.c_rates, str(args.seed)]
             cases.append(({"kind": "rate", "interface": interface}, worker, 2))
     results = run_cases(__file__, cases, timeout=4 * 3600)
-    title = f"3D paper cell at full size ({args.width:g} µm wide): meshing, DC resistance, Poisson yardstick"
+    parts = {"mesh": "meshing", "resistance": "DC resistance, Poisson yardstick", "rate": "rate study, 2 ranks"}
+    title = f"3D paper cell at full size ({args.width:g} µm wide): " + ", ".join(parts[k] for k in kinds if k in parts)
     write_results(args.out, args.name, title, results)
     return 0
 

@@ -8,7 +8,8 @@ the problem with the ranks (twice the width in 2D, twice the particles in 3D). C
 - ``2d-discharge-wide``: 20 µm wide (the weak-scaling partner of ``2d-discharge`` on 2 ranks);
 - ``3d-resistance``: ``default-3d.toml`` at 5 µm × 4 µm (about 100 spheres), DC resistance, two-level;
 - ``3d-resistance-wide``: 7.07 µm wide (about 200 spheres; the weak-scaling partner on 2 ranks);
-- ``3d-discharge``: the issue's 124-sphere cell (5 µm, 4.5 µm cathode, seed 2), the first 900 s at 1C, two-level.
+- ``3d-discharge``: the issue's 124-sphere cell (5 µm, 4.5 µm cathode, seed 2), the first 900 s at 1C, two-level;
+- ``3d-discharge-cutoff``: the same cell at 1C to the 3.0 V cut-off (the issue's goal row), 2 ranks only.
 
 Each record: unknowns, particles, times split into packing, meshing (Gmsh on rank 0 plus distribution), setup
 (forms and solver), solve, and within the solve assembly / linear / other (summed Newton report times, slowest
@@ -18,7 +19,7 @@ the same job). The driver adds speed-ups (strong) and efficiencies (weak) as ``s
 
 Usage (from the project root)::
 
-    .venv/bin/python benchmarks/bench_scaling.py --out benchmarks/results [--cases 2d-discharge,...]
+    .venv/bin/python benchmarks/bench_scaling.py --out benchmarks/results [--cases 2d-discharge,...] [--merge]
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ CASES: dict[str, tuple[str, list[str], str, float | None]] = {
         "discharge",
         900.0,
     ),
+    "3d-discharge-cutoff": (
+        "default-3d.toml",
+        [*DISCHARGE, "geometry.width_um=5", "geometry.cathode_thickness_um=4.5", "geometry.seed=2"],
+        "discharge",
+        None,
+    ),
 }
 #: (case on 1 rank, case on 2 ranks) of each weak-scaling pair.
 WEAK = [("2d-discharge", "2d-discharge-wide"), ("3d-resistance", "3d-resistance-wide")]
@@ -77,6 +84,7 @@ RANKS = {
     "3d-resistance": (1, 2),
     "3d-resistance-wide": (2,),
     "3d-discharge": (1, 2),
+    "3d-discharge-cutoff": (2,),
 }
 
 
@@ -152,7 +160,13 @@ def worker(case: str) -> None:
     comm = MPI.COMM_WORLD
     name, sets, kind, duration = CASES[case]
     cfg = config.load(ROOT / "geometries" / name, sets)
-    rec: dict[str, Any] = {"case": case, "kind": kind, "n_ranks": comm.size, "duration_s": duration}
+    rec: dict[str, Any] = {
+        "case": case,
+        "kind": kind,
+        "n_ranks": comm.size,
+        "duration_s": duration,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     if kind == "resistance":
         desc, cm, t_pack, t_mesh = timed_mesh(cfg, comm)
         rec.update({"n_particles": int(desc.n_particles), "n_cells": cm.count_cells()["total"]})
@@ -215,6 +229,11 @@ def main() -> int:
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--worker", metavar="CASE")
     ap.add_argument("--summarise", action="store_true", help="recompute the summary rows of an existing scaling.json")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the rerun cases' rows of an existing scaling.json (the others are kept, with their dates)",
+    )
     args = ap.parse_args()
     if args.worker:
         worker(args.worker)
@@ -234,6 +253,16 @@ def main() -> int:
             ap.error(f"--cases: {case!r} is not one of {', '.join(CASES)}")
         cases += [({"case": case}, [case], n) for n in RANKS[case]]
     results = run_cases(__file__, cases, timeout=3600)
+    if args.merge:
+        import json
+        from pathlib import Path
+
+        rerun = {c["case"] for c, _, _ in cases}
+        doc = json.loads((Path(args.out) / "scaling.json").read_text())
+        kept = [r for r in doc["results"] if "summary" not in r and r.get("case") not in rerun]
+        for r in kept:
+            r.setdefault("date", doc.get("date"))
+        results = kept + results
     write_results(args.out, "scaling", title, results + summarise(results))
     return 0
 
