@@ -25,8 +25,10 @@ Usage (from the project root)::
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
+from pathlib import Path
 from typing import Any
 
 from _driver import ROOT, emit, run_cases, write_results
@@ -39,6 +41,8 @@ DISCHARGE = [
     "output.xdmf=false",
     "output.png=false",
 ]
+#: the issue's 124-sphere 3D cell (5 µm wide, 4.5 µm cathode, seed 2) at 1C
+CELL_124 = [*DISCHARGE, "geometry.width_um=5", "geometry.cathode_thickness_um=4.5", "geometry.seed=2"]
 #: case: (config, overrides, kind, duration of the discharge [s] or None for the cut-off)
 CASES: dict[str, tuple[str, list[str], str, float | None]] = {
     "2d-discharge": ("default-2d.toml", DISCHARGE, "discharge", None),
@@ -63,13 +67,13 @@ CASES: dict[str, tuple[str, list[str], str, float | None]] = {
     ),
     "3d-discharge": (
         "default-3d.toml",
-        [*DISCHARGE, "geometry.width_um=5", "geometry.cathode_thickness_um=4.5", "geometry.seed=2"],
+        CELL_124,
         "discharge",
         900.0,
     ),
     "3d-discharge-cutoff": (
         "default-3d.toml",
-        [*DISCHARGE, "geometry.width_um=5", "geometry.cathode_thickness_um=4.5", "geometry.seed=2"],
+        CELL_124,
         "discharge",
         None,
     ),
@@ -240,9 +244,6 @@ def main() -> int:
         return 0
     title = "strong and weak scaling, 1 to 2 ranks: 2D discharge (MUMPS), 3D resistance and discharge (two-level)"
     if args.summarise:
-        import json
-        from pathlib import Path
-
         doc = json.loads((Path(args.out) / "scaling.json").read_text())
         rows = [r for r in doc["results"] if "summary" not in r]
         write_results(args.out, "scaling", title, rows + summarise(rows))
@@ -254,9 +255,6 @@ def main() -> int:
         cases += [({"case": case}, [case], n) for n in RANKS[case]]
     results = run_cases(__file__, cases, timeout=3600)
     if args.merge:
-        import json
-        from pathlib import Path
-
         rerun = {c["case"] for c, _, _ in cases}
         doc = json.loads((Path(args.out) / "scaling.json").read_text())
         kept = [r for r in doc["results"] if "summary" not in r and r.get("case") not in rerun]
