@@ -226,6 +226,15 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def stored_rows(out: str) -> list[dict[str, Any]]:
+    """The case rows of ``out/scaling.json`` (not its summary rows), each dated (the file's date if it has none)."""
+    doc = json.loads((Path(out) / "scaling.json").read_text())
+    rows = [r for r in doc["results"] if "summary" not in r]
+    for r in rows:
+        r.setdefault("date", doc.get("date"))
+    return rows
+
+
 def main() -> int:
     """Run the cases as separate mpiexec jobs and write ``scaling.json``."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,8 +253,7 @@ def main() -> int:
         return 0
     title = "strong and weak scaling, 1 to 2 ranks: 2D discharge (MUMPS), 3D resistance and discharge (two-level)"
     if args.summarise:
-        doc = json.loads((Path(args.out) / "scaling.json").read_text())
-        rows = [r for r in doc["results"] if "summary" not in r]
+        rows = stored_rows(args.out)
         write_results(args.out, "scaling", title, rows + summarise(rows))
         return 0
     cases = []
@@ -256,11 +264,7 @@ def main() -> int:
     results = run_cases(__file__, cases, timeout=3600)
     if args.merge:
         rerun = {c["case"] for c, _, _ in cases}
-        doc = json.loads((Path(args.out) / "scaling.json").read_text())
-        kept = [r for r in doc["results"] if "summary" not in r and r.get("case") not in rerun]
-        for r in kept:
-            r.setdefault("date", doc.get("date"))
-        results = kept + results
+        results = [r for r in stored_rows(args.out) if r.get("case") not in rerun] + results
     write_results(args.out, "scaling", title, results + summarise(results))
     return 0
 
