@@ -1,4 +1,4 @@
-"""Command line: ``microsim check|defaults|mesh|run|demo|sweep|report``.
+"""Command line: ``microsim check|defaults|mesh|run|demo|sweep|calibrate|report``.
 
 ``check`` and ``defaults`` are pure Python (no DOLFINx, no MPI). ``mesh``, ``run`` and ``demo`` import the
 solver stack lazily, after the configuration has been validated, so a bad configuration fails fast and
@@ -277,6 +277,34 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 3 if any(result["states"][i] == "failed" for i in result["selected"]) else 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    """``microsim calibrate``: validate the calibration file and every case first (no MPI), then fit."""
+    from microsim.calibration import load_calibration
+
+    cal = load_calibration(args.calibration)
+    comm = _comm()
+    from microsim.calibration.fit import result_record
+    from microsim.calibration.runner import run_calibration
+
+    result = run_calibration(
+        cal, args.out, comm, ranks_per_case=args.ranks_per_case, retry_failed=args.retry_failed, progress=not args.quiet
+    )
+    if comm.rank == 0:
+        rec = result_record(cal, result)
+        print(f"{PROG} calibrate: {rec['status']}; cost {rec['cost']:.4g} after {rec['n_evaluations']} evaluations")
+        for k in rec["knobs"]:
+            ci = k["interval_1sigma"]
+            interval = f"1σ [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "interval not computed"
+            ident = "" if k["identified"] else " (NOT identified by these data)"
+            bounds = f"bounds [{k['low']:.3g}, {k['high']:.3g}]"
+            print(f"  {k['key']} = {k['value']:.4g} {k['unit']} ({interval}; {bounds}){ident}")
+        for p in rec["points"]:
+            mark = "within" if p["within"] else "OUTSIDE"
+            print(f"  {p['point']}: model {p['model']:.4g}, measured {p['measured']:.4g} ({mark})")
+        print(f"  results: {Path(args.out) / 'calibration.json'}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     """``microsim report``: redraw a sweep's plots from its files (no DOLFINx, no MPI)."""
     if _rank() != 0:
@@ -356,6 +384,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="print the cases (index, hash, status, values) and exit")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("calibrate", help="fit estimated parameters to measured data (resumable; MPI groups)")
+    p.add_argument("calibration", type=Path, metavar="CALIBRATION", help="calibration TOML file (knobs + targets)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="calibration output directory")
+    p.add_argument(
+        "--ranks-per-case", type=int, default=1, metavar="K", help="MPI ranks per case; N/K cases run at once"
+    )
+    p.add_argument("--retry-failed", action="store_true", help="rerun cases that failed before")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("report", help="plot a sweep's results into DIR/plots (no solver needed)")
     p.add_argument("dir", type=Path, metavar="DIR", help="sweep output directory")

@@ -10,6 +10,7 @@ from microsim.config.fields import check_value, did_you_mean, meta_for, show
 from microsim.errors import ConfigError
 from microsim.parameters import OVERRIDES
 from microsim.parameters.ocp import AFSHAR2017, TABLE_PREFIX, Afshar2017, make_ocp
+from microsim.parameters.sets import PARAMETER_SETS, SET_KEY
 
 
 def flatten_parameters(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -43,6 +44,12 @@ def check_parameters(table: Mapping[str, Any]) -> dict[str, float | str]:
     """Check ``[parameters]`` overrides: known names, types and ranges. Returns the normalised flat dict."""
     out: dict[str, float | str] = {}
     for name, value in flatten_parameters(table).items():
+        if name == SET_KEY:
+            if not isinstance(value, str) or value not in PARAMETER_SETS:
+                allowed = ", ".join(repr(k) for k in PARAMETER_SETS) or "none is registered"
+                raise ConfigError(f"parameters.{SET_KEY} = {show(value)}: must name a parameter set ({allowed})")
+            out[name] = value
+            continue
         spec = OVERRIDES.get(name)
         if spec is None:
             hint = did_you_mean(name, list(OVERRIDES), prefix="parameters.")

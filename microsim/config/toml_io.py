@@ -17,7 +17,7 @@ from microsim.config.fields import allowed, show
 from microsim.config.overrides import flatten_parameters
 from microsim.constants import kelvin
 from microsim.errors import ConfigError
-from microsim.parameters import OVERRIDES, named_values
+from microsim.parameters import OVERRIDES, PARAMETER_SETS, named_values
 
 
 def _parse_value(text: str) -> Any:
@@ -148,7 +148,8 @@ def _dump_parameters(cfg: Config) -> list[str]:
         "# Overrides of named parameters, at the run temperature (no Arrhenius scaling applied to them).",
         "# Precedence: explicit [electrolyte] values > these > the named sets. Uncomment to override;",
         "# lfp.ocp takes 'afshar2017', a formula in x (exp, log, tanh, sqrt, atan, pi)",
-        "# or 'table:PATH' (a CSV file with columns x,U_V).",
+        "# or 'table:PATH' (a CSV file with columns x,U_V). set = 'NAME' applies a calibrated parameter set",
+        f"# (factors on the named laws, kept at every temperature): {', '.join(PARAMETER_SETS) or 'none yet'}.",
     ]
     for name, value in cfg.parameters.items():
         lines.append(f"{_toml_key(name)} = {_toml_value(value)}")

@@ -8,7 +8,8 @@ every number the physics uses, at the run temperature, with where it came from. 
 2. ``[parameters]`` overrides, by dotted field name (see :data:`OVERRIDES`); an override replaces the value
    *at the run temperature* (no Arrhenius scaling is applied to it) and changes that one number only
    (overriding the conductivity does not move the diffusivity);
-3. the named sets (:mod:`.electrolytes`, :mod:`.lfp`, :mod:`.li_metal`) evaluated at the run temperature.
+3. the named sets (:mod:`.electrolytes`, :mod:`.lfp`, :mod:`.li_metal`) evaluated at the run temperature, times
+   the factors of the calibrated parameter set chosen by ``[parameters] set`` (:mod:`.sets`), if any.
 
 With ``model = "single-ion"`` the transference number is 1.
 
@@ -27,6 +28,7 @@ from microsim.parameters import cbd, electrolytes, lfp, li_metal, membrane
 from microsim.parameters.concentration_table import ConcentrationLaws, ConcentrationTable
 from microsim.parameters.electrolytes import ELECTROLYTES, ElectrolyteSet
 from microsim.parameters.ocp import OCP, Afshar2017, FormulaOCP, TableOCP, make_ocp
+from microsim.parameters.sets import PARAMETER_SETS, SET_KEY, ParameterSet
 
 if TYPE_CHECKING:
     from microsim.config import Config
@@ -35,6 +37,7 @@ __all__ = [
     "ELECTROLYTES",
     "OCP",
     "OVERRIDES",
+    "PARAMETER_SETS",
     "Afshar2017",
     "CBDParameters",
     "CellParameters",
@@ -45,6 +48,7 @@ __all__ = [
     "LiMetalParameters",
     "MembraneParameters",
     "OverrideSpec",
+    "ParameterSet",
     "TableOCP",
     "make_ocp",
     "resolve",
@@ -330,7 +334,12 @@ def resolve(cfg: Config) -> CellParameters:
     el = cfg.electrolyte
     values = named_values(el.name, temperature_K)
     sources = _named_sources(el.name)
+    set_name = cfg.parameters.get(SET_KEY)
+    if set_name is not None:
+        PARAMETER_SETS[str(set_name)].apply(values, sources)
     for name, value in cfg.parameters.items():
+        if name == SET_KEY:
+            continue
         values[name] = value
         sources[name] = f"[parameters] override {name} = {value!r}"
     for key in _ELECTROLYTE_SECTION_KEYS:

@@ -28,7 +28,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from mpi4py import MPI
     from tqdm import tqdm
 
-__all__ = ["SweepResult", "run_sweep", "select_cases"]
+__all__ = ["SweepResult", "check_ranks_per_case", "run_cases", "run_sweep", "select_cases"]
 
 PROG = "microsim sweep"
 #: Where a sweep keeps the meshes its cases share, under its output folder (unless the case sets output.mesh_cache).
@@ -82,6 +82,14 @@ def select_cases(states: Sequence[str], case_index: int | None = None, retry_fai
     return [i for i in candidates if states[i] in wanted]
 
 
+def check_ranks_per_case(ranks_per_case: int, size: int) -> None:
+    """Raise a ConfigError unless ``ranks_per_case`` is >= 1 and divides ``size`` (the number of MPI ranks)."""
+    if ranks_per_case < 1 or size % ranks_per_case:
+        raise ConfigError(
+            f"--ranks-per-case {ranks_per_case}: must be >= 1 and divide the number of MPI ranks ({size})"
+        )
+
+
 def _now() -> tuple[float, str]:
     t = time.time()
     return t, datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
@@ -94,8 +102,8 @@ class _Reporter:
     sweep's progress without any communication between groups.
     """
 
-    def __init__(self, sweep: Sweep, out_dir: Path, selected: list[int], t0: float, use_bar: bool) -> None:
-        self.sweep, self.out_dir, self.selected, self.t0 = sweep, out_dir, selected, t0
+    def __init__(self, cases: Sequence[Case], out_dir: Path, selected: list[int], t0: float, use_bar: bool) -> None:
+        self.cases, self.out_dir, self.selected, self.t0 = cases, out_dir, selected, t0
         self.bar: tqdm | None = None
         if use_bar:
             from tqdm import tqdm
@@ -106,7 +114,7 @@ class _Reporter:
         """State counts of all cases, and how many selected cases finished since this invocation began."""
         states = []
         finished = 0
-        for i, case in enumerate(self.sweep.cases):
+        for i, case in enumerate(self.cases):
             state = store.case_state(self.out_dir, case.hash)
             states.append(state)
             if i in self.selected and state in (store.DONE, store.FAILED):
@@ -263,10 +271,7 @@ def run_sweep(
         if not 0 <= case_index < n:
             raise ConfigError(f"--case-index {case_index}: must be in [0, {n - 1}] (the sweep has {n} cases)")
         ranks_per_case = comm.size
-    if ranks_per_case < 1 or comm.size % ranks_per_case:
-        raise ConfigError(
-            f"--ranks-per-case {ranks_per_case}: must be >= 1 and divide the number of MPI ranks ({comm.size})"
-        )
+    check_ranks_per_case(ranks_per_case, comm.size)
 
     definition = sweep.definition()
     error: str | None = None
@@ -288,55 +293,27 @@ def run_sweep(
         raise MicrosimError("sweep: no case states received from rank 0")
 
     selected = select_cases(states, case_index, retry_failed)
-    n_groups = comm.size // ranks_per_case
-    color = comm.rank // ranks_per_case
-    group = comm.Split(color, comm.rank)
-    mine = selected[color::n_groups]
-    leader = group.rank == 0
-    reporter = _Reporter(sweep, out_dir, selected, t0, use_bar and comm.rank == 0) if leader and progress else None
     if comm.rank == 0 and progress:
         c = store.counts(states)
         skipped = "" if retry_failed or not c["failed"] else f"; {c['failed']} failed kept (use --retry-failed)"
         print(
-            f"{PROG}: {n} cases, {c['done']} done, {len(selected)} to run on {n_groups} group(s) of "
-            f"{ranks_per_case} rank(s){skipped}: {out_dir}",
+            f"{PROG}: {n} cases, {c['done']} done, {len(selected)} to run on {comm.size // ranks_per_case} group(s) "
+            f"of {ranks_per_case} rank(s){skipped}: {out_dir}",
             flush=True,
         )
-    try:
-        for i in mine:
-            case = sweep.cases[i]
-            attempt = 1
-            if leader:
-                previous = store.read_status(out_dir, case.hash) or {}
-                attempt = int(previous.get("attempt") or 0) + 1
-            attempt = group.bcast(attempt, root=0)
-            result = _run_case(case, out_dir, group, comm.rank, attempt)
-            if leader:
-                try:  # refreshed as cases finish; a failure here is repaired by the final rewrite
-                    store.write_results(out_dir, definition)
-                except (OSError, MicrosimError) as exc:
-                    print(f"{PROG}: warning: results.csv not refreshed ({exc})", file=sys.stderr, flush=True)
-                if reporter is not None:
-                    reporter.case_finished(case, result["status"], result["summary"])
-    finally:
-        if reporter is not None:
-            reporter.close()
-    group.Free()
-
-    comm.barrier()  # every group has written its last status
-    final: list[str] | None = None
+    final = run_cases(
+        sweep.cases, selected, out_dir, comm, ranks_per_case=ranks_per_case, progress=progress, use_bar=use_bar,
+        t0=t0, on_case_done=lambda: store.write_results(out_dir, definition),
+    )  # fmt: skip
     write_error: str | None = None
     if comm.rank == 0:
-        final = [store.case_state(out_dir, c.hash) for c in sweep.cases]
         try:
             store.write_results(out_dir, definition)
         except (OSError, MicrosimError) as exc:
             write_error = f"{out_dir / store.RESULTS_NAME}: not written ({exc})"
-    final, write_error = comm.bcast((final, write_error), root=0)
+    write_error = comm.bcast(write_error, root=0)
     if write_error is not None:
         raise MicrosimError(write_error)
-    if final is None:
-        raise MicrosimError("sweep: no final case states received from rank 0")
     counts = store.counts(final)
     if comm.rank == 0 and progress:
         print(
@@ -346,3 +323,81 @@ def run_sweep(
             flush=True,
         )
     return {"selected": selected, "states": final, "counts": counts}
+
+
+def run_cases(
+    cases: Sequence[Case],
+    selected: Sequence[int],
+    out_dir: Path,
+    comm: MPI.Comm,
+    *,
+    ranks_per_case: int = 1,
+    progress: bool = True,
+    use_bar: bool = False,
+    t0: float | None = None,
+    on_case_done: Callable[[], object] | None = None,
+) -> list[str]:
+    """Run ``cases[i]`` for each ``i`` in ``selected`` in groups of ``ranks_per_case`` ranks; collective.
+
+    The selected cases are dealt round-robin to the ``comm.size // ranks_per_case`` groups; each case's folder
+    is ``out_dir/<hash>`` (:func:`microsim.sweep.store.case_dir`). A failed case is recorded in its
+    ``status.json`` and the others go on.
+
+    Args:
+        cases: Every case (the progress line counts all of them).
+        selected: Indices into ``cases`` to run now (e.g. from :func:`select_cases`).
+        out_dir: The case store.
+        comm: The communicator to split; ``comm.size`` must be a multiple of ``ranks_per_case``.
+        ranks_per_case: Ranks per case.
+        progress: One line per finished case (and a bar with ``use_bar``) from each group leader.
+        use_bar: Show a tqdm bar on ``comm`` rank 0.
+        t0: Start time of the invocation (default now), for the ETA.
+        on_case_done: Called by each group leader after each of its cases (e.g. to refresh a results table);
+            an ``OSError`` or :class:`~microsim.errors.MicrosimError` from it is only warned about.
+
+    Returns:
+        Every case's final state, the same on every rank.
+
+    Raises:
+        ConfigError: ``ranks_per_case`` does not divide ``comm.size`` (on every rank, before any collective).
+    """
+    check_ranks_per_case(ranks_per_case, comm.size)
+    t0 = time.time() if t0 is None else t0
+    n_groups = comm.size // ranks_per_case
+    color = comm.rank // ranks_per_case
+    group = comm.Split(color, comm.rank)
+    mine = list(selected)[color::n_groups]
+    leader = group.rank == 0
+    reporter = None
+    if leader and progress:
+        reporter = _Reporter(cases, out_dir, list(selected), t0, use_bar and comm.rank == 0)
+    try:
+        for i in mine:
+            case = cases[i]
+            attempt = 1
+            if leader:
+                previous = store.read_status(out_dir, case.hash) or {}
+                attempt = int(previous.get("attempt") or 0) + 1
+            attempt = group.bcast(attempt, root=0)
+            result = _run_case(case, out_dir, group, comm.rank, attempt)
+            if leader:
+                if on_case_done is not None:
+                    try:  # refreshed as cases finish; a failure here is repaired by the caller's final rewrite
+                        on_case_done()
+                    except (OSError, MicrosimError) as exc:
+                        print(f"{PROG}: warning: results not refreshed ({exc})", file=sys.stderr, flush=True)
+                if reporter is not None:
+                    reporter.case_finished(case, result["status"], result["summary"])
+    finally:
+        if reporter is not None:
+            reporter.close()
+    group.Free()
+
+    comm.barrier()  # every group has written its last status
+    final: list[str] | None = None
+    if comm.rank == 0:
+        final = [store.case_state(out_dir, c.hash) for c in cases]
+    final = comm.bcast(final, root=0)
+    if final is None:
+        raise MicrosimError("sweep: no final case states received from rank 0")
+    return final
