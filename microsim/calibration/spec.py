@@ -49,6 +49,7 @@ from microsim import config as config_mod
 from microsim.config import Config
 from microsim.errors import ConfigError
 from microsim.parameters import OVERRIDES
+from microsim.sweep.spec import check_known_keys
 
 __all__ = [
     "MAX_KNOBS",
@@ -193,16 +194,6 @@ class Calibration:
         return out
 
 
-def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
-    import difflib
-
-    for key in table:
-        if key not in allowed:
-            hint = difflib.get_close_matches(key, allowed, n=1)
-            more = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ConfigError(f"{where}: unknown key '{key}'{more}; allowed: {', '.join(allowed)}")
-
-
 def _number(value: object, where: str, positive: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"{where} = {value!r}: must be a finite number")
@@ -231,7 +222,7 @@ def _case(value: object, where: str, base_dir: Path) -> Config:
 
 
 def _parse_knob(table: Mapping[str, Any], where: str) -> Knob:
-    _check_keys(table, _KNOB_KEYS, where)
+    check_known_keys(table, _KNOB_KEYS, where)
     for key in ("key", "initial", "low", "high", "source"):
         if key not in table:
             raise ConfigError(f"{where}: '{key}' is required")
@@ -254,7 +245,7 @@ def _parse_knob(table: Mapping[str, Any], where: str) -> Knob:
 
 def _parse_target(table: Mapping[str, Any], where: str, base_dir: Path) -> CapacityTarget | RatioTarget:
     if "paper_ratio" in table or "numerator" in table:
-        _check_keys(table, _RATIO_KEYS, where)
+        check_known_keys(table, _RATIO_KEYS, where)
         for key in _RATIO_KEYS:
             if key not in table:
                 raise ConfigError(f"{where}: '{key}' is required for an impedance ratio")
@@ -265,7 +256,7 @@ def _parse_target(table: Mapping[str, Any], where: str, base_dir: Path) -> Capac
             frequency_Hz=_number(table["frequency_Hz"], f"{where}.frequency_Hz"),
             paper_ratio=_number(table["paper_ratio"], f"{where}.paper_ratio"),
         )
-    _check_keys(table, _CAPACITY_KEYS, where)
+    check_known_keys(table, _CAPACITY_KEYS, where)
     for key in _CAPACITY_KEYS:
         if key not in table:
             raise ConfigError(f"{where}: '{key}' is required for a rate table (or give numerator/denominator)")
@@ -289,11 +280,11 @@ def calibration_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | N
     Raises:
         ConfigError: One line naming the table, the key, the value and what is allowed.
     """
-    _check_keys(d, _TOP_KEYS, "calibration file")
+    check_known_keys(d, _TOP_KEYS, "calibration file")
     head = d.get("calibration", {})
     if not isinstance(head, Mapping):
         raise ConfigError("[calibration] must be a table")
-    _check_keys(head, _CALIBRATION_KEYS, "[calibration]")
+    check_known_keys(head, _CALIBRATION_KEYS, "[calibration]")
     name = head.get("name", "")
     if not isinstance(name, str) or not name.isidentifier():
         raise ConfigError(f"calibration.name = {name!r}: must name the parameter set (letters, digits, _)")

@@ -318,7 +318,8 @@ def _table_list(d: Mapping[str, object], name: str) -> list[Mapping[str, object]
     return value
 
 
-def _known(table: Mapping[str, object], allowed: Sequence[str], where: str) -> None:
+def check_known_keys(table: Mapping[str, object], allowed: Sequence[str], where: str) -> None:
+    """Raise a ConfigError naming the first key of ``table`` not in ``allowed`` (with a close match, if any)."""
     for key in table:
         if key not in allowed:
             hint = difflib.get_close_matches(key, allowed, n=1)
@@ -341,7 +342,7 @@ def _values(value: object, where: str) -> list[object]:
 
 
 def _parse_grid(table: Mapping[str, object], where: str) -> Axis:
-    _known(table, ("key", "values"), where)
+    check_known_keys(table, ("key", "values"), where)
     if "key" not in table or "values" not in table:
         raise ConfigError(f"{where}: needs 'key' and 'values'")
     key = _key(table["key"], where)
@@ -350,7 +351,7 @@ def _parse_grid(table: Mapping[str, object], where: str) -> Axis:
 
 
 def _parse_zip(table: Mapping[str, object], where: str) -> Axis:
-    _known(table, ("keys", "values", "columns"), where)
+    check_known_keys(table, ("keys", "values", "columns"), where)
     if "columns" in table:
         if "keys" in table or "values" in table:
             raise ConfigError(f"{where}: give either 'columns' or 'keys' + 'values', not both")
@@ -388,14 +389,14 @@ def _parse_ensemble(table: object) -> Axis:
     where = "[ensemble]"
     if not isinstance(table, Mapping):
         raise ConfigError(f"ensemble = {table!r}: must be a table ([ensemble])")
-    _known(table, ("key", "seeds"), where)
+    check_known_keys(table, ("key", "seeds"), where)
     key = _key(table.get("key", DEFAULT_ENSEMBLE_KEY), where)
     if "seeds" not in table:
         raise ConfigError(f"{where}: needs 'seeds' (a list, or {{ start = 1, count = 8 }})")
     seeds = table["seeds"]
     values: list[object]
     if isinstance(seeds, Mapping):
-        _known(seeds, ("start", "count"), f"{where} seeds")
+        check_known_keys(seeds, ("start", "count"), f"{where} seeds")
         start, count = seeds.get("start", 1), seeds.get("count")
         if not isinstance(start, int) or isinstance(start, bool):
             raise ConfigError(f"{where}: seeds.start = {start!r}: must be an integer")
