@@ -593,6 +593,7 @@ class BorderedNewton:
         """
         lam, why = 1.0, ""
         owned = self._blocks[0]
+        bound_mask = getattr(self.model, "bound_mask", None)  # where a bound holds (None: every dof)
         arr_x = self.x.array_r
         arr_d = self.x1.array_r
         for k, name in enumerate(self.model.fields):
@@ -605,6 +606,9 @@ class BorderedNewton:
                 if big > self.max_potential_step and self.max_potential_step / big < lam:
                     lam, why = self.max_potential_step / big, f"{name} moves by at most {self.max_potential_step} V"
             else:
+                mask = bound_mask(name) if bound_mask is not None else None
+                if mask is not None:
+                    v, d = v[mask], d[mask]
                 lows = [v] if name == "c" else [v, 1.0 - v]
                 steps = [d] if name == "c" else [d, -d]
                 bounds = ["lower bound 0"] if name == "c" else ["lower bound 0", "upper bound 1"]

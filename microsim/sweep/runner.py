@@ -362,6 +362,12 @@ def run_cases(
         ConfigError: ``ranks_per_case`` does not divide ``comm.size`` (on every rank, before any collective).
     """
     check_ranks_per_case(ranks_per_case, comm.size)
+    # dolfinx initialises PETSc when it is first imported, collectively over COMM_WORLD: every rank imports it
+    # before the split, or a group left without a case would keep the others waiting in PetscInitialize
+    import dolfinx_solver  # noqa: F401
+
+    import dolfinx  # noqa: F401
+
     t0 = time.time() if t0 is None else t0
     n_groups = comm.size // ranks_per_case
     color = comm.rank // ranks_per_case

@@ -127,6 +127,22 @@ def test_two_groups_run_at_once_and_match_serial(four: tuple[Path, Path]) -> Non
     assert rel.max() < 1e-8
 
 
+def test_a_group_without_a_case_does_not_hold_the_others(four: tuple[Path, Path]) -> None:
+    """One pending case on two groups of one rank: the idle group waits at the end, not in PETSc's start.
+
+    dolfinx initialises PETSc on its first import, collectively over COMM_WORLD; when only the working group
+    imported it, the sweep hung there until the time limit. The rerun of a finished sweep with one case added.
+    """
+    path, serial = four
+    out = serial.parent / "one-pending"
+    one = path.parent / "one.toml"
+    one.write_text(FOUR.replace("[3, 4]", "[3]").replace('["filled", "point-contact"]', '["filled"]'))
+    r = sweep_cli(["sweep", str(one), "--out", str(out), "--ranks-per-case", "1"], ranks=2, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (st,) = statuses(out)
+    assert st["state"] == "done" and len(st["world_ranks"]) == 1
+
+
 def test_report_draws_confidence_band(four: tuple[Path, Path]) -> None:
     _, out = four
     r = sweep_cli(["report", str(out), "--x", "geometry.interface"])
