@@ -9,7 +9,7 @@ MPI_RANKS ?= 2
 TEST_TIMEOUT ?= 1500
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-serial test-mpi bench lint format clean venv
+.PHONY: demo test test-serial test-mpi bench paper paper-quick calibrate lint format clean venv
 
 venv: $(STAMP)
 
@@ -39,6 +39,23 @@ test-mpi: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_resistance.py --out benchmarks/results
+
+# The paper's calibration and its 3D reproduction (hours on 2 cores; resumable: rerun after an interruption).
+# Their case stores are committed under validation/paper/ (without checkpoints and meshes), so a rerun replays
+# what is stored and runs only what is missing (docs/calibration.md).
+calibrate: $(STAMP)
+	$(VENV)/bin/mpiexec -n $(MPI_RANKS) $(VENV)/bin/microsim calibrate validation/paper/calibration.toml \
+	  --out validation/paper/calibration --ranks-per-case 1
+
+paper: $(STAMP)
+	$(VENV)/bin/mpiexec -n $(MPI_RANKS) $(VENV)/bin/microsim paper validation/paper/paper.toml \
+	  --out validation/paper/store --report-dir validation/paper --ranks-per-case 1 \
+	  $(if $(wildcard validation/paper/calibration/calibration.json),\
+	  --calibration-result validation/paper/calibration/calibration.json)
+
+paper-quick: $(STAMP)
+	$(VENV)/bin/mpiexec -n $(MPI_RANKS) $(VENV)/bin/microsim paper validation/paper/paper.toml \
+	  --out results/paper --quick --ranks-per-case 1
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check microsim tests benchmarks scripts

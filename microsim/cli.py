@@ -1,4 +1,4 @@
-"""Command line: ``microsim check|defaults|mesh|run|demo|sweep|calibrate|report``.
+"""Command line: ``microsim check|defaults|mesh|run|demo|sweep|calibrate|paper|report``.
 
 ``check`` and ``defaults`` are pure Python (no DOLFINx, no MPI). ``mesh``, ``run`` and ``demo`` import the
 solver stack lazily, after the configuration has been validated, so a bad configuration fails fast and
@@ -302,7 +302,52 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             mark = "within" if p["within"] else "OUTSIDE"
             print(f"  {p['point']}: model {p['model']:.4g}, measured {p['measured']:.4g} ({mark})")
         print(f"  results: {Path(args.out) / 'calibration.json'}")
+        print(
+            f"  parameter set: {Path(args.out) / 'parameter_set.json'} (register it as "
+            f"microsim/parameters/calibrated/{rec['name']}.json)"
+        )
     return 0
+
+
+def _fmt_or(value: object, fmt: str, missing: str = "—") -> str:
+    return missing if value is None else format(value, fmt)
+
+
+def _cmd_paper(args: argparse.Namespace) -> int:
+    """``microsim paper``: validate the paper file and every case first (no MPI), then run and report."""
+    from microsim.paper import load_paper
+    from microsim.paper.cases import paper_cases
+
+    spec = load_paper(args.paper)
+    paper_cases(spec, quick=args.quick)  # every case valid before any collective call
+    comm = _comm()
+    from microsim.paper.runner import run_paper
+
+    rec = run_paper(
+        spec, args.out, comm, report_dir=args.report_dir, quick=args.quick, ranks_per_case=args.ranks_per_case,
+        retry_failed=args.retry_failed, progress=not args.quiet, calibration_result=args.calibration_result,
+    )  # fmt: skip
+    if comm.rank == 0:
+        mode = "quick" if args.quick else "full"
+        print(f"{PROG} paper ({mode}): {rec['cases_run_now']} cases run in {rec['wall_time_s']:.0f} s")
+        for r in rec["rows"]:
+            tag = "fitted" if r["fitted"] else "predicted"
+            within = {True: "within", False: "OUTSIDE", None: "incomplete"}[r["within_band"]]
+            print(
+                f"  {r['cell']}, {r['electrolyte']}, {r['temperature_C']:g} °C, {r['c_rate']:g}C ({tag}): "
+                f"model {_fmt_or(r['model_mAh_g'], '.1f')} mAh/g, paper {r['paper_mAh_g']:g} ({within}; "
+                f"{r['limiting_mechanism'] or '—'})"
+            )
+        ratio = rec["impedance_ratio"]
+        if ratio is not None:
+            print(f"  impedance ratio at {ratio['frequency_Hz']:g} Hz: model {_fmt_or(ratio['model'], '.3g')}, "
+                  f"paper {ratio['paper']:g}")  # fmt: skip
+        report = args.report_dir if args.report_dir is not None else Path(args.out) / "report"
+        print(f"  report: {report}")
+        if rec["cases_failed"]:
+            print(f"{PROG} paper: {len(rec['cases_failed'])} cases failed: {', '.join(rec['cases_failed'])}",
+                  file=sys.stderr)  # fmt: skip
+    return 3 if rec["cases_failed"] else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -394,6 +439,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="rerun cases that failed before")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("paper", help="run a calibrated model against a paper's table (resumable; MPI groups)")
+    p.add_argument("paper", type=Path, metavar="PAPER", help="paper TOML file (rows, spectra, seeds)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="case store (resumable)")
+    p.add_argument("--report-dir", type=Path, metavar="R", help="where the report goes (default DIR/report)")
+    p.add_argument("--quick", action="store_true", help="the paper file's [quick] variant: one seed, a smaller box")
+    p.add_argument(
+        "--calibration-result", type=Path, metavar="JSON",
+        help="the calibration's calibration.json: its fitted values and sensitivity go into the README",
+    )  # fmt: skip
+    p.add_argument(
+        "--ranks-per-case", type=int, default=1, metavar="K", help="MPI ranks per case; N/K cases run at once"
+    )
+    p.add_argument("--retry-failed", action="store_true", help="rerun cases that failed before")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_paper)
 
     p = sub.add_parser("report", help="plot a sweep's results into DIR/plots (no solver needed)")
     p.add_argument("dir", type=Path, metavar="DIR", help="sweep output directory")

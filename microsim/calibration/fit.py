@@ -32,7 +32,7 @@ from scipy.optimize import least_squares
 
 from microsim.calibration.spec import Calibration
 
-__all__ = ["Evaluation", "Evaluator", "FitResult", "fit"]
+__all__ = ["Evaluation", "Evaluator", "FitResult", "fit", "parameter_set_record", "result_record"]
 
 #: Evaluates a batch of points (knob values, physical units) -> for each point ``{seed: [model values]}``.
 Evaluator = Callable[[Sequence[Sequence[float]]], list[dict[int, list[float]]]]
@@ -299,9 +299,49 @@ def result_record(cal: Calibration, res: FitResult) -> dict[str, Any]:
         "knobs": knobs,
         "correlation": corr,
         "singular_values": list(res.singular_values),
+        # ∂r/∂log10(knob) at the best point, one row per point: how many acceptance bands a decade of each knob
+        # moves each point (the sensitivity table of validation/paper/README.md)
+        "jacobian_scaled": [[float(v) if math.isfinite(v) else None for v in row] for row in np.asarray(res.jacobian)],
         "points": points,
         "method": (
             "scipy.optimize.least_squares (trf, bounds) on log10 of each knob; residuals scaled by each point's "
             "acceptance band; forward-difference Jacobian; covariance (JᵀJ)⁻¹; seed spread by a linearised refit"
         ),
+    }
+
+
+def parameter_set_record(cal: Calibration, res: FitResult) -> dict[str, Any]:
+    """``parameter_set.json``: the fit as a named set of factors on the named laws (docs/parameters.md §9).
+
+    Each factor is fitted / named at the fit's electrolyte and temperature, so each law keeps its activation
+    energy. A knob the data do not identify is kept (the set reproduces the fit) but said so in its source.
+    """
+    from microsim.constants import kelvin
+    from microsim.parameters import named_values
+
+    named = named_values(cal.electrolyte, kelvin(cal.temperature_C))
+    rec = result_record(cal, res)
+    entries: dict[str, Any] = {}
+    for k in rec["knobs"]:
+        flags = [] if k["identified"] else ["NOT identified by the data"]
+        flags += ["at a bound"] if k["at_bound"] else []
+        entries[k["key"]] = {
+            "factor": k["value"] / float(named[k["key"]]),
+            "value": k["value"],
+            "fitted_at": f"{cal.electrolyte}, {cal.temperature_C:g} °C",
+            "low": k["low"],
+            "high": k["high"],
+            "interval_1sigma": k["interval_1sigma"],
+            "source": f"fitted ({'; '.join(flags) or 'identified'}); bounds: {k['source']}",
+        }
+    seeds = ", ".join(str(s) for s in cal.seeds)
+    fidelity = ", ".join(f"{key} = {v}" for key, v in cal.fidelity.items()) or "the full cases"
+    return {
+        "name": cal.name,
+        "citation": cal.citation or f"the targets of {cal.source}",
+        "note": (
+            f"microsim calibrate: {rec['method']}; {len(res.evaluations)} evaluations ({res.status}); seeds {seeds}; "
+            f"fidelity: {fidelity}; cost {res.cost:.4g}"
+        ),
+        "entries": entries,
     }

@@ -5,6 +5,7 @@ Layout of ``--out DIR``::
     DIR/cases/<hash>/        one folder per case (config.toml, status.json, summary.json, the study's files)
     DIR/history.csv          one row per evaluated point: kind, knob values, model values, scaled residuals, cost
     DIR/calibration.json     the result (fitted values, intervals, correlation, identifiability, seed spread)
+    DIR/parameter_set.json   the fit as a named parameter set (factors on the named laws; docs/parameters.md §9)
     DIR/mesh-cache/          the meshes the cases share (one per seed and cell)
     DIR/calibration.toml     a copy of the calibration file
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from microsim.calibration.cases import EvaluationCase, evaluation_cases, model_values
-from microsim.calibration.fit import Evaluation, FitResult, fit, result_record
+from microsim.calibration.fit import Evaluation, FitResult, fit, parameter_set_record, result_record
 from microsim.calibration.spec import Calibration
 from microsim.errors import MicrosimError
 from microsim.sweep import store
@@ -38,6 +39,8 @@ __all__ = ["CaseEvaluator", "run_calibration"]
 
 HISTORY_NAME = "history.csv"
 RESULT_NAME = "calibration.json"
+#: The fit as a parameter set; copy it to microsim/parameters/calibrated/NAME.json to register it.
+SET_NAME = "parameter_set.json"
 
 
 class CaseEvaluator:
@@ -158,5 +161,7 @@ def run_calibration(
         rec["wall_time_s"] = time.time() - t0
         rec["cases_run_now"] = evaluator.cases_run
         store.write_text_atomic(out_dir / RESULT_NAME, json.dumps(rec, indent=2, allow_nan=False) + "\n")
+        text = json.dumps(parameter_set_record(cal, result), indent=2, allow_nan=False) + "\n"
+        store.write_text_atomic(out_dir / SET_NAME, text)
     comm.barrier()
     return result

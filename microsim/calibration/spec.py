@@ -5,6 +5,7 @@ before any collective call. The format (docs/calibration.md)::
 
     [calibration]
     name = "chen2019"            # the parameter set the fit produces
+    citation = "Chen et al. ..." # the measurements (carried into the set)
     seeds = [1, 2, 3]            # packing seeds; the fit matches their mean
     max_evaluations = 12         # model evaluations (points), Jacobian columns included
     log10_step = 0.05            # forward-difference step of the Jacobian, in decades of each knob
@@ -64,7 +65,7 @@ __all__ = [
 MAX_KNOBS = 4
 _TOP_KEYS = ("calibration", "fidelity", "knob", "target")
 _CALIBRATION_KEYS = (
-    "name", "seeds", "max_evaluations", "log10_step", "capacity_tolerance", "capacity_floor_mAh_g",
+    "name", "citation", "seeds", "max_evaluations", "log10_step", "capacity_tolerance", "capacity_floor_mAh_g",
     "ratio_tolerance_factor",
 )  # fmt: skip
 _KNOB_KEYS = ("key", "initial", "low", "high", "source", "unit")
@@ -151,6 +152,8 @@ class Calibration:
         capacity_floor_mAh_g: Smallest band of a capacity point [mAh/g].
         ratio_tolerance_factor: A ratio is within when it is within this factor of the measured one.
         temperature_C: The temperature every target runs at (where the knob values apply).
+        electrolyte: The electrolyte every target uses (the knob values are its values).
+        citation: The measurements fitted (carried into the parameter set).
         source: The calibration file.
     """
 
@@ -166,6 +169,8 @@ class Calibration:
     capacity_floor_mAh_g: float = 5.0
     ratio_tolerance_factor: float = 2.0
     temperature_C: float = 30.0
+    electrolyte: str = "PPAL"
+    citation: str = ""
     source: Path | None = None
 
     @property
@@ -339,6 +344,15 @@ def calibration_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | N
             f"calibration file: the targets run at {sorted(temperatures)} °C; the knobs are values at one "
             "temperature, so every target must share it"
         )
+    electrolytes = {c.electrolyte.name for c in cases}
+    if len(electrolytes) != 1:
+        raise ConfigError(
+            f"calibration file: the targets use the electrolytes {sorted(electrolytes)}; the knobs are values of "
+            "one electrolyte, so every target must share it"
+        )
+    citation = head.get("citation", "")
+    if not isinstance(citation, str):
+        raise ConfigError(f"calibration.citation = {citation!r}: must be a text (the measurements fitted)")
     for key in keys:
         for c in cases:
             if key in c.parameters:
@@ -356,6 +370,8 @@ def calibration_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | N
         capacity_floor_mAh_g=floor,
         ratio_tolerance_factor=factor,
         temperature_C=temperatures.pop(),
+        electrolyte=electrolytes.pop(),
+        citation=citation.strip(),
         source=source,
     )
     # Every case must stay valid with the fidelity overrides and each seed (fail here, not after an hour).

@@ -28,7 +28,7 @@ from microsim.parameters import cbd, electrolytes, lfp, li_metal, membrane
 from microsim.parameters.concentration_table import ConcentrationLaws, ConcentrationTable
 from microsim.parameters.electrolytes import ELECTROLYTES, ElectrolyteSet
 from microsim.parameters.ocp import OCP, Afshar2017, FormulaOCP, TableOCP, make_ocp
-from microsim.parameters.sets import PARAMETER_SETS, SET_KEY, ParameterSet
+from microsim.parameters.sets import CALIBRATED_DIR, PARAMETER_SETS, SET_KEY, ParameterSet, load_sets
 
 if TYPE_CHECKING:
     from microsim.config import Config
@@ -376,3 +376,7 @@ def resolve(cfg: Config) -> CellParameters:
         cbd=CBDParameters(**group("cbd")),
         membrane=MembraneParameters(**group("membrane")),
     )
+
+
+# The calibrated sets shipped with microsim (``calibrated/NAME.json``); read once, after OVERRIDES exists.
+PARAMETER_SETS.update(load_sets(CALIBRATED_DIR))

@@ -1,8 +1,9 @@
 """Run the cases of a sweep: resumable, fault-isolated, in MPI groups.
 
 ``mpiexec -n N microsim sweep SWEEP.toml --out DIR --ranks-per-case k`` splits ``COMM_WORLD`` into N/k groups
-(``color = rank // k``); the pending cases are dealt round-robin to the groups (static: MPI and the batch
-scheduler are the engine, there is no scheduler here) and each case runs on its group's communicator.
+(``color = rank // k``); the pending cases are dealt to the groups before any runs (static: MPI and the batch
+scheduler are the engine, there is no scheduler here), the most expensive first, each to the group with the least
+estimated work so far (:func:`deal_cases`), and each case runs on its group's communicator.
 
 MPI rules followed here:
 
@@ -43,7 +44,15 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from mpi4py import MPI
     from tqdm import tqdm
 
-__all__ = ["SweepResult", "check_ranks_per_case", "run_cases", "run_sweep", "select_cases"]
+__all__ = [
+    "SweepResult",
+    "check_ranks_per_case",
+    "deal_cases",
+    "estimated_cost",
+    "run_cases",
+    "run_sweep",
+    "select_cases",
+]
 
 PROG = "microsim sweep"
 #: Where a sweep keeps the meshes its cases share, under its output folder (unless the case sets output.mesh_cache).
@@ -80,6 +89,48 @@ def select_cases(states: Sequence[str], case_index: int | None = None, retry_fai
     candidates = range(len(states)) if case_index is None else [case_index]
     wanted = {store.PENDING, store.RUNNING} | ({store.FAILED} if retry_failed else set())
     return [i for i in candidates if states[i] in wanted]
+
+
+def estimated_cost(cfg: config_mod.Config) -> float:
+    """A rough relative cost of running ``cfg``, for dealing cases to groups (not a prediction of time).
+
+    Cells scale as ``(W/h)^(dim-1) · (L/h)`` (box width W, stack thickness L, mesh size h); a rate study costs
+    about four setups per C-rate, an impedance study a setup plus a little per frequency (measured on the paper's
+    3D cases: a 0.1C discharge about 4x an impedance spectrum of the same mesh).
+    """
+    g, study = cfg.geometry, cfg.study
+    h = float(g.mesh_size_um)
+    cells = (float(g.width_um) / h) ** (int(g.dim) - 1) * (float(g.cathode_thickness_um + g.membrane_thickness_um) / h)
+    if study.kind == "rate":
+        work = 1.0 + 4.0 * len(study.c_rates or ())
+    elif study.kind == "impedance":
+        decades = math.log10(float(study.frequency_max_Hz) / float(study.frequency_min_Hz))
+        work = 1.0 + 0.03 * decades * int(study.points_per_decade)
+    elif study.kind in ("discharge", "protocol"):
+        work = 5.0
+    else:
+        work = 1.0
+    return cells * work
+
+
+def deal_cases(selected: Sequence[int], costs: Sequence[float], n_groups: int) -> list[list[int]]:
+    """Deal ``selected`` case indices to ``n_groups`` groups: longest first, each to the least-loaded group.
+
+    Deterministic (ties go to the lower group and the lower index), so every rank computes the same deal with no
+    communication. Within a group the cases keep their sweep order.
+
+    Args:
+        selected: Indices of the cases to run.
+        costs: Estimated cost of each selected case (same order as ``selected``).
+        n_groups: Number of groups.
+    """
+    load = [0.0] * n_groups
+    out: list[list[int]] = [[] for _ in range(n_groups)]
+    for k in sorted(range(len(selected)), key=lambda k: (-costs[k], selected[k])):
+        g = min(range(n_groups), key=lambda g: (load[g], g))
+        load[g] += costs[k]
+        out[g].append(selected[k])
+    return [sorted(group) for group in out]
 
 
 def check_ranks_per_case(ranks_per_case: int, size: int) -> None:
@@ -339,7 +390,8 @@ def run_cases(
 ) -> list[str]:
     """Run ``cases[i]`` for each ``i`` in ``selected`` in groups of ``ranks_per_case`` ranks; collective.
 
-    The selected cases are dealt round-robin to the ``comm.size // ranks_per_case`` groups; each case's folder
+    The selected cases are dealt to the ``comm.size // ranks_per_case`` groups by :func:`deal_cases` (the
+    estimated cost of each, :func:`estimated_cost`, balanced over the groups); each case's folder
     is ``out_dir/<hash>`` (:func:`microsim.sweep.store.case_dir`). A failed case is recorded in its
     ``status.json`` and the others go on.
 
@@ -372,7 +424,7 @@ def run_cases(
     n_groups = comm.size // ranks_per_case
     color = comm.rank // ranks_per_case
     group = comm.Split(color, comm.rank)
-    mine = list(selected)[color::n_groups]
+    mine = deal_cases(list(selected), [estimated_cost(cases[i].config) for i in selected], n_groups)[color]
     leader = group.rank == 0
     reporter = None
     if leader and progress:

@@ -105,7 +105,8 @@ def test_a_rerun_runs_nothing_and_gives_the_same_answer(folder: Path, serial: Pa
 
 
 def test_two_ranks_give_the_serial_answer(folder: Path, serial: Path) -> None:
-    # one group of two ranks; groups of one rank hang while a group has no case (known, docs/calibration.md §3)
+    # one group of two ranks: the fit's numbers do not depend on the ranks of a case (groups of one rank:
+    # tests/integration/test_paper_run.py and test_sweep_run.py)
     out = folder / "mpi"
     run = calibrate(folder, out, ranks=2, extra=("--ranks-per-case", "2"))
     assert run.returncode == 0, run.stdout + run.stderr

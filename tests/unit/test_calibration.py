@@ -244,6 +244,7 @@ def test_fit_recovers_the_truth_and_its_covariance(tmp_path: Path) -> None:
     scale = np.array([30.0, 22.5, 5.0])  # each point's band
     jac = A / scale[:, None]
     assert res.jacobian == pytest.approx(jac, rel=1e-6)
+    assert np.array(result_record(cal, res)["jacobian_scaled"]) == pytest.approx(jac, rel=1e-6)
     cov = np.linalg.inv(jac.T @ jac)
     assert res.sigma_log10 == pytest.approx(np.sqrt(np.diag(cov)), rel=1e-6)
     assert res.correlation[0, 1] == pytest.approx(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]), rel=1e-6)
@@ -293,3 +294,37 @@ def test_bounds_hold_when_the_truth_is_outside(tmp_path: Path) -> None:
     res = fit(cal, LinearModel(cal, np.log10([1e-21, 2e-13]), {1: np.zeros(3)}))  # truth below the lower bound
     assert res.values[0] == pytest.approx(1e-19, rel=1e-6)
     assert result_record(cal, res)["knobs"][0]["at_bound"] is True
+
+
+def test_targets_must_share_one_electrolyte(tmp_path: Path) -> None:
+    d = _spec()
+    folder = _files(tmp_path)
+    (folder / "b.toml").write_text(CASE.format(T=30.0, W=3.0) + '[electrolyte]\nname = "PAL"\n')
+    with pytest.raises(ConfigError, match=r"electrolytes \['PAL', 'PPAL'\]"):
+        calibration_from_dict(d, folder)
+
+
+def test_the_fit_becomes_a_parameter_set_that_reproduces_the_fitted_values(tmp_path: Path) -> None:
+    from microsim import config as config_mod
+    from microsim.calibration.fit import parameter_set_record
+    from microsim.parameters import PARAMETER_SETS, resolve
+    from microsim.parameters.sets import set_from_dict
+
+    cal = _capacity_only(tmp_path, max_evaluations=40)
+    res = fit(cal, LinearModel(cal, np.log10([3e-18, 2e-13]), {1: np.zeros(3)}))
+    rec = parameter_set_record(cal, res)
+    ps = set_from_dict(rec)
+    assert ps.name == cal.name and set(ps.entries) == {k.key for k in cal.knobs}
+    old = PARAMETER_SETS.get(ps.name)
+    PARAMETER_SETS[ps.name] = ps
+    try:
+        # at the fit's electrolyte and temperature the set gives exactly the fitted values
+        p = resolve(config_mod.from_dict({"parameters": {"set": ps.name}, "conditions": {"temperature_C": 30.0}}))
+        assert p.lfp.diffusivity_m2_s == pytest.approx(res.values[0], rel=1e-12)
+        assert p.electrolyte.diffusivity_m2_s == pytest.approx(res.values[1], rel=1e-12)
+    finally:
+        if old is None:
+            PARAMETER_SETS.pop(ps.name)
+        else:
+            PARAMETER_SETS[ps.name] = old
+    assert "identified" in ps.entries["lfp.diffusivity_m2_s"].source

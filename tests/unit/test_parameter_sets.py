@@ -57,3 +57,45 @@ def test_the_set_round_trips_through_toml(a_set: str, tmp_path: Path) -> None:
 def test_an_unknown_set_is_refused_with_the_field() -> None:
     with pytest.raises(ConfigError, match=r"parameters\.set = 'nope': must name a parameter set"):
         config_mod.from_dict({"parameters": {"set": "nope"}})
+
+
+def _set_dict(**entry: object) -> dict[str, object]:
+    e = {"factor": 0.1, "value": 1e-17, "fitted_at": "PPAL, 30 °C", "low": 1e-20, "high": 1e-16,
+         "interval_1sigma": [5e-18, 2e-17], "source": "test", **entry}  # fmt: skip
+    return {"name": "fileset", "citation": "a test", "note": "by hand", "entries": {"lfp.diffusivity_m2_s": e}}
+
+
+def test_a_set_file_round_trips_and_registers(tmp_path: Path) -> None:
+    from microsim.parameters.sets import load_sets, set_from_dict
+
+    ps = set_from_dict(_set_dict())
+    assert set_from_dict(ps.to_dict()) == ps
+    assert ps.entries["lfp.diffusivity_m2_s"].interval_1sigma == (5e-18, 2e-17)
+    (tmp_path / "fileset.json").write_text(__import__("json").dumps(ps.to_dict()))
+    assert load_sets(tmp_path) == {"fileset": ps}
+    (tmp_path / "other.json").write_text(__import__("json").dumps(ps.to_dict()))
+    with pytest.raises(ConfigError, match=r"name = 'fileset' must be the file's name \('other'\)"):
+        load_sets(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"value": 1e-15}, "value = 1e-15: outside its bounds"),
+        ({"factor": -1.0}, "factor = -1.0: must be a finite number > 0"),
+        ({"source": ""}, "fitted_at and source must be texts"),
+    ],
+)
+def test_a_bad_set_file_is_refused_with_the_field(entry: dict[str, object], message: str) -> None:
+    from microsim.parameters.sets import set_from_dict
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        set_from_dict(_set_dict(**entry))
+    with pytest.raises(ConfigError, match="not a numeric"):
+        set_from_dict({**_set_dict(), "entries": {"lfp.ocp": _set_dict()["entries"]["lfp.diffusivity_m2_s"]}})  # type: ignore[index]
+
+
+def test_the_shipped_sets_are_valid() -> None:
+    from microsim.parameters.sets import CALIBRATED_DIR, load_sets
+
+    assert set(load_sets(CALIBRATED_DIR)) <= set(PARAMETER_SETS)

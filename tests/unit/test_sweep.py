@@ -236,3 +236,29 @@ def test_cli_list_without_solver(tmp_path: Path, capsys: pytest.CaptureFixture[s
     bad = write(tmp_path, '[[grid]]\nkey = "geometry.sed"\nvalues = [1]\n')
     assert main(["sweep", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "did you mean 'geometry.seed'" in capsys.readouterr().err
+
+
+def test_cases_are_dealt_longest_first_to_the_least_loaded_group() -> None:
+    from microsim.sweep.runner import deal_cases
+
+    costs = [10.0, 1.0, 1.0, 9.0, 1.0, 1.0, 2.0]
+    groups = deal_cases(list(range(7)), costs, 2)
+    assert sorted(i for g in groups for i in g) == list(range(7))
+    loads = [sum(costs[i] for i in g) for g in groups]
+    assert loads == [13.0, 12.0]  # round-robin would give 14 and 11
+    assert groups == deal_cases(list(range(7)), costs, 2)  # the same deal on every rank
+    # a group without a case is allowed (fewer cases than groups)
+    assert deal_cases([4], [1.0], 3) == [[4], [], []]
+
+
+def test_the_cost_estimate_orders_dimension_size_and_work() -> None:
+    from microsim.sweep.runner import estimated_cost
+
+    base = config.replace(config.default(), **{"geometry.dim": 2, "study.kind": "rate", "study.c_rates": [0.1]})
+    three_d = config.replace(base, **{"geometry.dim": 3})
+    wider = config.replace(three_d, **{"geometry.width_um": 2 * three_d.geometry.width_um})
+    more_rates = config.replace(three_d, **{"study.c_rates": [0.1, 0.2, 0.5]})
+    spectrum = config.replace(three_d, **{"study.kind": "impedance"})
+    assert estimated_cost(base) < estimated_cost(three_d) < estimated_cost(wider)
+    assert estimated_cost(more_rates) > estimated_cost(three_d) > estimated_cost(spectrum)
+    assert estimated_cost(wider) == pytest.approx(4 * estimated_cost(three_d))
