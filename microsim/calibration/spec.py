@@ -40,7 +40,6 @@ Each residual is scaled by the acceptance band of its point, so |r| ≤ 1 means 
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +57,10 @@ __all__ = [
     "CapacityTarget",
     "Knob",
     "RatioTarget",
+    "case_file",
     "load_calibration",
+    "positive_number",
+    "positive_numbers",
 ]
 
 #: The most knobs a calibration may fit (the issue's rule: a handful of estimates, not a free fit).
@@ -199,7 +201,8 @@ class Calibration:
         return out
 
 
-def _number(value: object, where: str, positive: bool = True) -> float:
+def positive_number(value: object, where: str, positive: bool = True) -> float:
+    """``value`` as a float: finite and (with ``positive``) > 0, else a ConfigError naming ``where``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"{where} = {value!r}: must be a finite number")
     if positive and value <= 0:
@@ -207,15 +210,21 @@ def _number(value: object, where: str, positive: bool = True) -> float:
     return float(value)
 
 
-def _numbers(value: object, where: str) -> tuple[float, ...]:
+def positive_numbers(value: object, where: str) -> tuple[float, ...]:
+    """A non-empty array of :func:`positive_number` values."""
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{where} = {value!r}: must be a non-empty array of numbers")
-    return tuple(_number(v, f"{where}[{i}]") for i, v in enumerate(value))
+    return tuple(positive_number(v, f"{where}[{i}]") for i, v in enumerate(value))
 
 
-def _case(value: object, where: str, base_dir: Path) -> Config:
+def case_file(value: object, where: str, base_dir: Path, relative_to: str = "the calibration file") -> Config:
+    """The validated case of a ``case = "PATH"`` key (``PATH`` relative to ``base_dir``); ``source`` is its path.
+
+    Raises:
+        ConfigError: Not a path, no such file, or an invalid case (named by ``where``).
+    """
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where} = {value!r}: must be the path of a case file (relative to the calibration file)")
+        raise ConfigError(f"{where} = {value!r}: must be the path of a case file (relative to {relative_to})")
     path = Path(value).expanduser()
     path = path if path.is_absolute() else base_dir / path
     if not path.is_file():
@@ -235,8 +244,8 @@ def _parse_knob(table: Mapping[str, Any], where: str) -> Knob:
     spec = OVERRIDES.get(key) if isinstance(key, str) else None
     if spec is None or spec.kind != "float":
         raise ConfigError(f"{where}.key = {key!r}: must be a numeric [parameters] name, one of {', '.join(OVERRIDES)}")
-    low, high = _number(table["low"], f"{where}.low"), _number(table["high"], f"{where}.high")
-    initial = _number(table["initial"], f"{where}.initial")
+    low, high = positive_number(table["low"], f"{where}.low"), positive_number(table["high"], f"{where}.high")
+    initial = positive_number(table["initial"], f"{where}.initial")
     if not low < high:
         raise ConfigError(f"{where}: low = {low:g} must be < high = {high:g}")
     if not low <= initial <= high:
@@ -256,24 +265,24 @@ def _parse_target(table: Mapping[str, Any], where: str, base_dir: Path) -> Capac
                 raise ConfigError(f"{where}: '{key}' is required for an impedance ratio")
         return RatioTarget(
             name=str(table["name"]),
-            numerator=_case(table["numerator"], f"{where}.numerator", base_dir),
-            denominator=_case(table["denominator"], f"{where}.denominator", base_dir),
-            frequency_Hz=_number(table["frequency_Hz"], f"{where}.frequency_Hz"),
-            paper_ratio=_number(table["paper_ratio"], f"{where}.paper_ratio"),
+            numerator=case_file(table["numerator"], f"{where}.numerator", base_dir),
+            denominator=case_file(table["denominator"], f"{where}.denominator", base_dir),
+            frequency_Hz=positive_number(table["frequency_Hz"], f"{where}.frequency_Hz"),
+            paper_ratio=positive_number(table["paper_ratio"], f"{where}.paper_ratio"),
         )
     check_known_keys(table, _CAPACITY_KEYS, where)
     for key in _CAPACITY_KEYS:
         if key not in table:
             raise ConfigError(f"{where}: '{key}' is required for a rate table (or give numerator/denominator)")
-    c_rates = _numbers(table["c_rates"], f"{where}.c_rates")
-    paper = _numbers(table["paper_mAh_g"], f"{where}.paper_mAh_g")
+    c_rates = positive_numbers(table["c_rates"], f"{where}.c_rates")
+    paper = positive_numbers(table["paper_mAh_g"], f"{where}.paper_mAh_g")
     if len(c_rates) != len(paper):
         raise ConfigError(f"{where}: c_rates has {len(c_rates)} values and paper_mAh_g {len(paper)}: one per C-rate")
     if len(set(c_rates)) != len(c_rates):
         raise ConfigError(f"{where}.c_rates = {list(c_rates)}: repeated C-rate")
     return CapacityTarget(
         name=str(table["name"]),
-        case=_case(table["case"], f"{where}.case", base_dir),
+        case=case_file(table["case"], f"{where}.case", base_dir),
         c_rates=c_rates,
         paper_mAh_g=paper,
     )
@@ -305,12 +314,12 @@ def calibration_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | N
     max_eval = head.get("max_evaluations", 12)
     if isinstance(max_eval, bool) or not isinstance(max_eval, int) or max_eval < 1:
         raise ConfigError(f"calibration.max_evaluations = {max_eval!r}: must be an integer >= 1")
-    step = _number(head.get("log10_step", 0.05), "calibration.log10_step")
+    step = positive_number(head.get("log10_step", 0.05), "calibration.log10_step")
     if step > 0.5:
         raise ConfigError(f"calibration.log10_step = {step:g}: must be <= 0.5 decades (a derivative, not a jump)")
-    tol = _number(head.get("capacity_tolerance", 0.25), "calibration.capacity_tolerance")
-    floor = _number(head.get("capacity_floor_mAh_g", 5.0), "calibration.capacity_floor_mAh_g")
-    factor = _number(head.get("ratio_tolerance_factor", 2.0), "calibration.ratio_tolerance_factor")
+    tol = positive_number(head.get("capacity_tolerance", 0.25), "calibration.capacity_tolerance")
+    floor = positive_number(head.get("capacity_floor_mAh_g", 5.0), "calibration.capacity_floor_mAh_g")
+    factor = positive_number(head.get("ratio_tolerance_factor", 2.0), "calibration.ratio_tolerance_factor")
     if factor <= 1.0:
         raise ConfigError(f"calibration.ratio_tolerance_factor = {factor:g}: must be > 1")
 
@@ -388,13 +397,7 @@ def load_calibration(path: str | Path) -> Calibration:
         ConfigError: Missing file, TOML syntax, or any rule of :func:`calibration_from_dict` (prefixed by the path).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: calibration file not found")
-    try:
-        with path.open("rb") as handle:
-            d = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    d = config_mod.read_toml(path, "calibration")
     try:
         return calibration_from_dict(d, path.resolve().parent, source=path.resolve())
     except ConfigError as exc:

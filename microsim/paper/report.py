@@ -199,6 +199,14 @@ def _write_resolved_cases(cases: Sequence[PaperCase], out_dir: Path, report_dir:
     return out
 
 
+def _save(fig: Any, png: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
 def _plot_capacity(spec: PaperSpec, result: Mapping[str, Any], png: Path) -> None:
     import matplotlib
 
@@ -243,9 +251,7 @@ def _plot_capacity(spec: PaperSpec, result: Mapping[str, Any], png: Path) -> Non
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.suptitle("model vs paper (× marks a fitted point)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _save(fig, png)
 
 
 def _plot_voltage(spec: PaperSpec, cases: Sequence[PaperCase], out_dir: Path, png: Path) -> bool:
@@ -277,9 +283,7 @@ def _plot_voltage(spec: PaperSpec, cases: Sequence[PaperCase], out_dir: Path, pn
         ax.set_ylabel("voltage [V]")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _save(fig, png)
     return True
 
 
@@ -316,9 +320,7 @@ def _plot_nyquist(spec: PaperSpec, cases: Sequence[PaperCase], out_dir: Path, pn
         ax.set_aspect("equal", adjustable="datalim")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _save(fig, png)
     return True
 
 

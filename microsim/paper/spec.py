@@ -41,14 +41,13 @@ the fit.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from microsim import config as config_mod
-from microsim.calibration.spec import Calibration, load_calibration
+from microsim.calibration.spec import Calibration, case_file, load_calibration, positive_number, positive_numbers
 from microsim.config import Config
 from microsim.errors import ConfigError
 from microsim.parameters.sets import PARAMETER_SETS
@@ -190,18 +189,6 @@ class PaperSpec:
         return self.source.parent if self.source is not None else Path.cwd()
 
 
-def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{where} = {value!r}: must be a finite number > 0")
-    return float(value)
-
-
-def _numbers(value: object, where: str) -> tuple[float, ...]:
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where} = {value!r}: must be a non-empty array of numbers")
-    return tuple(_number(v, f"{where}[{i}]") for i, v in enumerate(value))
-
-
 def _seeds(value: object, where: str) -> tuple[int, ...]:
     if (
         not isinstance(value, list)
@@ -227,21 +214,9 @@ def _overrides(table: Mapping[str, Any], where: str) -> dict[str, object]:
     return dict(value)
 
 
-def _case_path(value: object, where: str, base_dir: Path) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where} = {value!r}: must be the path of a case file (relative to the paper file)")
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else base_dir / path
-    if not path.is_file():
-        raise ConfigError(f"{where} = {value!r}: case file not found ({path})")
-    return path.resolve()
-
-
-def _load_case(path: Path, where: str, value: str) -> Config:
-    try:
-        return config_mod.load(path)
-    except ConfigError as exc:
-        raise ConfigError(f"{where} = {value!r}: {exc}") from None
+def _case(value: object, where: str, base_dir: Path) -> tuple[Path, Config]:
+    cfg = case_file(value, where, base_dir, relative_to="the paper file")
+    return Path(str(cfg.source)).resolve(), cfg
 
 
 def _fitted_points(cal: Calibration | None) -> tuple[set[tuple[Path, float]], set[tuple[Path, Path, float]]]:
@@ -283,8 +258,11 @@ def paper_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | None = 
         raise ConfigError(f"paper.parameter_set = {set_name!r}: not a registered parameter set ({known})")
     cal: Calibration | None = None
     if "calibration" in head:
-        cal_path = _case_path(head["calibration"], "paper.calibration", base_dir)
-        cal = load_calibration(cal_path)
+        value = head["calibration"]
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"paper.calibration = {value!r}: must be the path of a calibration file")
+        cal_path = Path(value).expanduser()
+        cal = load_calibration(cal_path if cal_path.is_absolute() else base_dir / cal_path)
     fitted_rates, fitted_ratios = _fitted_points(cal)
 
     quick = _table(d, "quick")
@@ -308,10 +286,9 @@ def paper_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | None = 
         for key in _ROW_KEYS:
             if key not in t:
                 raise ConfigError(f"{where}: '{key}' is required")
-        path = _case_path(t["case"], f"{where}.case", base_dir)
-        cfg = _load_case(path, f"{where}.case", t["case"])
-        c_rates = _numbers(t["c_rates"], f"{where}.c_rates")
-        paper = _numbers(t["paper_mAh_g"], f"{where}.paper_mAh_g")
+        path, cfg = _case(t["case"], f"{where}.case", base_dir)
+        c_rates = positive_numbers(t["c_rates"], f"{where}.c_rates")
+        paper = positive_numbers(t["paper_mAh_g"], f"{where}.paper_mAh_g")
         if len(c_rates) != len(paper):
             raise ConfigError(
                 f"{where}: c_rates has {len(c_rates)} values and paper_mAh_g {len(paper)}: one per C-rate"
@@ -337,10 +314,9 @@ def paper_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | None = 
         check_known_keys(t, _SPECTRUM_KEYS, where)
         if "case" not in t:
             raise ConfigError(f"{where}: 'case' is required")
-        path = _case_path(t["case"], f"{where}.case", base_dir)
-        cfg = _load_case(path, f"{where}.case", t["case"])
-        f_lo = _number(t.get("frequency_min_Hz", 0.01), f"{where}.frequency_min_Hz")
-        f_hi = _number(t.get("frequency_max_Hz", 1e6), f"{where}.frequency_max_Hz")
+        path, cfg = _case(t["case"], f"{where}.case", base_dir)
+        f_lo = positive_number(t.get("frequency_min_Hz", 0.01), f"{where}.frequency_min_Hz")
+        f_hi = positive_number(t.get("frequency_max_Hz", 1e6), f"{where}.frequency_max_Hz")
         if not f_lo < f_hi:
             raise ConfigError(f"{where}: frequency_min_Hz = {f_lo:g} must be < frequency_max_Hz = {f_hi:g}")
         ppd = t.get("points_per_decade", 4)
@@ -355,10 +331,10 @@ def paper_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | None = 
         for key in _RATIO_KEYS:
             if key not in t:
                 raise ConfigError(f"[ratio]: '{key}' is required")
-        f = _number(t["frequency_Hz"], "ratio.frequency_Hz")
+        f = positive_number(t["frequency_Hz"], "ratio.frequency_Hz")
         index = {}
         for role in ("numerator", "denominator"):
-            path = _case_path(t[role], f"ratio.{role}", base_dir)
+            path, _ = _case(t[role], f"ratio.{role}", base_dir)
             found = [
                 k for k, s in enumerate(spectra)
                 if Path(s.case.source or "").resolve() == path and s.frequency_min_Hz <= f <= s.frequency_max_Hz
@@ -369,8 +345,8 @@ def paper_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | None = 
         num_path = Path(spectra[index["numerator"]].case.source or "").resolve()
         den_path = Path(spectra[index["denominator"]].case.source or "").resolve()
         ratio_fitted = any(n == num_path and dn == den_path and math.isclose(f, ff) for n, dn, ff in fitted_ratios)
-        ratio = Ratio(index["numerator"], index["denominator"], f, _number(t["paper_ratio"], "ratio.paper_ratio"),
-                      ratio_fitted)  # fmt: skip
+        paper_ratio = positive_number(t["paper_ratio"], "ratio.paper_ratio")
+        ratio = Ratio(index["numerator"], index["denominator"], f, paper_ratio, ratio_fitted)
 
     return PaperSpec(
         citation=citation.strip(),
@@ -394,13 +370,7 @@ def load_paper(path: str | Path) -> PaperSpec:
         ConfigError: Missing file, TOML syntax, or any rule of :func:`paper_from_dict` (prefixed by the path).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: paper file not found")
-    try:
-        with path.open("rb") as handle:
-            d = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    d = config_mod.read_toml(path, "paper")
     try:
         return paper_from_dict(d, path.resolve().parent, source=path.resolve())
     except ConfigError as exc:
