@@ -7,6 +7,13 @@ bounds), on ``x = log10(value)``. The model is evaluated in batches: the Jacobia
 batch, so their cases run in parallel. The model is the mean over the packing seeds (capacities averaged, ratios
 averaged in log).
 
+With ``calibration.jacobian = "finite-difference"`` every accepted step costs a new difference Jacobian (n + 1
+points less the cached one). With ``"broyden"`` only the starting point gets one; after that the Jacobian follows
+the steps by Broyden's secant update ``J += (Δr − J Δx) Δxᵀ / |Δx|²`` from every point evaluated since the last
+accepted one (rejected trial points included), so a step costs one point. The optimiser then works on a secant
+model, but the uncertainty below never does: the budget keeps ``n`` points back for a difference Jacobian at the
+best point.
+
 After the fit, from the Jacobian ``J`` at the best point (docs/calibration.md §3):
 
 * covariance of ``x``: ``(JᵀJ)⁻¹``, i.e. the acceptance band of each point taken as one standard deviation of
@@ -120,17 +127,21 @@ class _Model:
         self.cal, self.evaluate, self.on_evaluation = cal, evaluate, on_evaluation
         self.cache: dict[tuple[float, ...], Evaluation] = {}
         self.evaluations: list[Evaluation] = []
-        self.jacobians: dict[tuple[float, ...], np.ndarray] = {}
+        self.jacobians: dict[tuple[float, ...], np.ndarray] = {}  # difference Jacobians only
+        self.secant: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (x, r(x), J) of the secant model
+        self.secant_seen = 0  # evaluations already folded into the secant model
+        # Points kept back for the difference Jacobian at the best point (the secant model's uncertainty is not one).
+        self.reserve = len(cal.knobs) if cal.jacobian == "broyden" else 0
 
     @staticmethod
     def key(x: np.ndarray) -> tuple[float, ...]:
         return tuple(float(v) for v in np.round(np.asarray(x, dtype=float), 12))
 
-    def batch(self, xs: Sequence[np.ndarray], kind: str) -> list[Evaluation]:
+    def batch(self, xs: Sequence[np.ndarray], kind: str, reserve: int = 0) -> list[Evaluation]:
         keys = [self.key(x) for x in xs]
         new = list(dict.fromkeys(k for k in keys if k not in self.cache))
         if new:
-            if len(self.evaluations) + len(new) > self.cal.max_evaluations:
+            if len(self.evaluations) + len(new) > self.cal.max_evaluations - reserve:
                 raise _BudgetSpent
             results = self.evaluate([[10.0**v for v in k] for k in new])
             for k, per_seed in zip(new, results, strict=True):
@@ -150,16 +161,40 @@ class _Model:
         return [self.cache[k] for k in keys]
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        return np.array(self.batch([x], "point")[0].residuals)
+        return np.array(self.batch([x], "point", self.reserve)[0].residuals)
 
     def jacobian(self, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The optimiser's Jacobian at ``x``: a difference one, or the secant model's (``jacobian = "broyden"``)."""
+        if self.cal.jacobian == "broyden" and self.secant is not None:
+            return self.secant_update(x)
+        jac = self.difference_jacobian(x, lo, hi, self.reserve)
+        r = np.array(self.cache[self.key(x)].residuals, dtype=float)
+        self.secant, self.secant_seen = (x.copy(), r, jac.copy()), len(self.evaluations)
+        return jac
+
+    def difference_jacobian(self, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, reserve: int = 0) -> np.ndarray:
         h = self.cal.log10_step
         steps = np.where(x + h <= hi, h, -h)  # backward at the upper bound
         xs = [x.copy()] + [x + steps[i] * np.eye(len(x))[i] for i in range(len(x))]
-        evs = self.batch(xs, "jacobian")
+        evs = self.batch(xs, "jacobian", reserve)
         r0 = np.array(evs[0].residuals)
         jac = np.column_stack([(np.array(e.residuals) - r0) / steps[i] for i, e in enumerate(evs[1:])])
         self.jacobians[self.key(x)] = jac
+        return jac
+
+    def secant_update(self, x: np.ndarray) -> np.ndarray:
+        """Fold every point evaluated since the last update into the secant model, then move its base to ``x``."""
+        assert self.secant is not None
+        x0, r0, jac = self.secant
+        for ev in self.evaluations[self.secant_seen :]:
+            dx = np.log10(np.array(ev.values)) - x0
+            dr = np.array(ev.residuals, dtype=float) - r0
+            norm2 = float(dx @ dx)
+            if norm2 > 0.0 and np.all(np.isfinite(dr)):
+                jac = jac + np.outer(dr - jac @ dx, dx) / norm2
+        self.secant_seen = len(self.evaluations)
+        r = np.array(self.batch([x], "point", self.reserve)[0].residuals, dtype=float)
+        self.secant = (x.copy(), r, jac)
         return jac
 
 
@@ -200,7 +235,7 @@ def fit(cal: Calibration, evaluate: Evaluator, on_evaluation: Callable[[Evaluati
     key = model.key(x_best)
     if key not in model.jacobians:
         try:
-            model.jacobian(x_best, lo, hi)
+            model.difference_jacobian(x_best, lo, hi)
         except _BudgetSpent:
             status += "; no Jacobian at the best point within the budget (uncertainty not computed)"
     jac = model.jacobians.get(key, np.full((cal.n_residuals, len(cal.knobs)), np.nan))

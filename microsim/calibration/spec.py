@@ -9,6 +9,7 @@ before any collective call. The format (docs/calibration.md)::
     seeds = [1, 2, 3]            # packing seeds; the fit matches their mean
     max_evaluations = 12         # model evaluations (points), Jacobian columns included
     log10_step = 0.05            # forward-difference step of the Jacobian, in decades of each knob
+    jacobian = "broyden"         # or "finite-difference": how the Jacobian follows the accepted steps
 
     [fidelity]                   # overrides applied to every case of the fit (a cheaper model)
     "geometry.width_um" = 3.0
@@ -52,6 +53,7 @@ from microsim.parameters import OVERRIDES
 from microsim.sweep.spec import check_known_keys
 
 __all__ = [
+    "JACOBIAN_UPDATES",
     "MAX_KNOBS",
     "Calibration",
     "CapacityTarget",
@@ -67,9 +69,11 @@ __all__ = [
 MAX_KNOBS = 4
 _TOP_KEYS = ("calibration", "fidelity", "knob", "target")
 _CALIBRATION_KEYS = (
-    "name", "citation", "seeds", "max_evaluations", "log10_step", "capacity_tolerance", "capacity_floor_mAh_g",
-    "ratio_tolerance_factor",
+    "name", "citation", "seeds", "max_evaluations", "log10_step", "jacobian", "capacity_tolerance",
+    "capacity_floor_mAh_g", "ratio_tolerance_factor",
 )  # fmt: skip
+#: How the fit's Jacobian follows its steps (microsim.calibration.fit).
+JACOBIAN_UPDATES = ("finite-difference", "broyden")
 _KNOB_KEYS = ("key", "initial", "low", "high", "source", "unit")
 _CAPACITY_KEYS = ("name", "case", "c_rates", "paper_mAh_g")
 _RATIO_KEYS = ("name", "numerator", "denominator", "frequency_Hz", "paper_ratio")
@@ -150,6 +154,9 @@ class Calibration:
         fidelity: ``section.key`` overrides applied to every case (the cheaper model of the fit).
         max_evaluations: Budget of model evaluations (points of parameter space).
         log10_step: Forward-difference step of the Jacobian [decades].
+        jacobian: ``"finite-difference"`` (a new difference Jacobian at every accepted step) or ``"broyden"``
+            (one difference Jacobian at the start, secant updates after, and a difference Jacobian at the best
+            point for the uncertainty).
         capacity_tolerance: Relative band of a capacity point.
         capacity_floor_mAh_g: Smallest band of a capacity point [mAh/g].
         ratio_tolerance_factor: A ratio is within when it is within this factor of the measured one.
@@ -167,6 +174,7 @@ class Calibration:
     fidelity: Mapping[str, object] = field(default_factory=dict)
     max_evaluations: int = 12
     log10_step: float = 0.05
+    jacobian: str = "finite-difference"
     capacity_tolerance: float = 0.25
     capacity_floor_mAh_g: float = 5.0
     ratio_tolerance_factor: float = 2.0
@@ -317,6 +325,9 @@ def calibration_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | N
     step = positive_number(head.get("log10_step", 0.05), "calibration.log10_step")
     if step > 0.5:
         raise ConfigError(f"calibration.log10_step = {step:g}: must be <= 0.5 decades (a derivative, not a jump)")
+    jacobian = head.get("jacobian", "finite-difference")
+    if jacobian not in JACOBIAN_UPDATES:
+        raise ConfigError(f"calibration.jacobian = {jacobian!r}: must be one of {', '.join(JACOBIAN_UPDATES)}")
     tol = positive_number(head.get("capacity_tolerance", 0.25), "calibration.capacity_tolerance")
     floor = positive_number(head.get("capacity_floor_mAh_g", 5.0), "calibration.capacity_floor_mAh_g")
     factor = positive_number(head.get("ratio_tolerance_factor", 2.0), "calibration.ratio_tolerance_factor")
@@ -375,6 +386,7 @@ def calibration_from_dict(d: Mapping[str, Any], base_dir: Path, source: Path | N
         fidelity=dict(fidelity),
         max_evaluations=max_eval,
         log10_step=step,
+        jacobian=jacobian,
         capacity_tolerance=tol,
         capacity_floor_mAh_g=floor,
         ratio_tolerance_factor=factor,

@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+from microsim import checkpoint, outputs
 from microsim import config as config_mod
-from microsim import outputs
 from microsim.errors import ConfigError, MicrosimError
 from microsim.sweep import store
 from microsim.sweep.spec import Case, Sweep
@@ -226,7 +226,11 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
     start = group.bcast(start, root=0)
 
     prep_error: str | None = None
+    resume = False
     if group.rank == 0:
+        # A later attempt continues from the checkpoints an interrupted one left (a killed 3D discharge would
+        # otherwise start again from zero); a checkpoint of another configuration falls back to a fresh run.
+        resume = attempt > 1 and _has_checkpoint(cdir)
         try:
             cdir.mkdir(parents=True, exist_ok=True)
             store.write_text_atomic(cdir / "config.toml", config_mod.dumps(cfg))
@@ -234,13 +238,14 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
             (cdir / store.SUMMARY_NAME).unlink(missing_ok=True)
         except OSError as exc:
             prep_error = f"cannot prepare {cdir}: {exc}"
-    prep_error = group.bcast(prep_error, root=0)
+    prep_error, resume = group.bcast((prep_error, resume), root=0)
     status: dict[str, object] = {
         "state": store.RUNNING,
         "index": case.index,
         "hash": case.hash,
         "values": case.values,
         "attempt": attempt,
+        "resumed": resume,
         "start": start,
         "start_epoch": t_start,
         "end": None,
@@ -262,7 +267,8 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
         error = ("OSError", prep_error, "")
     else:
         try:
-            summary = run_study(cfg, cdir, group)
+            summary, resumed = _run_or_resume(run_study, cfg, cdir, group, resume)
+            status["resumed"] = resumed
         except MicrosimError as exc:
             error = (type(exc).__name__, " ".join(str(exc).split()), "")
         except Exception as exc:  # recorded with its type and traceback; the sweep goes on
@@ -283,6 +289,28 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
         summary = None
     outputs.write_json(group, cdir / store.STATUS_NAME, status)
     return {"status": status, "summary": summary}
+
+
+def _has_checkpoint(cdir: Path) -> bool:
+    """Whether a case folder holds a checkpoint (``checkpoint.npz``, or ``runs/*/checkpoint.npz`` of a rate study)."""
+    return (cdir / checkpoint.FILENAME).is_file() or any((cdir / "runs").glob(f"*/{checkpoint.FILENAME}"))
+
+
+def _run_or_resume(
+    run_study: Callable[..., dict[str, object]], cfg: config_mod.Config, cdir: Path, group: MPI.Comm, resume: bool
+) -> tuple[dict[str, object], bool]:
+    """Run the case, from its checkpoints when ``resume``; a checkpoint that does not fit means a fresh run.
+
+    Returns:
+        The summary, and whether it continued from a checkpoint.
+    """
+    if resume and "checkpoint" in cfg.study.study_kind.groups:
+        try:
+            return run_study(cfg, cdir, group, restart=True), True
+        except ConfigError as exc:  # raised on every rank alike, before the mesh (the study's check)
+            if group.rank == 0:
+                print(f"{PROG}: {cdir.name}: not resumed ({exc}); running it again", file=sys.stderr, flush=True)
+    return run_study(cfg, cdir, group), False
 
 
 def run_sweep(

@@ -250,3 +250,32 @@ def test_cases_of_one_geometry_mesh_it_once(tmp_path: Path) -> None:
     rows = pd.read_csv(out / "results.csv")
     r30, r50 = rows["resistance_ohm_cm2.total"]
     assert r50 < r30  # the same mesh, a warmer cell
+
+
+def test_a_case_interrupted_after_a_checkpoint_resumes_from_it(tmp_path: Path) -> None:
+    """A later attempt of a rate case continues from its checkpoints (here: the finished state of each rate)."""
+    path = tmp_path / "rate.toml"
+    path.write_text(
+        TINY
+        + '[base.study]\nkind = "rate"\nc_rates = [2.0, 5.0]\n'
+        + '[[grid]]\nkey = "conditions.temperature_C"\nvalues = [30.0]\n'
+    )
+    out = tmp_path / "out"
+    r = sweep_cli(["sweep", str(path), "--out", str(out)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    (first,) = statuses(out)
+    assert first["attempt"] == 1 and first["resumed"] is False
+    cdir = out / "cases" / first["hash"]
+    before = json.loads((cdir / "summary.json").read_text())["rate"]
+    assert sorted(p.parent.name for p in (cdir / "runs").glob("*/checkpoint.npz")) == ["2C", "5C"]
+    # as if the job had been killed after the checkpoints were written, before the status said done
+    (cdir / "status.json").write_text(json.dumps({**first, "state": "running", "end": None, "end_epoch": None}))
+    (cdir / "summary.json").unlink()
+    r = sweep_cli(["sweep", str(path), "--out", str(out)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    (second,) = statuses(out)
+    assert second["state"] == "done" and second["attempt"] == 2 and second["resumed"] is True
+    after = json.loads((cdir / "summary.json").read_text())["rate"]
+    assert after["c_rates"] == before["c_rates"] == [2.0, 5.0]
+    assert after["capacity_mAh_g"] == pytest.approx(before["capacity_mAh_g"], rel=1e-9)
+    assert after["time_steps"] == before["time_steps"]

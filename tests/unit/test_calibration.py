@@ -16,7 +16,7 @@ import pytest
 
 from microsim.calibration import load_calibration
 from microsim.calibration.cases import evaluation_cases, impedance_at, model_values
-from microsim.calibration.fit import fit, result_record
+from microsim.calibration.fit import _Model, fit, result_record
 from microsim.calibration.spec import calibration_from_dict
 from microsim.errors import ConfigError, MicrosimError
 from microsim.sweep import store
@@ -103,6 +103,7 @@ paper_mAh_g = [100.0]
         (lambda d: d["target"][0].update(c_rate=[0.1]), "unknown key 'c_rate'"),
         (lambda d: d["calibration"].update(seeds=[1, 1]), "repeated seed"),
         (lambda d: d["calibration"].update(log10_step=2.0), "<= 0.5 decades"),
+        (lambda d: d["calibration"].update(jacobian="bfgs"), "calibration.jacobian = 'bfgs'.*broyden"),
         (lambda d: d.update(fidelity={"geometry.width_um": -1.0}), "geometry.width_um"),
     ],
 )
@@ -287,6 +288,69 @@ def test_the_fit_stops_at_its_evaluation_budget(tmp_path: Path) -> None:
     res = fit(cal, model)
     assert model.points <= 4 and "budget" in res.status
     assert res.cost <= res.evaluations[0].cost  # the best point seen, never worse than the start
+
+
+class QuadraticModel(LinearModel):
+    """A model whose Jacobian changes along the path: m = p + A dx + B dx², dx = x - x_true (per component)."""
+
+    B = np.array([[15.0, -4.0], [-8.0, 10.0], [3.0, 0.0]])
+
+    def __call__(self, points: list[list[float]]) -> list[dict[int, list[float]]]:
+        out = super().__call__(points)
+        for p, row in zip(points, out, strict=True):
+            dx = np.log10(np.array(p)) - self.x_true
+            for s in row:
+                row[s] = list(np.array(row[s]) + self.B @ dx**2)
+        return out
+
+
+def test_broyden_needs_fewer_points_and_finds_the_same_optimum(tmp_path: Path) -> None:
+    x_true = np.log10([3e-18, 2e-13])
+    fd_cal = _capacity_only(tmp_path / "fd", max_evaluations=60)
+    br_cal = _capacity_only(tmp_path / "br", max_evaluations=60, jacobian="broyden")
+    fd_model = QuadraticModel(fd_cal, x_true, {1: np.zeros(3)})
+    br_model = QuadraticModel(br_cal, x_true, {1: np.zeros(3)})
+    fd, br = fit(fd_cal, fd_model), fit(br_cal, br_model)
+    assert np.log10(br.values) == pytest.approx(x_true, abs=5e-3) and br.cost < 1e-3
+    assert np.log10(fd.values) == pytest.approx(x_true, abs=5e-3)
+    assert br_model.points < fd_model.points
+    # the reported Jacobian is a difference one at the best point, not the secant model: A + 2 B dx (+ B h)
+    scale = np.array([30.0, 22.5, 5.0])
+    dx = np.log10(br.values) - x_true
+    h = br_cal.log10_step
+    expected = (A + QuadraticModel.B * (2 * dx + h)[None, :]) / scale[:, None]
+    assert br.jacobian == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert "no Jacobian" not in br.status
+
+
+def test_the_secant_update_matches_the_last_step(tmp_path: Path) -> None:
+    cal = _capacity_only(tmp_path, max_evaluations=60, jacobian="broyden")
+    x_true = np.log10([3e-18, 2e-13])
+    m = _Model(cal, QuadraticModel(cal, x_true, {1: np.zeros(3)}), None)
+    lo, hi = (np.array(b) for b in zip(*(k.log_bounds for k in cal.knobs), strict=True))
+    x0 = np.log10([k.initial for k in cal.knobs])
+    j0 = m.jacobian(x0, lo, hi)
+    rejected, x1 = x0 + np.array([0.3, -0.2]), x0 + np.array([-0.2, 0.1])
+    r0, r_rej, r1 = m.residuals(x0), m.residuals(rejected), m.residuals(x1)
+    j1 = m.jacobian(x1, lo, hi)
+    assert not np.allclose(j1, j0)
+    # Broyden's condition for the last secant folded in (base x0 → x1), and the base has moved to x1
+    assert j1 @ (x1 - x0) == pytest.approx(r1 - r0, rel=1e-9, abs=1e-12)
+    assert m.secant is not None and np.array_equal(m.secant[0], x1)
+    # the rejected point was folded in first: its own secant held before the second update
+    j_rej = j0 + np.outer((r_rej - r0) - j0 @ (rejected - x0), rejected - x0) / float((rejected - x0) @ (rejected - x0))
+    d = x1 - x0
+    expected = j_rej + np.outer((r1 - r0) - j_rej @ d, d) / float(d @ d)
+    assert j1 == pytest.approx(expected, rel=1e-9)
+    assert len(m.jacobians) == 1  # the secant Jacobian is never stored as a difference one
+
+
+def test_broyden_keeps_points_back_for_the_final_jacobian(tmp_path: Path) -> None:
+    cal = _capacity_only(tmp_path, max_evaluations=6, jacobian="broyden")  # start (3) + 1 step + reserve (2)
+    model = QuadraticModel(cal, np.log10([3e-18, 2e-13]), {1: np.zeros(3)})
+    res = fit(cal, model)
+    assert model.points <= 6 and "budget" in res.status and "no Jacobian" not in res.status
+    assert np.all(np.isfinite(res.jacobian)) and np.all(np.isfinite(res.sigma_log10))
 
 
 def test_bounds_hold_when_the_truth_is_outside(tmp_path: Path) -> None:

@@ -262,3 +262,48 @@ def test_the_cost_estimate_orders_dimension_size_and_work() -> None:
     assert estimated_cost(base) < estimated_cost(three_d) < estimated_cost(wider)
     assert estimated_cost(more_rates) > estimated_cost(three_d) > estimated_cost(spectrum)
     assert estimated_cost(wider) == pytest.approx(4 * estimated_cost(three_d))
+
+
+class _Group:
+    rank = 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "resume", "refuse", "calls", "resumed"),
+    [
+        ("rate", True, False, [True], True),  # a checkpoint of this case: continued
+        ("rate", True, True, [True, False], False),  # a checkpoint that does not fit: a fresh run
+        ("rate", False, False, [False], False),  # a first attempt
+        ("resistance", True, False, [False], False),  # a study without checkpoints is never restarted
+    ],
+)
+def test_a_later_attempt_resumes_from_its_checkpoint(
+    tmp_path: Path, kind: str, resume: bool, refuse: bool, calls: list[bool], resumed: bool
+) -> None:
+    from microsim.sweep.runner import _run_or_resume
+
+    seen: list[bool] = []
+
+    def run_study(cfg: object, cdir: Path, group: object, restart: bool = False) -> dict[str, object]:
+        seen.append(restart)
+        if restart and refuse:
+            raise ConfigError("checkpoint x.npz was written for another configuration")
+        return {"restart": restart}
+
+    cfg = config.replace(config.default(), **{"study.kind": kind})
+    summary, did = _run_or_resume(run_study, cfg, tmp_path, _Group(), resume)  # type: ignore[arg-type]
+    assert seen == calls and did is resumed and summary == {"restart": resumed}
+
+
+def test_a_checkpoint_is_found_in_the_case_or_its_rate_runs(tmp_path: Path) -> None:
+    from microsim.sweep.runner import _has_checkpoint
+
+    assert not _has_checkpoint(tmp_path)
+    (tmp_path / "runs" / "0.1C").mkdir(parents=True)
+    (tmp_path / "runs" / "0.1C" / "timeseries.csv").write_text("")
+    assert not _has_checkpoint(tmp_path)
+    (tmp_path / "runs" / "0.1C" / "checkpoint.npz").write_bytes(b"")
+    assert _has_checkpoint(tmp_path)
+    (tmp_path / "runs" / "0.1C" / "checkpoint.npz").unlink()
+    (tmp_path / "checkpoint.npz").write_bytes(b"")
+    assert _has_checkpoint(tmp_path)
