@@ -12,6 +12,7 @@ printed and ``MPI_Abort`` is called, so that the other ranks do not hang).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -212,15 +213,39 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from microsim import run_folder
+
+    if args.quiet and args.json:
+        raise MicrosimError("--quiet and --json: choose one (--json prints only the summary)")
     cfg = config_mod.load(args.config, args.set)
-    comm = _comm()
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # every rank reads the same files before any MPI call, so a refusal is the same everywhere
+    must_clear = run_folder.check(out_dir, cfg.study.kind, restart=args.restart, overwrite=args.overwrite)
+    comm = _comm()
+    from microsim import outputs
     from microsim.studies import run_study
 
-    # restart only when asked: a plain run keeps the (cfg, out_dir, comm) call that studies and fakes expect
-    result = run_study(cfg, out_dir, comm, restart=True) if args.restart else run_study(cfg, out_dir, comm)
-    _print_result("run", result, out_dir)
+    if must_clear:
+        outputs.run_on_root(comm, lambda: run_folder.clear(out_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # --json: standard output carries the summary alone (progress goes to standard error); --quiet: nothing
+    with contextlib.ExitStack() as stack:
+        if args.json:
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+        elif args.quiet:
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+        # restart only when asked: a plain run keeps the (cfg, out_dir, comm) call that studies and fakes expect
+        result = run_study(cfg, out_dir, comm, restart=True) if args.restart else run_study(cfg, out_dir, comm)
+    if _rank() == 0:
+        if args.json:
+            summary_path = out_dir / "summary.json"
+            sys.stdout.write(summary_path.read_text(encoding="utf-8") if summary_path.is_file() else "{}\n")
+        elif not args.quiet:
+            from microsim.post.terminal import format_result
+
+            print()
+            print(format_result(result), end="")
+            print(f"\nOutputs: {out_dir} (summary.json, run.json, config.toml, ...)")
     return 0
 
 
@@ -363,12 +388,34 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def version_text() -> str:
+    """``microsim --version``: microsim's version, the git commit it runs from, DOLFINx and Gmsh (no imports)."""
+    from microsim import provenance
+
+    git = provenance.git_revision()
+    rev = f", git {git['commit'][:12]}{' (modified)' if git['dirty'] else ''}" if git else ""
+    v = provenance.versions()
+    return (
+        f"{PROG} {provenance.version()}{rev}; DOLFINx {v.get('dolfinx') or 'not installed'}, "
+        f"Gmsh {v.get('gmsh') or 'not installed'}, Python {v['python']}"
+    )
+
+
+class _VersionAction(argparse.Action):
+    """``--version`` as one unwrapped line (argparse's own action wraps it at the terminal width)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(version_text())
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``microsim``."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Particle-scale finite-element simulation of LiFePO4 | PEO-based SPE | Li metal cells.",
     )
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the versions and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add_config(p: argparse.ArgumentParser) -> None:
@@ -405,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="discharge/rate: continue from the last checkpoint in DIR (same configuration; any number of ranks)",
     )
+    p.add_argument("--overwrite", action="store_true", help="clear DIR first (only a microsim run folder)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
+    p.add_argument("--json", action="store_true", help="print summary.json on standard output (progress: stderr)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("demo", help="run the bundled default case with both interfaces and print the table")

@@ -120,7 +120,9 @@ def _as_float(value: Any) -> float:
 
 
 def _fmt(value: Any) -> str:
-    """4 significant digits; NaN -> 'n/a'."""
+    """4 significant digits; NaN -> 'n/a'; text (already formatted) as it is."""
+    if isinstance(value, str):
+        return value
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -8,9 +8,13 @@
    and the output folder (created once, on rank 0, before a barrier);
 4. :meth:`Study.run`: the study's own work; it returns the summary keys it computed and may write its own files
    through the context (``ctx.write_json``, ``ctx.write_csv``, ``ctx.picture``);
-5. the run header (:meth:`StudyContext.header`), ``geometry.json``, then ``summary.json`` with the timings and the
-   wall time (maximum over ranks), and the study's pictures through one MPI-safe helper
+5. the run header (:meth:`StudyContext.header`), ``geometry.json``, then ``summary.json`` with the timings, the
+   wall time (maximum over ranks) and the provenance, and the study's pictures through one MPI-safe helper
    (:func:`draw_picture`).
+
+With an output folder, the resolved ``config.toml`` and ``run.json`` (:mod:`microsim.provenance`: versions, git
+revision, command, ranks, hosts; ``state`` running → done/failed) are written once the mesh exists, so that a run
+that dies later still says what it was.
 
 A new study is one module with a :class:`Study` subclass plus one :class:`~microsim.config.StudyKind` entry
 (docs/extending.md).
@@ -28,10 +32,11 @@ from typing import Any, ClassVar
 
 from mpi4py import MPI
 
-from microsim import outputs
+from microsim import config as config_mod
+from microsim import outputs, provenance
 from microsim.config import STUDY_REGISTRY, Config
 from microsim.constants import celsius
-from microsim.errors import ConfigError
+from microsim.errors import ConfigError, MicrosimError
 from microsim.geometry import GeometryDescription
 from microsim.mesh import CellMesh
 from microsim.parameters import CellParameters, resolve
@@ -46,6 +51,9 @@ from microsim.studies.common import (
 
 #: A JSON-ready summary (nested dicts, lists, numbers, strings).
 Summary = dict[str, Any]
+#: The run record (state and provenance) and the resolved configuration in every run folder.
+RUN_NAME = "run.json"
+CONFIG_NAME = "config.toml"
 
 
 @dataclass
@@ -217,7 +225,17 @@ def run_with(study: Study, cfg: Config, out_dir: Path | None, comm: MPI.Comm, re
     """
     study.check(cfg, out_dir, comm, restart)
     ctx = StudyContext.prepare(cfg, comm, out_dir, restart)
-    result = study.run(ctx)
+    prov = provenance.collect(comm)
+    run_record: Summary = {"state": "running", "study": study.kind, "restart": restart, "provenance": prov}
+    if ctx.out_dir is not None:
+        config_path = ctx.out_dir / CONFIG_NAME
+        outputs.run_on_root(comm, lambda: outputs.atomic_write_text(config_path, config_mod.dumps(cfg)))
+        ctx.write_json(RUN_NAME, run_record)
+    try:
+        result = study.run(ctx)
+    except MicrosimError as exc:  # raised on every rank alike (the studies' rule), so the write below is safe
+        ctx.write_json(RUN_NAME, {**run_record, "state": "failed", "error": " ".join(str(exc).split())})
+        raise
     summary: Summary = {**ctx.header(study.kind), **result.summary}
     timings = summary.setdefault("timings_s", {})
     timings.update({k: v for k, v in ctx.timer.sections.items() if k not in timings})
@@ -226,9 +244,14 @@ def run_with(study: Study, cfg: Config, out_dir: Path | None, comm: MPI.Comm, re
         ctx.write_json("geometry.json", ctx.geometry)
         timings["output_s"] = timings.get("output_s", 0.0) + time.perf_counter() - t
     summary["wall_time_s"] = comm.allreduce(ctx.timer.total(), op=MPI.MAX)
+    summary["provenance"] = prov
     ctx.write_json("summary.json", summary)
     for name, draw in study.pictures(ctx, summary).items():
         ctx.picture(name, draw)
+    end = {"state": "failed" if result.error is not None else "done", "wall_time_s": summary["wall_time_s"]}
+    if result.error is not None:
+        end["error"] = " ".join(str(result.error).split())
+    ctx.write_json(RUN_NAME, {**run_record, **end})
     if result.error is not None:
         raise result.error
     return {**summary, **result.returned_only}

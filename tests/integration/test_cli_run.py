@@ -84,3 +84,54 @@ def test_mesh_command(tmp_path: Path) -> None:
     geo = json.loads((tmp_path / "m" / "geometry.json").read_text())
     assert geo["n_contact_spots"] >= 1 and geo["contact_area_fraction"] > 0
     assert (tmp_path / "m" / "mesh.xdmf").is_file()
+
+
+def test_run_prints_its_answer_records_its_provenance_and_json_is_pure(tmp_path: Path) -> None:
+    from microsim import config
+
+    case = tmp_path / "case.toml"
+    case.write_text(SMALL.format(interface="filled"))
+    out = tmp_path / "out"
+    r = run_cli(["run", str(case), "--out", str(out)], ranks=2)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    total = summary["resistance_ohm_cm2"]["total"]
+    # the breakdown on the terminal, with the same number as summary.json
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("total (V_eq - V)/I [Ω·cm²]"))
+    assert float(line.split()[-1]) == pytest.approx(total, rel=1e-3)
+    assert "resistance study, filled, PPAL, 30 °C, 2D" in r.stdout and "on 2 rank(s)" in r.stdout
+    # provenance in run.json and summary.json; the resolved configuration reloads to the same case
+    run = json.loads((out / "run.json").read_text())
+    assert run["state"] == "done" and run["study"] == "resistance"
+    prov = summary["provenance"]
+    assert prov == run["provenance"] and prov["n_ranks"] == 2 and len(prov["hosts"]) == 1
+    assert prov["versions"]["dolfinx"] and prov["versions"]["petsc"].startswith("3.") and prov["versions"]["gmsh"]
+    assert "run" in prov["command"] and str(case) in prov["command"]
+    assert config.load(out / "config.toml") == config.load(case)
+    # --json: standard output is the summary and nothing else
+    rj = run_cli(["run", str(case), "--out", str(out), "--json"])
+    assert rj.returncode == 0, rj.stderr
+    assert json.loads(rj.stdout)["resistance_ohm_cm2"]["total"] == pytest.approx(total, rel=1e-6)
+    rq = run_cli(["run", str(case), "--out", str(out), "--quiet"])
+    assert rq.returncode == 0 and rq.stdout == "", rq.stdout
+
+
+def test_another_studys_folder_is_refused_or_cleared(tmp_path: Path) -> None:
+    case = tmp_path / "case.toml"
+    case.write_text(SMALL.format(interface="filled"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text('{"study": "impedance"}')
+    (out / "impedance.csv").write_text("Frequency [Hz]\n")
+    r = run_cli(["run", str(case), "--out", str(out)], ranks=2)
+    assert r.returncode == 2 and "holds the outputs of a 'impedance' run" in r.stderr and "--overwrite" in r.stderr
+    assert (out / "impedance.csv").is_file()  # untouched
+    r = run_cli(["run", str(case), "--out", str(out), "--overwrite"], ranks=2)
+    assert r.returncode == 0, r.stderr
+    assert not (out / "impedance.csv").exists() and json.loads((out / "run.json").read_text())["state"] == "done"
+
+
+def test_version() -> None:
+    r = run_cli(["--version"])
+    assert r.returncode == 0 and r.stdout.startswith("microsim 0.") and "DOLFINx 0.11" in r.stdout
+    assert len(r.stdout.strip().splitlines()) == 1
