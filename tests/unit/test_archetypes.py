@@ -76,7 +76,9 @@ def test_point_contact_chords_have_half_width_a(seed):
 def test_point_contact_no_particle_reaches(tmp_path):
     geo = file_geo(tmp_path, [[2.0, 0.475], [5.0, 1.6]], [0.5, 0.5], interface="point-contact")
     with pytest.raises(
-        GeometryError, match=r"no particle reaches the membrane plane z = L_c .*highest particle top at 2\.1"
+        GeometryError,
+        match=r"no particle reaches the membrane plane z = L_c .*highest particle top at 2\.1.*try another packing "
+        r"\(this one is geometry\.seed = .*geometry\.width_um.*geometry\.cathode_thickness_um",
     ):
         describe(geo)
 

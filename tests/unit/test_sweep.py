@@ -110,10 +110,25 @@ def test_set_overrides_the_base(tmp_path: Path) -> None:
     assert all(c.config.geometry.width_um == 5.0 for c in sweep.cases)
 
 
-def test_bundled_example_sweep() -> None:
-    sweep = load_sweep(GEOMETRIES / "sweep-contact-2d.toml")
+#: The README's quick version of the contact sweep.
+QUICK_CONTACT = [
+    "geometry.width_um=4",
+    "geometry.cathode_thickness_um=4",
+    "geometry.membrane_thickness_um=3",
+    "geometry.mesh_size_um=0.3",
+]
+
+
+@pytest.mark.parametrize("overrides", [[], QUICK_CONTACT], ids=["as-bundled", "readme-quick"])
+def test_bundled_example_sweep(overrides: list[str]) -> None:
+    """Every case of the contact sweep, and of the README's quick version of it, has a valid geometry."""
+    from microsim.geometry import describe
+
+    sweep = load_sweep(GEOMETRIES / "sweep-contact-2d.toml", overrides)
     assert len(sweep.cases) == 12
-    assert sweep.base.output.png is False and sweep.base.geometry.width_um == 10.0
+    assert sweep.base.output.png is False and sweep.base.geometry.width_um == (4.0 if overrides else 10.0)
+    for case in sweep.cases:
+        describe(case.config.geometry, config.contact_settings(case.config))  # raises GeometryError if not
 
 
 def test_bundled_fill_sweep() -> None:

@@ -27,6 +27,14 @@ from microsim.geometry.voids import place_voids
 __all__ = ["describe"]
 
 
+#: What to change when no particle meets the membrane: a random packing may leave its top layer a little low.
+_REMEDY = (
+    "try another packing (this one is geometry.seed = {seed}; in a sweep, list seeds that work in [ensemble]), a wider "
+    "cell (geometry.width_um: more particles along the top) or another cathode thickness "
+    "(geometry.cathode_thickness_um)"
+)
+
+
 def describe(
     geo: GeometrySpec, contact: ContactSettings | None = None, packing_cache: str | os.PathLike[str] | None = None
 ) -> GeometryDescription:
@@ -154,7 +162,8 @@ def describe(
         if not reaches.any():
             raise GeometryError(
                 f"{interface}: no particle reaches the membrane plane z = L_c = {lc:g} µm within the "
-                f"contact tolerance {tolerance:.3g} µm (highest particle top at {tops.max():.4g} µm)"
+                f"contact tolerance {tolerance:.3g} µm (highest particle top at {tops.max():.4g} µm); "
+                + _REMEDY.format(seed=geo.seed)
             )
         problems = check_gaps(particles, w, lc, overlap, gap, exempt_top=reaches)
         if problems:
@@ -171,7 +180,8 @@ def describe(
                 f"{interface}: no particle reaches the membrane plane z = L_c = {lc:g} µm: the "
                 f"{int(blocked.sum())} particle(s) within the contact tolerance cannot be grown to a contact "
                 f"half-width a = {a:g} µm without a near-tangent contact with a neighbour or crossing a side "
-                "wall"
+                "wall; try a smaller contact (geometry.contact_radius_um or the contact model's pressure), or "
+                + _REMEDY.format(seed=geo.seed)
             )
     labels = cluster_labels(Particles(centers, new_radii))
     collector = touches_collector(Particles(centers, new_radii))
@@ -190,7 +200,7 @@ def describe(
             raise GeometryError(
                 f"{interface}: no particle connected to the collector reaches the membrane plane z = L_c = "
                 f"{lc:g} µm (the {int(reaches.sum())} reaching it belong to clusters not connected to the "
-                "collector)"
+                "collector); " + _REMEDY.format(seed=geo.seed)
             )
     centers_k, radii_k = centers[keep], new_radii[keep]
     kept = Particles(centers_k, radii_k)
