@@ -24,7 +24,7 @@ from typing import Any
 
 from microsim import config as config_mod
 from microsim.config import Config
-from microsim.errors import MicrosimError
+from microsim.errors import EXIT_INTERRUPTED, Interrupted, MicrosimError
 
 PROG = "microsim"
 
@@ -455,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="clear DIR first (only a microsim run folder)")
     p.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     p.add_argument("--json", action="store_true", help="print summary.json on standard output (progress: stderr)")
+    _add_stop_options(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("demo", help="run the bundled default case with both interfaces and print the table")
@@ -478,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="also rerun failed cases (done ones are kept)")
     p.add_argument("--list", action="store_true", help="print the cases (index, hash, status, values) and exit")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_stop_options(p)
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("calibrate", help="fit estimated parameters to measured data (resumable; MPI groups)")
@@ -488,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retry-failed", action="store_true", help="rerun cases that failed before")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_stop_options(p)
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("paper", help="run a calibrated model against a paper's table (resumable; MPI groups)")
@@ -504,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retry-failed", action="store_true", help="rerun cases that failed before")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_stop_options(p)
     p.set_defaults(func=_cmd_paper)
 
     p = sub.add_parser("report", help="plot a sweep's results into DIR/plots (no solver needed)")
@@ -516,6 +520,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", type=Path, metavar="DIR", help="where to write the PNGs (default DIR/plots)")
     p.set_defaults(func=_cmd_report)
     return parser
+
+
+def wall_time(text: str) -> float:
+    """``--max-wall-time``: seconds, ``HH:MM:SS`` or ``D-HH:MM:SS``."""
+    try:
+        days = 0.0
+        if "-" in text:
+            d, text = text.split("-", 1)
+            days = float(d)
+        parts = [float(x) for x in text.split(":")]
+        if len(parts) == 1 and days == 0.0:
+            seconds = parts[0]
+        elif len(parts) == 3:  # not SLURM's ambiguous MM:SS
+            h, m, sec = parts
+            seconds = days * 86400 + h * 3600 + m * 60 + sec
+        else:
+            raise ValueError(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds, HH:MM:SS or D-HH:MM:SS") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be > 0")
+    return seconds
+
+
+def _add_stop_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-wall-time",
+        type=wall_time,
+        metavar="T",
+        help="stop cleanly after T (seconds, HH:MM:SS or D-HH:MM:SS): transient runs save a checkpoint and the command "
+        f"exits {EXIT_INTERRUPTED}; SIGTERM and SIGUSR1 do the same (sbatch --signal=B:USR1@300)",
+    )
 
 
 def _show_warning(
@@ -543,7 +579,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     warnings.showwarning = _show_warning
     try:
+        if hasattr(args, "max_wall_time"):  # the long-running commands stop cleanly on a batch system's signal
+            from microsim import interrupt
+
+            interrupt.install(args.max_wall_time)
         return func(args)
+    except Interrupted as exc:
+        if _rank() == 0:
+            print(f"{PROG}: stopped: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     except MicrosimError as exc:
         if _rank() == 0:
             message = " ".join(str(exc).split("\n"))

@@ -25,3 +25,14 @@ class SolutionError(MicrosimError):
 
 class TableRangeError(MicrosimError):
     """The salt concentration left the range of the electrolyte's property table (no extrapolation)."""
+
+
+class Interrupted(MicrosimError):
+    """A run stopped on request (SIGTERM/SIGUSR1 from a batch system, or ``--max-wall-time``) after saving its state.
+
+    The command line exits with :data:`EXIT_INTERRUPTED`; ``--restart`` (or rerunning a sweep) continues.
+    """
+
+
+#: Exit status of a run that stopped on request with its state saved (``EX_TEMPFAIL``: try again later).
+EXIT_INTERRUPTED = 75

@@ -33,10 +33,10 @@ from typing import Any, ClassVar
 from mpi4py import MPI
 
 from microsim import config as config_mod
-from microsim import outputs, provenance
+from microsim import interrupt, outputs, provenance
 from microsim.config import STUDY_REGISTRY, Config
 from microsim.constants import celsius
-from microsim.errors import ConfigError, MicrosimError
+from microsim.errors import ConfigError, Interrupted, MicrosimError
 from microsim.geometry import GeometryDescription
 from microsim.mesh import CellMesh
 from microsim.parameters import CellParameters, resolve
@@ -225,6 +225,7 @@ def run_with(study: Study, cfg: Config, out_dir: Path | None, comm: MPI.Comm, re
     """
     study.check(cfg, out_dir, comm, restart)
     ctx = StudyContext.prepare(cfg, comm, out_dir, restart)
+    interrupt.rearm()  # PETSc and Gmsh took SIGTERM over while they started
     prov = provenance.collect(comm)
     run_record: Summary = {"state": "running", "study": study.kind, "restart": restart, "provenance": prov}
     if ctx.out_dir is not None:
@@ -234,7 +235,8 @@ def run_with(study: Study, cfg: Config, out_dir: Path | None, comm: MPI.Comm, re
     try:
         result = study.run(ctx)
     except MicrosimError as exc:  # raised on every rank alike (the studies' rule), so the write below is safe
-        ctx.write_json(RUN_NAME, {**run_record, "state": "failed", "error": " ".join(str(exc).split())})
+        state = "interrupted" if isinstance(exc, Interrupted) else "failed"
+        ctx.write_json(RUN_NAME, {**run_record, "state": state, "error": " ".join(str(exc).split())})
         raise
     summary: Summary = {**ctx.header(study.kind), **result.summary}
     timings = summary.setdefault("timings_s", {})

@@ -63,7 +63,7 @@ import dolfinx
 import numpy as np
 from mpi4py import MPI
 
-from microsim import checkpoint, outputs, tags
+from microsim import checkpoint, interrupt, outputs, tags
 from microsim.errors import ConfigError, ConvergenceError, MicrosimError, TableRangeError
 from microsim.field_output import write_fields_xdmf
 from microsim.physics.functionals import Quantities, cell_volumes, current_weighted_forms
@@ -100,7 +100,7 @@ COLUMNS = {
     "total_V": "Total overpotential [V]",
     "electrolyte_ohmic": "Electrolyte ohmic [V]",
     "salt_depletion": "Salt depletion [V]",
-    "salt_depletion_kinetic": "Salt depletion, kinetic part [V]",
+    "salt_depletion_kinetic": "Salt depletion (kinetic part) [V]",  # no comma: CSV headers stay unquoted
     "solid_diffusion": "Solid diffusion [V]",
     "charge_transfer": "Charge transfer [V]",
     "charge_transfer_cathode": "Charge transfer cathode [V]",
@@ -359,7 +359,10 @@ class DischargeCell:
         writer = None
         st = cfg.study
         if ckpt_path is not None and (
-            st.checkpoint_interval_s > 0 or st.checkpoint_every_steps > 0 or st.checkpoint_wall_interval_s > 0
+            st.checkpoint_interval_s > 0
+            or st.checkpoint_every_steps > 0
+            or st.checkpoint_wall_interval_s > 0
+            or interrupt.installed()  # a stop request (SIGTERM, --max-wall-time) writes one
         ):
             writer = Checkpointer(self, ckpt_path, keys, extra, runner.time_s)
             runner.checkpoint = writer

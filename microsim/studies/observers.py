@@ -16,7 +16,8 @@ import dolfinx_solver  # noqa: F401
 import dolfinx
 from mpi4py import MPI
 
-from microsim import checkpoint
+from microsim import checkpoint, interrupt
+from microsim.errors import Interrupted
 from microsim.progress import ProgressLog, WallClock
 from microsim.studies.common import make_out_dir, physical_fields
 from microsim.studies.stepping import ProtocolRunner, Record, Step
@@ -98,7 +99,19 @@ class Checkpointer:
         self.written = 0
 
     def __call__(self, runner: ProtocolRunner) -> None:
-        """After an accepted time step: write if due."""
+        """After an accepted time step: write if due; on a stop request, write and raise.
+
+        Raises:
+            Interrupted: A rank was asked to stop (:mod:`microsim.interrupt`), after the checkpoint is written.
+        """
+        reason = interrupt.requested(self.cell.comm)
+        if reason is not None:
+            self.write(runner)
+            self.cell.write_timeseries(self.path.parent, runner.records[: runner.state()["n_records"]])
+            raise Interrupted(
+                f"{reason}: stopped at t = {runner.time_s:.6g} s with its state in {self.path}; "
+                "`microsim run ... --restart` continues it (a sweep, calibration or paper run: the same command again)"
+            )
         self.steps += 1
         due_time = self.interval > 0 and runner.time_s >= self.next_time
         due_steps = self.every > 0 and self.steps >= self.every

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from microsim import checkpoint, outputs
+from microsim import checkpoint, interrupt, outputs
 from microsim import config as config_mod
-from microsim.errors import ConfigError, MicrosimError
+from microsim.errors import ConfigError, Interrupted, MicrosimError
 from microsim.sweep import store
 from microsim.sweep.spec import Case, Sweep
 
@@ -282,6 +282,9 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
     status.update(end=end, end_epoch=t_end, elapsed_s=t_end - t_start)
     if first is None:
         status["state"] = store.DONE
+    elif first[0] == Interrupted.__name__:  # stopped with its checkpoint: the next invocation continues it
+        status.update(state=store.INTERRUPTED, error=first[1])
+        summary = None
     else:
         status.update(state=store.FAILED, error_type=first[0], error=first[1] or first[0])
         if first[2]:
@@ -380,10 +383,14 @@ def run_sweep(
             f"of {ranks_per_case} rank(s){skipped}: {out_dir}",
             flush=True,
         )
-    final = run_cases(
-        sweep.cases, selected, out_dir, comm, ranks_per_case=ranks_per_case, progress=progress, use_bar=use_bar,
-        t0=t0, on_case_done=lambda: store.write_results(out_dir, definition),
-    )  # fmt: skip
+    stopped: Interrupted | None = None
+    try:
+        final = run_cases(
+            sweep.cases, selected, out_dir, comm, ranks_per_case=ranks_per_case, progress=progress,
+            use_bar=use_bar, t0=t0, on_case_done=lambda: store.write_results(out_dir, definition),
+        )  # fmt: skip
+    except Interrupted as exc:  # on every rank: write the results of what finished, then stop
+        stopped = exc
     write_error: str | None = None
     if comm.rank == 0:
         try:
@@ -393,6 +400,8 @@ def run_sweep(
     write_error = comm.bcast(write_error, root=0)
     if write_error is not None:
         raise MicrosimError(write_error)
+    if stopped is not None:
+        raise stopped
     counts = store.counts(final)
     if comm.rank == 0 and progress:
         print(
@@ -457,8 +466,12 @@ def run_cases(
     reporter = None
     if leader and progress:
         reporter = _Reporter(cases, out_dir, list(selected), t0, use_bar and comm.rank == 0)
+    stopped = False
     try:
         for i in mine:
+            if interrupt.requested(group):  # asked to stop (SIGTERM, --max-wall-time): start no new case
+                stopped = True
+                break
             case = cases[i]
             attempt = 1
             if leader:
@@ -474,6 +487,9 @@ def run_cases(
                         print(f"{PROG}: warning: results not refreshed ({exc})", file=sys.stderr, flush=True)
                 if reporter is not None:
                     reporter.case_finished(case, result["status"], result["summary"])
+            if result["status"]["state"] == store.INTERRUPTED:
+                stopped = True
+                break
     finally:
         if reporter is not None:
             reporter.close()
@@ -486,4 +502,10 @@ def run_cases(
     final = comm.bcast(final, root=0)
     if final is None:
         raise MicrosimError("sweep: no final case states received from rank 0")
+    if any(comm.allgather(stopped)):
+        left = sum(1 for st in final if st != store.DONE and st != store.FAILED)
+        raise Interrupted(
+            f"stopped on request with {left} case(s) unfinished in {out_dir}; the same command continues them "
+            "(an interrupted case from its checkpoint)"
+        )
     return final

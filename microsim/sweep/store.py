@@ -56,6 +56,8 @@ FORMAT_VERSION = 1
 
 #: Case states. ``pending``: never started, or interrupted (a ``running`` status without a live job).
 DONE, FAILED, RUNNING, PENDING = "done", "failed", "running", "pending"
+#: A case stopped on request (SIGTERM, --max-wall-time) with its checkpoint: pending for the next invocation.
+INTERRUPTED = "interrupted"
 
 
 def case_dir(out_dir: str | os.PathLike[str], case_hash: str) -> Path:
@@ -83,7 +85,10 @@ def read_status(out_dir: str | os.PathLike[str], case_hash: str) -> dict[str, An
 
 
 def case_state(out_dir: str | os.PathLike[str], case_hash: str) -> str:
-    """``done``, ``failed``, ``running`` (as recorded; may be a killed job) or ``pending`` (never started)."""
+    """``done``, ``failed``, ``running`` (as recorded; may be a killed job) or ``pending``.
+
+    Pending: never started, or ``interrupted`` (stopped on request with its checkpoint).
+    """
     status = read_status(out_dir, case_hash)
     if status is None:
         return PENDING

@@ -150,3 +150,39 @@ def test_check_membrane_through_the_layer_exits_2(capsys: pytest.CaptureFixture[
     assert cli.main(["check", str(DEFAULT_CASE), *[a for s in sets for a in ("--set", s)]]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "contact.stack_pressure_MPa = 20" in err[0] and "'filled'" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90.0), ("0.5", 0.5), ("01:30:00", 5400.0), ("1-00:00:10", 86410.0)]
+)
+def test_max_wall_time_formats(text: str, seconds: float) -> None:
+    assert cli.wall_time(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["1:30", "abc", "0", "-5", "1-2"])
+def test_max_wall_time_refuses_ambiguous_or_bad_values(text: str) -> None:
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match=r"expected seconds|must be > 0"):
+        cli.wall_time(text)
+
+
+def test_the_stop_request_is_collective_and_forgotten_on_reset() -> None:
+    import os
+    import signal
+
+    from microsim import interrupt
+
+    class Comm:  # two ranks: only the other one got the signal
+        def allgather(self, value: object) -> list[object]:
+            return [value, "SIGUSR1 received"]
+
+    try:
+        assert interrupt.requested(Comm()) is None  # type: ignore[arg-type]  # not installed: never asks
+        interrupt.install(None)
+        assert interrupt.requested(Comm()) == "SIGUSR1 received"  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGTERM)  # caught: the process goes on
+        assert interrupt.local_reason() == "SIGTERM received"
+    finally:
+        interrupt.reset()
+    assert interrupt.local_reason() is None and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
