@@ -53,6 +53,7 @@ cut-backs), the last accepted state is saved before the error propagates: ``time
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -91,6 +92,8 @@ if TYPE_CHECKING:
 MECHANISMS = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer")
 #: A particle whose mean lithiation changed by less than this is unused (docs/model.md §4.5).
 UNUSED_CHANGE = 0.05
+#: A discharge from a lithiation above this is not from the charged state (a note in the log and the summary).
+CHARGED_START_MAX = 0.05
 #: Salt below this fraction of c0 counts as depleted (``salt_minimum``; measured with a degree-4 rule).
 DEPLETED = 0.05
 
@@ -173,6 +176,9 @@ class DischargeCell:
         self.C_per_mAh_g = C_PER_MAH * self.mass_kg_m2 * 1.0e3  # C/m² of 1 mAh/g
         self.theta0 = float(self.params.initial_stoichiometry)
         self.ocp = self.params.lfp.ocp
+        self.start_note = self._start_note()
+        if self.start_note is not None:
+            warnings.warn(self.start_note, stacklevel=2)  # printed once, by rank 0 (microsim.cli)
 
     # --- set-up -------------------------------------------------------------------------------------------
     def _compile_breakdown(self) -> None:
@@ -534,18 +540,37 @@ class DischargeCell:
             "one_c_current_density_A_m2": self.one_c,
             "lfp_loading_mg_cm2": self.mass_kg_m2 * 100.0,
             "theoretical_window_capacity_mAh_g": self.window_capacity_mAh_g(),
+            "initial_state_note": self.start_note,
             "cutoff_discharge_V": self.cfg.study.cutoff_discharge_V,
             "cutoff_charge_V": self.cfg.study.cutoff_charge_V,
             "parameters": self.params.as_dict(),
         }
 
-    def window_capacity_mAh_g(self) -> float:
-        """Theoretical capacity from θ0 to the θ where U equals the discharge cut-off [mAh/g]."""
-        grid = np.linspace(self.theta0, 1.0 - 1e-9, 200001)
+    def _start_note(self) -> str | None:
+        """Why a discharge that starts part-lithiated delivers less than the voltage window (``None``: it does not).
+
+        The default ``conditions.initial_stoichiometry`` (0.5) suits a resistance; a discharge or rate study from
+        there counts only the rest of the window, which once went unnoticed (77 mAh/g "at 0.1C").
+        """
+        st = self.cfg.study
+        first = st.steps[0] if st.steps else None
+        discharges = st.kind == "rate" or first is None or getattr(first, "direction", None) == "discharge"
+        if not discharges or self.theta0 <= CHARGED_START_MAX:
+            return None
+        return (
+            f"conditions.initial_stoichiometry = {self.theta0:g}: the discharge starts {100 * self.theta0:.0f} % "
+            f"lithiated, so it can deliver at most {self.window_capacity_mAh_g():.0f} of the "
+            f"{self.window_capacity_mAh_g(0.0):.0f} mAh/g of the voltage window; set it to 0.01 to start charged"
+        )
+
+    def window_capacity_mAh_g(self, theta_start: float | None = None) -> float:
+        """Theoretical capacity from θ0 (or ``theta_start``) to the θ where U equals the discharge cut-off [mAh/g]."""
+        theta0 = self.theta0 if theta_start is None else float(theta_start)
+        grid = np.linspace(theta0, 1.0 - 1e-9, 200001)
         u = self.ocp.numpy(grid)
         below = np.nonzero(u <= self.cfg.study.cutoff_discharge_V)[0]
         theta_cut = grid[below[0]] if below.size else 1.0
-        return (theta_cut - self.theta0) * self.params.lfp.capacity_mAh_g
+        return (theta_cut - theta0) * self.params.lfp.capacity_mAh_g
 
     def destroy(self) -> None:
         """Free PETSc objects."""

@@ -258,3 +258,17 @@ def test_power_laws_deplete_to_the_cutoff_without_nan() -> None:
     parts = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer", "solid_ohmic")
     assert sum(over[p] for p in parts) == pytest.approx(over["total_V"], rel=1e-9)
     assert over["c_min_mol_m3"] < 1e-3 * el.concentration_mol_m3
+
+
+def test_a_discharge_from_part_lithiated_says_so() -> None:
+    """θ0 = 0.5 (the default, right for a resistance) caps a discharge at half the window: warned and recorded."""
+    with pytest.warns(UserWarning, match=r"initial_stoichiometry = 0\.5: the discharge starts 50 % lithiated"):
+        cell = DischargeCell(_cfg("filled", **{"conditions.initial_stoichiometry": 0.5}), MPI.COMM_WORLD)
+    note = cell.base_summary("discharge")["initial_state_note"]
+    half, full = cell.window_capacity_mAh_g(), cell.window_capacity_mAh_g(0.0)
+    assert half == pytest.approx(full - 0.5 * cell.params.lfp.capacity_mAh_g, rel=1e-6)
+    assert f"at most {half:.0f} of the {full:.0f} mAh/g" in note and "0.01 to start charged" in note
+    cell.destroy()
+    charged = DischargeCell(_cfg("filled", **{"conditions.initial_stoichiometry": 0.01}), MPI.COMM_WORLD)
+    assert charged.base_summary("discharge")["initial_state_note"] is None
+    charged.destroy()
