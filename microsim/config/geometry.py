@@ -135,7 +135,9 @@ class GeometryConfig(Section):
                 f"geometry.radius_mean_um = {show(self.radius_mean_um)}: 2*radius_mean_um must be < "
                 f"geometry.cathode_thickness_um = {show(self.cathode_thickness_um)}"
             )
-        if self.kind != PLANAR_KIND and interface_archetype(self.interface).has_spots:
+        # a packing's particles have radius_mean_um; a file's are checked one by one against the spot when the
+        # geometry is built (microsim.geometry.archetypes.growth), so radius_mean_um says nothing about them
+        if self.kind == PACKING_KIND and interface_archetype(self.interface).has_spots:
             if self.contact_radius_um >= self.radius_mean_um:
                 raise ConfigError(
                     f"geometry.contact_radius_um = {show(self.contact_radius_um)}: must be < "

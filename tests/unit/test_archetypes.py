@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from microsim.errors import GeometryError
+from microsim.errors import ConfigError, GeometryError
 from microsim.geometry.archetypes import CONTACT_TOLERANCE_RADII, describe
 from microsim.geometry.packing import Particles, write_particles_csv
 
@@ -215,3 +215,31 @@ def test_file_contact_radius_larger_than_particle_is_refused(tmp_path):
     geo = file_geo(tmp_path, [[3.0, LC - 0.45]], [0.5], interface="point-contact", contact_radius_um=0.8)
     with pytest.raises(GeometryError, match="contact_radius_um"):
         describe(geo)
+
+
+def test_a_particle_file_is_checked_against_its_own_radii(tmp_path):
+    """A spot larger than radius_mean_um is fine for a file of large particles (issue 18).
+
+    The config no longer compares it with the packing's mean radius; the particles that reach the membrane decide.
+    """
+    from microsim import config
+
+    path = tmp_path / "big.csv"
+    # a column of two 2.86 µm particles: one cutting the collector by 0.1 µm, one reaching L_c - 0.05, overlapping
+    # each other by 0.2 µm
+    r = (LC + 0.05 + 0.2) / 4.0
+    z0 = r - 0.1
+    write_particles_csv(path, Particles(np.array([[5.0, z0], [5.0, z0 + 2 * r - 0.2]]), np.array([r, r])))
+    cfg = config.replace(
+        config.default(),
+        **{
+            "geometry.kind": "particles-file",
+            "geometry.particles_file": str(path),
+            "geometry.interface": "point-contact",
+            "geometry.contact_radius_um": 0.6,  # > radius_mean_um = 0.5, < the file's 2 µm
+        },
+    )
+    desc = describe(cfg.geometry, config.contact_settings(cfg))
+    assert desc.reaches_membrane.tolist() == [False, True]
+    with pytest.raises(ConfigError, match=r"contact_radius_um = 0\.6: must be < geometry\.radius_mean_um"):
+        config.replace(config.default(), **{"geometry.interface": "point-contact", "geometry.contact_radius_um": 0.6})
