@@ -30,7 +30,7 @@ from microsim.calibration.fit import Evaluation, FitResult, fit, parameter_set_r
 from microsim.calibration.spec import Calibration
 from microsim.errors import MicrosimError
 from microsim.sweep import store
-from microsim.sweep.runner import check_ranks_per_case, run_cases
+from microsim.sweep.runner import check_ranks_per_case, exclusive_store, run_cases
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from mpi4py import MPI
@@ -155,7 +155,8 @@ def run_calibration(
                 parts = ", ".join(f"{k.key} = {v:.4g}" for k, v in zip(cal.knobs, ev.values, strict=True))
                 print(f"microsim calibrate: evaluation {ev.index} ({ev.kind}): {parts}: cost {ev.cost:.4g}", flush=True)
 
-    result = fit(cal, evaluator, record)
+    with exclusive_store(out_dir, comm):  # one invocation per store
+        result = fit(cal, evaluator, record)
     if comm.rank == 0:
         rec = result_record(cal, result)
         rec["wall_time_s"] = time.time() - t0

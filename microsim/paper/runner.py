@@ -23,7 +23,7 @@ from microsim.paper.cases import paper_cases
 from microsim.paper.report import write_report
 from microsim.paper.spec import PaperSpec
 from microsim.sweep import store
-from microsim.sweep.runner import check_ranks_per_case, run_cases
+from microsim.sweep.runner import check_ranks_per_case, exclusive_store, run_cases
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from mpi4py import MPI
@@ -102,8 +102,9 @@ def run_paper(
     sweep_cases = [c.case for c in cases]
     final = states
     if selected:
-        final = run_cases(sweep_cases, selected, out_dir, comm, ranks_per_case=ranks_per_case, progress=progress,
-                          t0=t0)  # fmt: skip
+        with exclusive_store(out_dir, comm):  # one invocation per store
+            final = run_cases(sweep_cases, selected, out_dir, comm, ranks_per_case=ranks_per_case,
+                              progress=progress, t0=t0)  # fmt: skip
     result: dict[str, Any] | None = None
     if comm.rank == 0:
         try:

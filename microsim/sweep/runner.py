@@ -24,12 +24,13 @@ Needs mpi4py and, to run cases, DOLFINx (imported lazily through :func:`microsim
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
@@ -49,6 +50,7 @@ __all__ = [
     "check_ranks_per_case",
     "deal_cases",
     "estimated_cost",
+    "exclusive_store",
     "run_cases",
     "run_sweep",
     "select_cases",
@@ -294,6 +296,35 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
     return {"status": status, "summary": summary}
 
 
+@contextlib.contextmanager
+def exclusive_store(out_dir: Path, comm: MPI.Comm) -> Iterator[None]:
+    """Hold ``out_dir``'s :class:`~microsim.sweep.store.StoreLock` on world rank 0 while the body runs; collective.
+
+    Raises:
+        ConfigError: On every rank, when another process holds the lock.
+    """
+    lock = store.StoreLock(out_dir)
+    error: str | None = None
+    warning: str | None = None
+    if comm.rank == 0:
+        try:
+            warning = lock.acquire()
+        except ConfigError as exc:
+            error = str(exc)
+        except OSError as exc:
+            error = f"--out {out_dir}: cannot write: {exc}"
+    error, warning = comm.bcast((error, warning), root=0)
+    if error is not None:
+        raise ConfigError(error)
+    if warning is not None and comm.rank == 0:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr, flush=True)
+    try:
+        yield
+    finally:
+        if comm.rank == 0:
+            lock.release()
+
+
 def _has_checkpoint(cdir: Path) -> bool:
     """Whether a case folder holds a checkpoint (``checkpoint.npz``, or ``runs/*/checkpoint.npz`` of a rate study)."""
     return (cdir / checkpoint.FILENAME).is_file() or any((cdir / "runs").glob(f"*/{checkpoint.FILENAME}"))
@@ -354,7 +385,21 @@ def run_sweep(
             raise ConfigError(f"--case-index {case_index}: must be in [0, {n - 1}] (the sweep has {n} cases)")
         ranks_per_case = comm.size
     check_ranks_per_case(ranks_per_case, comm.size)
+    # one invocation per folder (job-array tasks, one case each, share it by design)
+    with exclusive_store(out_dir, comm) if case_index is None else contextlib.nullcontext():
+        return _run_sweep(sweep, out_dir, comm, ranks_per_case, case_index, retry_failed, progress)
 
+
+def _run_sweep(
+    sweep: Sweep,
+    out_dir: Path,
+    comm: MPI.Comm,
+    ranks_per_case: int,
+    case_index: int | None,
+    retry_failed: bool,
+    progress: bool,
+) -> SweepResult:
+    n = len(sweep.cases)
     definition = sweep.definition()
     error: str | None = None
     states: list[str] | None = None

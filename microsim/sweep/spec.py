@@ -51,6 +51,7 @@ from typing import Any, TypedDict
 from microsim import config as config_mod
 from microsim.config import Config
 from microsim.errors import ConfigError
+from microsim.parameters.ocp import TABLE_PREFIX
 
 __all__ = [
     "HASH_LENGTH",
@@ -177,13 +178,43 @@ class Sweep:
 # ----------------------------------------------------------------------------------------------------
 # Hashing
 # ----------------------------------------------------------------------------------------------------
+def _file_identity(path: str) -> str:
+    """A file named by its content, not its place: ``file:<name>:sha256:<digest>`` (the path if unreadable)."""
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return path  # validation already refused a missing file; keep what there is
+    return f"file:{Path(path).name}:sha256:{digest}"
+
+
+def portable_dict(cfg: Config) -> dict[str, dict[str, object]]:
+    """``to_dict(cfg)`` with every input file replaced by its content's identity (:func:`_file_identity`).
+
+    The configuration holds absolute paths (``geometry.particles_file``, an ``[electrolyte] table`` CSV, a
+    ``table:PATH`` OCP); the same study on another machine, or from another checkout, must get the same name.
+    """
+    d = config_mod.to_dict(cfg)
+    geometry = d.get("geometry", {})
+    if geometry.get("particles_file"):
+        geometry["particles_file"] = _file_identity(str(geometry["particles_file"]))
+    electrolyte = d.get("electrolyte", {})
+    table = electrolyte.get("table")
+    if isinstance(table, str) and table and Path(table).is_absolute():
+        electrolyte["table"] = _file_identity(table)
+    for key, value in d.get("parameters", {}).items():
+        if isinstance(value, str) and value.strip().startswith(TABLE_PREFIX):
+            d["parameters"][key] = TABLE_PREFIX + _file_identity(value.strip()[len(TABLE_PREFIX) :].strip())
+    return d
+
+
 def config_hash_text(cfg: Config) -> str:
     """The canonical JSON text of a configuration that :func:`case_hash` digests.
 
-    Sorted keys, no whitespace, ASCII only, floats as Python's shortest round-trip ``repr``: the same text on
-    every machine and in every process (``source`` is not part of ``to_dict``).
+    Sorted keys, no whitespace, ASCII only, floats as Python's shortest round-trip ``repr``, input files by
+    content (:func:`portable_dict`): the same text on every machine and in every process (``source`` is not part
+    of ``to_dict``).
     """
-    return json.dumps(config_mod.to_dict(cfg), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return json.dumps(portable_dict(cfg), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def case_hash(cfg: Config) -> str:

@@ -21,6 +21,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "RESULTS_NAME",
     "STATUS_NAME",
     "SWEEP_NAME",
+    "StoreLock",
     "case_dir",
     "case_state",
     "collect_rows",
@@ -48,6 +50,8 @@ __all__ = [
 ]
 
 SWEEP_NAME = "sweep.json"
+#: The lock of a store folder held by the invocation that runs its cases (:class:`StoreLock`).
+LOCK_NAME = ".microsim.lock"
 RESULTS_NAME = "results.csv"
 STATUS_NAME = "status.json"
 SUMMARY_NAME = "summary.json"
@@ -128,6 +132,58 @@ def _same_sweep(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
         first = next(i for i, (a, b) in enumerate(zip(old_hashes, new_hashes, strict=True)) if a != b)
         return f"case {first} is {old_hashes[first]} there, {new_hashes[first]} here"
     return None
+
+
+class StoreLock:
+    """An exclusive lock on a store folder (``DIR/.microsim.lock``) for one invocation; serial (one rank).
+
+    ``fcntl.flock`` on an open file: the operating system releases it when the process ends, even when it is
+    killed, so a stale lock cannot outlive its job. A file system without locks (some network mounts) gives a
+    warning and no lock.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+        self.path = Path(out_dir) / LOCK_NAME
+        self._fh: Any = None
+
+    def acquire(self) -> str | None:
+        """Take the lock; the warning to print when the file system cannot lock (``None``: locked).
+
+        Raises:
+            ConfigError: Another process holds it (its host, pid and start are named).
+        """
+        import fcntl
+        import socket
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")  # held open for the lock's lifetime
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            owner = fh.read().strip() or "unknown"
+            fh.close()
+            raise ConfigError(
+                f"--out {self.path.parent} is in use by another microsim process ({owner}); wait for it to end, "
+                "or give this one another --out (job-array tasks use --case-index, which does not lock)"
+            ) from None
+        except OSError as exc:  # ENOLCK, EOPNOTSUPP: no locks on this file system
+            fh.close()
+            return f"{self.path}: cannot lock ({exc.strerror}); do not start two runs on this folder at once"
+        fh.seek(0)
+        fh.truncate()
+        fh.write(
+            f"host {socket.gethostname()}, pid {os.getpid()}, since {datetime.now(UTC).isoformat(timespec='seconds')}\n"
+        )
+        fh.flush()
+        self._fh = fh
+        return None
+
+    def release(self) -> None:
+        """Let go (the file stays: removing it would race with a process that opened it to wait)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
 
 def prepare_dir(out_dir: str | os.PathLike[str], definition: SweepDefinition) -> list[str]:

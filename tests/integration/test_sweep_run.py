@@ -279,3 +279,28 @@ def test_a_case_interrupted_after_a_checkpoint_resumes_from_it(tmp_path: Path) -
     assert after["c_rates"] == before["c_rates"] == [2.0, 5.0]
     assert after["capacity_mAh_g"] == pytest.approx(before["capacity_mAh_g"], rel=1e-9)
     assert after["time_steps"] == before["time_steps"]
+
+
+def test_a_second_invocation_on_a_running_sweep_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "busy.toml"
+    path.write_text(TINY + '[[grid]]\nkey = "geometry.mesh_size_um"\nvalues = [0.1, 0.3]\n')
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [str(BIN / "microsim"), "sweep", str(path), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "sweep.json").is_file() or not any(s.get("state") == "running" for s in statuses(out)):
+            assert proc.poll() is None and time.monotonic() < deadline, "the first sweep never started a case"
+            time.sleep(0.01)
+        r = sweep_cli(["sweep", str(path), "--out", str(out)])
+        assert r.returncode == 2 and "is in use by another microsim process" in r.stderr, r.stderr
+        assert f"pid {proc.pid}" in r.stderr
+        # job-array tasks share the folder by design: --case-index does not lock (case 1 runs beside case 0)
+        r = sweep_cli(["sweep", str(path), "--out", str(out), "--case-index", "1"])
+        assert r.returncode == 0, r.stderr
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

@@ -322,3 +322,48 @@ def test_a_checkpoint_is_found_in_the_case_or_its_rate_runs(tmp_path: Path) -> N
     (tmp_path / "runs" / "0.1C" / "checkpoint.npz").unlink()
     (tmp_path / "checkpoint.npz").write_bytes(b"")
     assert _has_checkpoint(tmp_path)
+
+
+def test_a_store_is_locked_by_one_invocation_and_freed_when_it_dies(tmp_path: Path) -> None:
+    first = store.StoreLock(tmp_path)
+    assert first.acquire() is None
+    with pytest.raises(ConfigError, match=r"in use by another microsim process \(host .*, pid \d+, since "):
+        store.StoreLock(tmp_path).acquire()
+    first.release()
+    again = store.StoreLock(tmp_path)
+    assert again.acquire() is None
+    again.release()
+    # a holder killed with SIGKILL leaves no stale lock: the system drops it with the process
+    code = (
+        "import sys, time; from microsim.sweep import store; "
+        "lock = store.StoreLock(sys.argv[1]); lock.acquire(); print('locked', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with pytest.raises(ConfigError, match="in use by another microsim process"):
+            store.StoreLock(tmp_path).acquire()
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    after = store.StoreLock(tmp_path)
+    assert after.acquire() is None
+    after.release()
+
+
+def test_case_names_follow_input_files_by_content_not_path(tmp_path: Path) -> None:
+    rows = "x_um,y_um,r_um\n2.0,0.6,0.5\n2.0,3.3,0.5\n"
+    for where in ("a", "b"):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "p.csv").write_text(rows)
+
+    def cfg(where: str) -> config.Config:
+        path = str(tmp_path / where / "p.csv")
+        return config.replace(config.default(), **{"geometry.kind": "particles-file", "geometry.particles_file": path})
+
+    assert cfg("a").geometry.particles_file != cfg("b").geometry.particles_file
+    assert case_hash(cfg("a")) == case_hash(cfg("b"))  # another machine, another checkout: the same case
+    (tmp_path / "b" / "p.csv").write_text(rows.replace("3.3", "3.4"))
+    assert case_hash(cfg("a")) != case_hash(cfg("b"))  # other particles: another case
