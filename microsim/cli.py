@@ -593,6 +593,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = " ".join(str(exc).split("\n"))
             print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
         return 2
+    except OSError as exc:  # a full, read-only or missing output place: say which, keep what was written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"{PROG}: error: cannot write {where}{exc.strerror or exc} (a full, read-only or missing folder?); "
+            "every file written before is complete (atomic writes), and a rerun continues where it stopped",
+            file=sys.stderr,
+            flush=True,
+        )
+        if _world_size() > 1:
+            # it may have hit one rank only: end the job rather than leave the others in a collective call
+            time.sleep(ABORT_GRACE_S)
+            try:
+                sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(2)
+            finally:
+                os._exit(2)
+        return 2
     except Exception:
         if _world_size() > 1:
             # One rank failing alone would leave the others waiting in a collective call forever.

@@ -5,6 +5,7 @@ Kept apart from :mod:`microsim.outputs` because it needs DOLFINx, which post-pro
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,34 @@ def _replace_dir(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+#: Room kept beside the estimated size of the field files (XML, HDF5 metadata) [bytes] and the relative margin.
+_SPACE_SLACK_BYTES, _SPACE_MARGIN = 256 * 1024, 1.25
+
+
+def _check_space(comm: MPI.Comm, where: Path, groups: Mapping[str, Sequence[Function]]) -> None:
+    """Refuse, on every rank, to start HDF5 writes that cannot fit: HDF5 can abort the process when a disk fills.
+
+    Raises:
+        OSError: ``ENOSPC`` naming ``where``, the estimated size and the free space.
+    """
+    local = 0
+    for functions in groups.values():
+        mesh = functions[0].function_space.mesh
+        tdim = mesh.topology.dim
+        cells = mesh.topology.index_map(tdim).size_local
+        local += mesh.geometry.x.shape[0] * 3 * 8 + cells * mesh.geometry.dofmap.shape[1] * 8
+        local += sum(f.x.array.size * 8 for f in functions)
+    needed = comm.allreduce(local) * _SPACE_MARGIN + _SPACE_SLACK_BYTES
+    free = comm.bcast(shutil.disk_usage(where).free if comm.rank == 0 else None, root=0)
+    if needed > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left: the fields need about {needed / 1e6:.3g} MB, {free / 1e6:.3g} MB are free "
+            "(output.xdmf = false writes none)",
+            str(where.parent / FIELDS_DIRNAME),
+        )
+
+
 def write_fields_xdmf(
     comm: MPI.Comm | None,
     out_dir: str | os.PathLike[str],
@@ -70,6 +99,7 @@ def write_fields_xdmf(
     Raises:
         SolutionError: on every rank, if a function holds NaN/Inf (nothing is written).
         ValueError: if a group is empty, mixes meshes, or repeats a function name.
+        OSError: the files cannot be written (a full or read-only folder); the previous ``fields/`` stays.
     """
     out_dir = Path(out_dir)
     if not groups:
@@ -107,14 +137,20 @@ def write_fields_xdmf(
         tmp_dir.mkdir(parents=True)
 
     run_on_root(comm, _prepare)
+    _check_space(comm, tmp_dir, groups)
 
     paths: dict[str, Path] = {}
     for group, functions in groups.items():
         mesh = functions[0].function_space.mesh
-        with XDMFFile(comm, str(tmp_dir / f"{group}.xdmf"), "w") as xdmf:
-            xdmf.write_mesh(mesh)
-            for f in functions:
-                xdmf.write_function(f, float(time))
+        target = tmp_dir / f"{group}.xdmf"
+        try:
+            with XDMFFile(comm, str(target), "w") as xdmf:
+                xdmf.write_mesh(mesh)
+                for f in functions:
+                    xdmf.write_function(f, float(time))
+        except RuntimeError as exc:  # HDF5 says only "failed to write": name the place and its free space
+            free = shutil.disk_usage(tmp_dir).free
+            raise OSError(errno.EIO, f"HDF5 write failed ({exc}; {free} bytes free there)", str(target)) from exc
         paths[group] = final_dir / f"{group}.xdmf"
 
     # All ranks have closed their files (XDMFFile close is collective); now rank 0 renames the folder.

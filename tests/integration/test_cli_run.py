@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +137,47 @@ def test_version() -> None:
     r = run_cli(["--version"])
     assert r.returncode == 0 and r.stdout.startswith("microsim 0.") and "DOLFINx 0.11" in r.stdout
     assert len(r.stdout.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def small_mount(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """``mount(options)``: a fresh tmpfs with those options (root only; skips where mounting is not allowed)."""
+    import os
+
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        where = tmp_path / f"mnt{len(mounted)}"
+        where.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", str(where)], capture_output=True)
+
+
+def test_a_full_folder_ends_with_the_path_and_keeps_what_was_written(small_mount: Any, tmp_path: Path) -> None:
+    case = tmp_path / "case.toml"
+    case.write_text(SMALL.format(interface="filled"))
+    full = small_mount("size=64k")
+    r = run_cli(["run", str(case), "--out", str(full / "run")])
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert f"microsim: error: cannot write {full / 'run'}" in r.stderr and "Traceback" not in r.stderr
+    run = json.loads((full / "run" / "run.json").read_text())  # what was written is whole
+    assert run["state"] == "running" and run["study"] == "resistance"
+
+
+def test_a_read_only_folder_gives_exit_2_with_the_path(small_mount: Any, tmp_path: Path) -> None:
+    case = tmp_path / "case.toml"
+    case.write_text(SMALL.format(interface="filled"))
+    ro = small_mount("ro,size=64k")
+    for ranks in (1, 2):
+        r = run_cli(["run", str(case), "--out", str(ro / "run")], ranks=ranks)
+        assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+        assert f"cannot write {ro / 'run'}: Read-only file system" in r.stderr and "Traceback" not in r.stderr
