@@ -60,7 +60,7 @@ def _check_space(comm: MPI.Comm, where: Path, groups: Mapping[str, Sequence[Func
         mesh = functions[0].function_space.mesh
         tdim = mesh.topology.dim
         cells = mesh.topology.index_map(tdim).size_local
-        local += mesh.geometry.x.shape[0] * 3 * 8 + cells * mesh.geometry.dofmap.shape[1] * 8
+        local += mesh.geometry.x.shape[0] * 3 * 8 + cells * mesh.geometry.dofmaps[0].shape[1] * 8
         local += sum(f.x.array.size * 8 for f in functions)
     needed = comm.allreduce(local) * _SPACE_MARGIN + _SPACE_SLACK_BYTES
     free = comm.bcast(shutil.disk_usage(where).free if comm.rank == 0 else None, root=0)

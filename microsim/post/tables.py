@@ -28,15 +28,18 @@ __all__ = [
 
 SUMMARY_NAME = "summary.json"
 RATIO_COLUMN = "ratio"
+#: Parts only some cells have: their row is left out when no case has them.
+OPTIONAL_PARTS = ("cbd",)
 
 #: Resistance parts in display order (keys of ``summary["resistance_ohm_cm2"]``) -> row labels with units.
-#: All are area-specific resistances from the dissipation split (docs/model.md §4.2); the six after ``total`` sum
-#: to it, the last is derived (total minus the 1D membrane and Li-metal parts).
+#: All are area-specific resistances from the dissipation split (docs/model.md §4.2); the six after ``total`` (seven
+#: with a carbon-binder domain) sum to it, the last is derived (total minus the 1D membrane and Li-metal parts).
 PART_LABELS: dict[str, str] = {
     "total": "total (V_eq - V)/I [Ω·cm²]",
     "membrane": "membrane (ohmic) [Ω·cm²]",
     "cathode_electrolyte": "cathode pores (ohmic) [Ω·cm²]",
     "solid": "particles (solid ohmic) [Ω·cm²]",
+    "cbd": "carbon-binder (solid ohmic) [Ω·cm²]",
     "charge_transfer_cathode": "charge transfer, cathode [Ω·cm²]",
     "charge_transfer_anode": "charge transfer, Li metal [Ω·cm²]",
     "concentration": "salt concentration [Ω·cm²]",
@@ -99,6 +102,8 @@ def breakdown_table(summaries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         parts = summary.get("resistance_ohm_cm2") or {}
         columns[str(label)] = [_as_float(parts.get(key)) for key in PART_LABELS]
     df = pd.DataFrame(columns, index=pd.Index(list(PART_LABELS.values()), name="part"), dtype=float)
+    optional = [PART_LABELS[k] for k in OPTIONAL_PARTS if df.loc[PART_LABELS[k]].isna().all()]
+    df = df.drop(index=optional)  # a part no case has (no carbon-binder domain) is no row
 
     reference, compared = DEMO_INTERFACES
     filled = _first_with_interface(summaries, reference)
@@ -107,7 +112,7 @@ def breakdown_table(summaries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         denominator = df[str(filled)].where(df[str(filled)] != 0.0)
         df[RATIO_COLUMN] = df[str(point)] / denominator
         df.attrs["ratio_cases"] = (str(point), str(filled))
-    df.attrs["parts"] = list(PART_LABELS)
+    df.attrs["parts"] = [k for k, label in PART_LABELS.items() if label in df.index]
     return df
 
 

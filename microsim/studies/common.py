@@ -88,12 +88,12 @@ def physical_fields(model: CellModel) -> dict[str, list[dolfinx.fem.Function]]:
     return {"electrolyte": e, "particles": [phi_s, theta]}
 
 
-def write_fields(cfg: Config, model: CellModel, out_dir: Path, title: str) -> None:
-    """XDMF fields (collective) and, on rank 0, a PNG rendered from those files."""
+def write_fields(cfg: Config, model: CellModel, out_dir: Path, title: str, time_s: float = 0.0) -> None:
+    """XDMF fields stamped with ``time_s`` (collective) and, on rank 0, a PNG rendered from those files."""
     comm = model.cm.comm
     if not cfg.output.xdmf:
         return
-    write_fields_xdmf(comm, out_dir, physical_fields(model))
+    write_fields_xdmf(comm, out_dir, physical_fields(model), time=time_s)
     if cfg.output.png:
         draw_picture(comm, "fields.png", lambda: _render_fields(out_dir, title))
 

@@ -468,7 +468,7 @@ class DischargeCell:
         if out_dir is not None:
             self.write_timeseries(Path(out_dir), runner.records)
             title = f"{self.desc.interface}, {self.params.electrolyte.name}, {label}"
-            write_fields(cfg, self.model, Path(out_dir), title)
+            write_fields(cfg, self.model, Path(out_dir), title, runner.time_s)  # the end state, at its time
         return result
 
     def write_timeseries(self, out_dir: Path, records: list[Record]) -> None:

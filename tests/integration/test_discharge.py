@@ -272,3 +272,16 @@ def test_a_discharge_from_part_lithiated_says_so() -> None:
     charged = DischargeCell(_cfg("filled", **{"conditions.initial_stoichiometry": 0.01}), MPI.COMM_WORLD)
     assert charged.base_summary("discharge")["initial_state_note"] is None
     charged.destroy()
+
+
+def test_the_final_fields_carry_the_end_time(mpi_tmp_path) -> None:
+    import re
+
+    from microsim.studies import run_study
+
+    cfg = _cfg("filled", **{"output.xdmf": True, "study.c_rate": 2.0, "study.snapshots": 0})
+    summary = run_study(cfg, mpi_tmp_path, MPI.COMM_WORLD)
+    t_end = summary["discharge"]["final_time_s"]
+    text = (mpi_tmp_path / "fields" / "particles.xdmf").read_text()
+    times = {float(v) for v in re.findall(r'<Time Value="([^"]+)"', text)}
+    assert times and all(t == pytest.approx(t_end, rel=1e-6) for t in times) and t_end > 0

@@ -156,3 +156,15 @@ def test_post_imports_no_dolfinx():
         "assert 'dolfinx' not in sys.modules, 'post imported dolfinx'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_carbon_binder_row_appears_only_with_a_carbon_binder_domain(summaries):
+    without = {k: {**s, "resistance_ohm_cm2": {p: v for p, v in s["resistance_ohm_cm2"].items() if p != "cbd"}}
+               for k, s in summaries.items()}  # fmt: skip
+    df = breakdown_table(without)
+    assert PART_LABELS["cbd"] not in df.index and "cbd" not in df.attrs["parts"]
+    assert "carbon-binder" not in format_breakdown(df)
+    mixed = {"filled": summaries["filled"], "point-contact": without["point-contact"]}
+    df = breakdown_table(mixed)
+    assert df.loc[PART_LABELS["cbd"], "filled"] == pytest.approx(PARTS.index("cbd") + 1)
+    assert math.isnan(df.loc[PART_LABELS["cbd"], "point-contact"])
