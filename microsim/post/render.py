@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import meshio
     import pyvista
 
-__all__ = ["PANELS", "Panel", "read_xdmf_fields", "render_fields_png"]
+__all__ = ["PANELS", "Panel", "Shown", "read_xdmf_fields", "render_fields_png", "shown_scalars"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,52 @@ PANELS: tuple[Panel, ...] = (
     Panel("particles", r"^theta|^x_Li|^lithiation", "particle lithiation", "theta = c_s/c_s,max [-]", "magma"),
     Panel("particles", r"^c_s", "particle Li concentration", "c_s [mol/m^3]", "magma"),
 )
+
+
+#: A field whose range is below this fraction of its magnitude is drawn as its deviation from its mean.
+SMALL_VARIATION = 1e-3
+#: ... and below this one (round-off) as uniform: one colour, its value in the bar title.
+UNIFORM = 1e-12
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a panel draws: the values, the colour range, the bar title and its number format."""
+
+    values: np.ndarray
+    clim: tuple[float, float]
+    title: str
+    fmt: str
+    n_labels: int = 2
+
+
+def shown_scalars(values: np.ndarray, label: str) -> Shown:
+    """The scale a reader can read: a near-uniform field as its deviation from the mean, a uniform one as one value.
+
+    A 1100 mol/m³ salt field that varies by 0.3 mol/m³ gave a bar "1100 – 1100"; a uniform lithiation gave a black
+    panel. Here the first becomes ``c − 1100 [mol/m^3]`` from −0.15 to 0.15, the second a mid-scale colour with
+    "uniform 0.5" in its title.
+    """
+    v = np.asarray(values, dtype=float).reshape(-1)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return Shown(v, (0.0, 1.0), f"{label} (no finite value)", "%.4g")
+    lo, hi = float(finite.min()), float(finite.max())
+    mean = float(finite.mean())
+    magnitude = max(abs(lo), abs(hi))
+    span = hi - lo
+    if span <= UNIFORM * max(magnitude, 1e-300):
+        half = max(magnitude * 1e-3, 1e-12)
+        return Shown(v, (mean - half, mean + half), f"{label}: uniform {mean:.6g}", "%.6g", n_labels=0)
+    if span < SMALL_VARIATION * magnitude:
+        # enough digits in the reference that the deviations are not swamped by its rounding
+        digits = min(17, int(math.ceil(math.log10(magnitude / span))) + 2)
+        text = f"{mean:.{digits}g}"
+        ref = float(text)
+        name, _, unit = label.partition(" [")
+        delta = f"{name} - {text}" + (f" [{unit}" if unit else "")
+        return Shown(v - ref, (lo - ref, hi - ref), delta, "%.3g")
+    return Shown(v, (lo, hi), label, "%.4g")
 
 
 def _unit_label(name: str) -> str:
@@ -225,12 +271,14 @@ def render_fields_png(
                 scalars = np.linalg.norm(data, axis=1)  # vectors: show the magnitude
             else:
                 scalars = data.reshape(-1)
-            mesh.point_data["_shown"] = scalars
+            shown = shown_scalars(scalars, panel.label)
+            mesh.point_data["_shown"] = shown.values
             plotter.add_text(panel.title, position="upper_edge", font_size=11, color="black")
-            bar_title = f"{panel.label} " + " " * k
+            bar_title = f"{shown.title} " + " " * k
             plotter.add_mesh(
                 mesh,
                 scalars="_shown",
+                clim=list(shown.clim),
                 cmap=panel.cmap,  # type: ignore[arg-type]  # any registered colour map name, not only pyvista's Literal
                 show_edges=False,
                 # Titles must differ between panels, or pyvista shares one bar (and one range) among them.
@@ -243,8 +291,8 @@ def render_fields_png(
                     "height": 0.12,
                     "width": 0.6,
                     # min and max only: VTK centres the title over the labels, a middle label would collide
-                    "n_labels": 2,
-                    "fmt": "%.4g",
+                    "n_labels": shown.n_labels,
+                    "fmt": shown.fmt,
                     "title_font_size": 16,
                     "label_font_size": 14,
                 },
