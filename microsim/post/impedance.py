@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -128,26 +128,110 @@ def _bounds(model: CustomCircuit, n: int) -> tuple[list[float], list[float]]:
     return lo, hi
 
 
+#: The zoomed Nyquist panel covers the first this share of the real-axis span (the high-frequency end).
+ZOOM_SHARE = 0.05
+
+
+def _decade_marks(
+    ax: Any, f: np.ndarray, x: np.ndarray, y: np.ndarray, color: Any, within: Any = None, size: float | None = None
+) -> None:
+    """Mark and label the points at whole decades of frequency (within 2 % in log10).
+
+    A label closer than 4 % of the panel's size to the last one is left out (the decades crowd at the intercept).
+    """
+    logf = np.log10(f)
+    keep = np.ones_like(x, dtype=bool) if within is None else within
+    if size is None:
+        size = max(float(np.ptp(x[keep])), float(np.ptp(y[keep])), 1e-300) if keep.any() else 1.0
+    last: tuple[float, float] | None = None
+    for k in range(int(np.floor(logf.min())), int(np.ceil(logf.max())) + 1):
+        i = int(np.argmin(np.abs(logf - k)))
+        if abs(logf[i] - k) > 0.02 or not keep[i]:
+            continue
+        if last is not None and np.hypot(x[i] - last[0], y[i] - last[1]) < 0.04 * size:
+            continue
+        last = (x[i], y[i])
+        ax.plot(x[i], y[i], "s", ms=5, mfc="white", mec=color, zorder=3)
+        ax.annotate(f"$10^{{{k}}}$ Hz", (x[i], y[i]), textcoords="offset points", xytext=(4, 5), fontsize=7,
+                    color=color)  # fmt: skip
+
+
+#: A small arc's zoom spans this many times its apex's distance from the intercept (the whole arc and a margin).
+ZOOM_ARC_FRAME = 2.5
+
+
+def _first_apex(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Z' of the highest-frequency arc's apex (the first interior maximum of −Z'' in frequency order)."""
+    peak = np.nonzero((y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]))[0]
+    return float(x[peak[0] + 1]) if peak.size else None
+
+
 def plot_spectra(spectra: Mapping[str, pd.DataFrame], nyquist_png: Path, bode_png: Path | None = None) -> None:
-    """Nyquist (equal axes) and Bode plots of one or more spectra (label → DataFrame from impedance.csv)."""
+    """Nyquist (equal axes, decade markers) and Bode plots of one or more spectra (label → impedance.csv frame).
+
+    When the high-frequency end (first :data:`ZOOM_SHARE` of the real axis) holds five points or more, a second
+    panel shows it enlarged: the ohmic intercept, and the Li metal arc beside the large cathode arc of a
+    point-contact cell.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 5))
-    for label, df in spectra.items():
-        ax.plot(df["z_real_ohm_cm2"], -df["z_imag_ohm_cm2"], "o-", ms=3, label=label)
-    ax.set_xlabel("Z' [Ω·cm²]")
-    ax.set_ylabel("−Z'' [Ω·cm²]")
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    fig = nyquist_figure(spectra)
     fig.savefig(nyquist_png, dpi=120)
     plt.close(fig)
-    if bode_png is None:
-        return
+    if bode_png is not None:
+        _bode(spectra, bode_png)
+
+
+def nyquist_figure(spectra: Mapping[str, pd.DataFrame]) -> Any:
+    """The Nyquist figure of :func:`plot_spectra` (a matplotlib ``Figure``; the caller saves and closes it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = {}
+    for label, df in spectra.items():
+        f = df["frequency_Hz"].to_numpy(dtype=float)
+        data[label] = (f, df["z_real_ohm_cm2"].to_numpy(dtype=float), -df["z_imag_ohm_cm2"].to_numpy(dtype=float))
+    x_all = np.concatenate([d[1] for d in data.values()])
+    lo, hi = float(x_all.min()), float(x_all.max())
+    edge = lo + ZOOM_SHARE * (hi - lo)
+    # a small arc at the high-frequency end (its apex within the first share): frame that arc
+    apexes = [_first_apex(x, y) for _, x, y in data.values()]
+    small = [a for a in apexes if a is not None and a < edge]
+    if small:
+        edge = lo + ZOOM_ARC_FRAME * (max(small) - lo)
+    zoom = hi > lo and any(np.count_nonzero(d[1] <= edge) >= 5 for d in data.values())
+    fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(11 if zoom else 6, 5), squeeze=False)
+    panels = [(axes[0, 0], None)] + ([(axes[0, 1], edge)] if zoom else [])
+    for ax, limit in panels:
+        for k, (label, (f, x, y)) in enumerate(data.items()):
+            color = f"C{k}"
+            keep = np.ones_like(x, dtype=bool) if limit is None else (x <= limit) & (y <= 0.6 * (limit - lo))
+            ax.plot(x[keep], y[keep], "o-", ms=3, color=color, label=label)
+            _decade_marks(ax, f, x, y, color, keep, None if limit is None else limit - lo)
+        ax.set_xlabel("Z' [Ω·cm²]")
+        ax.set_ylabel("−Z'' [Ω·cm²]")
+        ax.grid(alpha=0.3)
+        if limit is None:
+            ax.set_aspect("equal", adjustable="datalim")
+        else:  # a square window on the real axis from the intercept: the next arc's rise is cut off
+            width = limit - lo
+            ax.set_xlim(lo - 0.05 * width, limit)
+            ax.set_ylim(-0.05 * width, 0.6 * width)
+            ax.set_aspect("equal", adjustable="box")
+            ax.set_title(f"high-frequency end (Z' ≤ {limit:.4g} Ω·cm²)", fontsize=10)
+    axes[0, 0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def _bode(spectra: Mapping[str, pd.DataFrame], bode_png: Path) -> None:
+    import matplotlib.pyplot as plt
+
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
     for label, df in spectra.items():
         zc = df["z_real_ohm_cm2"].to_numpy() + 1j * df["z_imag_ohm_cm2"].to_numpy()
