@@ -32,6 +32,7 @@ from microsim.calibration.cases import impedance_at
 from microsim.errors import MicrosimError
 from microsim.paper.cases import ROW, ROW_2D, SPECTRUM, PaperCase
 from microsim.paper.spec import PaperSpec, cell_name
+from microsim.post.rate_plots import c_rate_axis
 from microsim.sweep import store
 
 __all__ = [
@@ -212,7 +213,6 @@ def _plot_capacity(spec: PaperSpec, result: Mapping[str, Any], png: Path) -> Non
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for r in result["rows"]:
@@ -238,15 +238,10 @@ def _plot_capacity(spec: PaperSpec, result: Mapping[str, Any], png: Path) -> Non
             if fitted:
                 ax.plot(fitted, [r["paper_mAh_g"] for r in mine if r["fitted"]], "x", color="k", ms=4)
         rates = sorted({r["c_rate"] for r in recs})
-        ax.set_xscale("log")
-        ax.set_xlim(rates[0] / 1.5, rates[-1] * 1.5)
-        ax.xaxis.set_major_locator(FixedLocator(rates))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_locator(NullLocator())
+        c_rate_axis(ax, rates)
         top = max([r["paper_mAh_g"] for r in recs] + [v for r in recs for v in r["model_seeds_mAh_g"]])
         ax.set_ylim(0, 1.25 * top)
         ax.set_title(f"{el}, {t:g} °C")
-        ax.set_xlabel("C-rate [1/h]")
         ax.set_ylabel("discharge capacity [mAh/g]")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)

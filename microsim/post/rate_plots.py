@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 
 def _use_agg() -> None:
@@ -46,6 +46,22 @@ def plot_voltage_capacity(
     return png_path
 
 
+def c_rate_axis(ax: Any, rates: Sequence[float]) -> None:
+    """A log C-rate axis with a plain label at each rate run (0.05, 0.1, 0.24 ...) and no minor labels.
+
+    Matplotlib's log ticks gave "10⁻¹" and "2×10⁻¹" (overlapping when rates are close); a reader wants the rates.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ax.set_xscale("log")
+    if rates:
+        ax.set_xlim(min(rates) / 1.5, max(rates) * 1.5)
+        ax.xaxis.set_major_locator(FixedLocator(sorted(rates)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("C-rate [1/h]")
+
+
 def plot_rate_capability(
     summaries: Mapping[str, Mapping[str, object]],
     png_path: str | os.PathLike[str],
@@ -64,13 +80,15 @@ def plot_rate_capability(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    shown: set[float] = set()
     for label, s in summaries.items():
         rate = cast("Mapping[str, Sequence[float]]", s["rate"])
         ax.plot(rate["c_rates"], rate["capacity_mAh_g"], "o-", label=f"{label} (model)")
+        shown.update(float(c) for c in rate["c_rates"])
     for label, (rates, caps) in (reference or {}).items():
         ax.plot(rates, caps, "s--", mfc="none", label=f"{label} (paper)")
-    ax.set_xscale("log")
-    ax.set_xlabel("C-rate [1/h]")
+        shown.update(float(c) for c in rates)
+    c_rate_axis(ax, sorted(shown))
     ax.set_ylabel("Capacity [mAh/g]")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3, which="both")

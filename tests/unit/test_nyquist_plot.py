@@ -1,4 +1,4 @@
-"""The Nyquist picture (microsim.post.impedance.nyquist_figure): decade markers, and a zoom on small arcs."""
+"""Plots a reader must not misread: Nyquist (decade markers, a zoom on small arcs) and the C-rate axis."""
 
 from __future__ import annotations
 
@@ -46,3 +46,18 @@ def test_the_zoom_shows_only_the_high_frequency_end() -> None:
     few = nyquist_figure({"coarse": df.iloc[::20]})  # too few points at the end to need a zoom
     assert len(few.axes) == 1
     plt.close(few)
+
+
+def test_the_c_rate_axis_labels_the_rates_run() -> None:
+    import matplotlib.pyplot as plt
+
+    from microsim.post.rate_plots import c_rate_axis
+
+    fig, ax = plt.subplots()
+    rates = [0.05, 0.1, 0.24, 0.5, 1.0]
+    ax.plot(rates, [169, 167, 163, 137, 36])
+    c_rate_axis(ax, rates)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.05", "0.1", "0.24", "0.5", "1"]
+    assert ax.get_xticklabels(minor=True) == [] or all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))
+    plt.close(fig)
