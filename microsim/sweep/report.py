@@ -9,6 +9,7 @@ pandas/matplotlib/scipy only (no DOLFINx, no MPI): a laptop can redraw a cluster
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import math
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 import pandas as pd
 
+from microsim import config as config_mod
 from microsim.errors import MicrosimError
 from microsim.outputs import write_csv
 from microsim.sweep.store import collect_rows, read_sweep_record, write_results
@@ -114,7 +116,8 @@ def aggregate(df: pd.DataFrame, y: str, by: Sequence[str]) -> pd.DataFrame:
 
     Returns:
         One row per point: the ``by`` columns, ``n``, ``mean``, ``std`` (NaN for n = 1), ``ci_low``,
-        ``ci_high`` (the mean itself for n = 1).
+        ``ci_high`` (the mean itself for n = 1), and for positive values with n > 1 ``ci_low_log``/``ci_high_log``
+        (the interval of log10 y, for log axes).
     """
     done = df[df["status"] == "done"] if "status" in df.columns else df
     if y not in done.columns or done.empty:
@@ -135,8 +138,13 @@ def aggregate(df: pd.DataFrame, y: str, by: Sequence[str]) -> pd.DataFrame:
         mean = float(ys.mean())
         std = float(ys.std(ddof=1)) if n > 1 else math.nan
         half = _t_quantile(n) * std / math.sqrt(n) if n > 1 else 0.0
-        rows.append({**dict(zip(by, key, strict=True)), "n": n, "mean": mean, "std": std,
-                     "ci_low": mean - half, "ci_high": mean + half})  # fmt: skip
+        row = {**dict(zip(by, key, strict=True)), "n": n, "mean": mean, "std": std,
+               "ci_low": mean - half, "ci_high": mean + half}  # fmt: skip
+        if n > 1 and np.all(ys > 0):  # the band of a log axis: the t-interval of log10(y), never below 0
+            logs = np.log10(ys)
+            half_log = _t_quantile(n) * float(logs.std(ddof=1)) / math.sqrt(n)
+            row.update(ci_low_log=10.0 ** (logs.mean() - half_log), ci_high_log=10.0 ** (logs.mean() + half_log))
+        rows.append(row)
     return pd.DataFrame.from_records(rows)
 
 
@@ -147,6 +155,36 @@ def _numeric(values: Sequence[object]) -> bool:
 def _spans_decades(values: np.ndarray) -> bool:
     values = values[np.isfinite(values)]
     return bool(values.size and np.all(values > 0) and values.max() / values.min() > LOG_SPAN)
+
+
+#: The fewest seeds at a point for which a confidence band is drawn.
+MIN_BAND_N = 3
+#: Units of the unit-tagged names of summary scalars (longest suffix first).
+_UNIT_SUFFIXES = (
+    ("_ohm_cm2", "Ω·cm²"), ("_mAh_g", "mAh/g"), ("_Wh_kg", "Wh/kg"), ("_mol_m3", "mol/m³"), ("_m2_m3", "1/m"),
+    ("_A_m2", "A/m²"), ("_F_m2", "F/m²"), ("_S_m", "S/m"), ("_m2_s", "m²/s"), ("_Pa_s", "Pa·s"), ("_um2", "µm²"),
+    ("_um", "µm"), ("_MPa", "MPa"), ("_Hz", "Hz"), ("_V", "V"), ("_s", "s"), ("_C", "°C"), ("_h", "h"),
+)  # fmt: skip
+
+
+def axis_label(key: str) -> str:
+    """``key [unit]``: from the configuration's metadata for a case key, from the name's tag for a result.
+
+    ``geometry.contact_radius_um`` → ``geometry.contact_radius_um [µm]``; ``conditions.temperature_C`` →
+    ``… [°C]``; ``resistance_ohm_cm2.total`` → ``… [Ω·cm²]``; an untagged name is returned as it is.
+    """
+    section, _, name = key.partition(".")
+    cls = config_mod.SECTION_TYPES.get(section)
+    if cls is not None and dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            if f.name == name:
+                unit = f.metadata.get("unit", "")
+                return f"{key} [{unit}]" if unit else key
+    for part in reversed(key.split(".")):
+        for suffix, unit in _UNIT_SUFFIXES:
+            if part.endswith(suffix) and len(part) > len(suffix):
+                return f"{key} [{unit}]"
+    return key
 
 
 def _safe(name: str) -> str:
@@ -194,6 +232,8 @@ def draw_sweep(
     log_x = numeric_x and _spans_decades(np.asarray(x_values, dtype=float))
     log_y = _spans_decades(stats["mean"].to_numpy(dtype=float))
     hue_values = list(dict.fromkeys(stats[hue])) if hue else [None]
+    n_min = int(stats["n"].min()) if not stats.empty else 0
+    n_max = int(stats["n"].max()) if not stats.empty else 0
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
     for k, combo in enumerate(combos):
@@ -213,25 +253,37 @@ def draw_sweep(
             color = colors[j % len(colors)]
             label = f"{hv}" if hue else None
             ax.plot(xs, line["mean"], "o-", color=color, label=label, markersize=4)
-            if (line["n"] > 1).any():
-                ax.fill_between(xs, line["ci_low"], line["ci_high"], color=color, alpha=0.25, linewidth=0)
+            # a band only where n >= MIN_BAND_N (two seeds give a t-interval 12.7 std wide); in log space on log axes
+            low, high = ("ci_low_log", "ci_high_log") if log_y and "ci_low_log" in line else ("ci_low", "ci_high")
+            banded = (line["n"] >= MIN_BAND_N).to_numpy() & line[low].notna().to_numpy()
+            if banded.any():
+                ax.fill_between(xs, line[low].where(banded), line[high].where(banded), color=color, alpha=0.25,
+                                linewidth=0)  # fmt: skip
+            if n_min != n_max:  # seeds missing at some points: say how many each point has
+                for xv, yv, nv in zip(xs, line["mean"], line["n"], strict=True):
+                    ax.annotate(f"n={nv}", (xv, yv), textcoords="offset points", xytext=(3, 4), fontsize=6,
+                                color=color)  # fmt: skip
         if log_x:
             ax.set_xscale("log")
         if log_y:
             ax.set_yscale("log")
         if not numeric_x:
             ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
+        ax.set_xlabel(axis_label(x))
+        ax.set_ylabel(axis_label(y))
         ax.grid(True, alpha=0.3)
         if panels:
             ax.set_title(", ".join(f"{key} = {v}" for key, v in zip(panels, combo, strict=True)), fontsize=9)
         if hue:
-            ax.legend(title=hue, fontsize=8, title_fontsize=8)
+            ax.legend(title=axis_label(hue), fontsize=8, title_fontsize=8)
     for k in range(len(combos), nrows * ncols):
         axs[k // ncols][k % ncols].set_visible(False)
-    n_max = int(stats["n"].max()) if not stats.empty else 0
-    band = f"; mean ± {CONFIDENCE:.0%} CI (t) over {n_max} seeds" if n_max > 1 else ""
+    seeds = f"{n_min}–{n_max} seeds per point" if n_min != n_max else f"{n_max} seeds"
+    band = ""
+    if n_max >= MIN_BAND_N:
+        band = f"; mean ± {CONFIDENCE:.0%} CI (t{', in log' if log_y else ''}) over {seeds}"
+    elif n_max > 1:
+        band = f"; mean over {seeds} (no band below {MIN_BAND_N})"
     fig.suptitle((title + band).strip("; "), fontsize=10)
     fig.tight_layout()
     return fig, stats
