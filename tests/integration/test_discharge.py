@@ -285,3 +285,20 @@ def test_the_final_fields_carry_the_end_time(mpi_tmp_path) -> None:
     text = (mpi_tmp_path / "fields" / "particles.xdmf").read_text()
     times = {float(v) for v in re.findall(r'<Time Value="([^"]+)"', text)}
     assert times and all(t == pytest.approx(t_end, rel=1e-6) for t in times) and t_end > 0
+
+
+def test_a_fast_discharge_on_a_coarse_surface_mesh_says_so() -> None:
+    """√(D_s · 1 h/C) against the interface element size: unresolved at 20C, resolved at 0.1C and when refined."""
+    import math
+
+    fast = {"study.c_rate": 20.0, "parameters.lfp.diffusivity_m2_s": 1e-16}
+    with pytest.warns(UserWarning, match=r"at 20C the solid-diffusion layer sqrt\(D_s t\) = 0\.134 µm spans 1\.1 "):
+        cell = DischargeCell(_cfg("filled", **fast), MPI.COMM_WORLD)
+    res = cell.base_summary("discharge")["resolution"]
+    assert res["solid_diffusion_layer_um"] == pytest.approx(math.sqrt(1e-16 * 180.0) * 1e6, rel=1e-12)
+    assert res["resolved"] is False and res["interface_mesh_um"] == 0.125 and "interface_mesh_size_um <=" in res["note"]
+    cell.destroy()
+    for changes in ({"study.c_rate": 0.1}, {**fast, "geometry.interface_mesh_size_um": 0.04}):
+        cell = DischargeCell(_cfg("filled", **changes), MPI.COMM_WORLD)
+        assert cell.resolution["resolved"] is True and "note" not in cell.resolution
+        cell.destroy()
