@@ -578,8 +578,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else 2
     func: Callable[[argparse.Namespace], int] = args.func
     warnings.showwarning = _show_warning
+    stoppable = hasattr(args, "max_wall_time")  # the long-running commands stop cleanly on a batch system's signal
     try:
-        if hasattr(args, "max_wall_time"):  # the long-running commands stop cleanly on a batch system's signal
+        if stoppable:
             from microsim import interrupt
 
             interrupt.install(args.max_wall_time)
@@ -622,6 +623,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 os._exit(1)  # MPI_Abort may return before the job is torn down: print nothing more
         raise
+    finally:
+        if stoppable:  # an in-process call (tests, scripts) gets the default handlers back
+            from microsim import interrupt
+
+            interrupt.reset()
 
 
 if __name__ == "__main__":

@@ -177,6 +177,7 @@ def test_the_stop_request_is_collective_and_forgotten_on_reset() -> None:
         def allgather(self, value: object) -> list[object]:
             return [value, "SIGUSR1 received"]
 
+    interrupt.reset()
     try:
         assert interrupt.requested(Comm()) is None  # type: ignore[arg-type]  # not installed: never asks
         interrupt.install(None)
@@ -186,3 +187,12 @@ def test_the_stop_request_is_collective_and_forgotten_on_reset() -> None:
     finally:
         interrupt.reset()
     assert interrupt.local_reason() is None and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_an_in_process_run_leaves_the_default_signal_handlers(tmp_path: Path) -> None:
+    import signal
+
+    from microsim import interrupt
+
+    assert cli.main(["run", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert not interrupt.installed() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
