@@ -584,8 +584,9 @@ class DischargeCell:
 
         Over a discharge of ``t = 1 h / C`` lithium enters a layer ``√(D_s t)`` deep. Where that is shorter than
         the particles' radius and spans fewer than :data:`LAYER_ELEMENTS` interface elements, the P1 θ field
-        smears it and the capacity comes out low (a 2 µm sphere at 1C on the default mesh: 20.2 instead of
-        21.1 mAh/g of a resolved single-particle model, 4 %).
+        smears it. With 2.6 elements a 2 µm sphere at 1C gave 20.2 instead of 21.1 mAh/g (4 % low); with a
+        third of an element (D_s = 9.3e-19 m²/s, 0.5 µm particles, h_Γ = 0.25 µm) the 2D default packing gave
+        73.8 / 54.5 / 48.8 mAh/g at 0.1C as h_Γ halved twice (docs/solver.md, "Resolving solid diffusion").
         """
         rate = self._fastest_c_rate()
         out: dict[str, Any] = {"fastest_c_rate": rate, "resolved": True}
@@ -605,8 +606,9 @@ class DischargeCell:
             out["resolved"] = False
             out["note"] = (
                 f"at {rate:g}C the solid-diffusion layer sqrt(D_s t) = {layer_um:.3g} µm spans {across:.2g} "
-                f"interface elements (geometry.interface_mesh_size_um = {h_um:g}); the capacity may come out a few "
-                f"% low: set geometry.interface_mesh_size_um <= {layer_um / LAYER_ELEMENTS:.2g} to resolve it"
+                f"interface elements (geometry.interface_mesh_size_um = {h_um:g}): the capacity is not converged "
+                f"in the mesh (too high by tens of % below one element, docs/solver.md); set "
+                f"geometry.interface_mesh_size_um <= {layer_um / LAYER_ELEMENTS:.2g} to resolve it"
             )
         return out
 

@@ -297,6 +297,7 @@ def test_a_fast_discharge_on_a_coarse_surface_mesh_says_so() -> None:
     res = cell.base_summary("discharge")["resolution"]
     assert res["solid_diffusion_layer_um"] == pytest.approx(math.sqrt(1e-16 * 180.0) * 1e6, rel=1e-12)
     assert res["resolved"] is False and res["interface_mesh_um"] == 0.125 and "interface_mesh_size_um <=" in res["note"]
+    assert "not converged in the mesh" in res["note"]
     cell.destroy()
     for changes in ({"study.c_rate": 0.1}, {**fast, "geometry.interface_mesh_size_um": 0.04}):
         cell = DischargeCell(_cfg("filled", **changes), MPI.COMM_WORLD)
