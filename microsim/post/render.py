@@ -90,7 +90,7 @@ def shown_scalars(values: np.ndarray, label: str) -> Shown:
         return Shown(v, (mean - half, mean + half), f"{label}: uniform {mean:.6g}", "%.6g", n_labels=0)
     if span < SMALL_VARIATION * magnitude:
         # enough digits in the reference that the deviations are not swamped by its rounding
-        digits = min(17, int(math.ceil(math.log10(magnitude / span))) + 2)
+        digits = min(17, math.ceil(math.log10(magnitude / span)) + 2)
         text = f"{mean:.{digits}g}"
         ref = float(text)
         name, _, unit = label.partition(" [")
