@@ -187,7 +187,12 @@ class _Reporter:
             value = table.get(HEADLINE[1]) if isinstance(table, dict) else None
             if isinstance(value, int | float) and math.isfinite(value):
                 head = f" | {HEADLINE[2]} = {value:.4g} {HEADLINE[3]}"
-        what = "done" if status["state"] == store.DONE else f"FAILED ({status['error_type']}: {status['error']})"
+        if status["state"] == store.DONE:
+            what = "done"
+        elif status["state"] == store.INTERRUPTED:
+            what = "interrupted (checkpoint kept; the next invocation continues it)"
+        else:
+            what = f"FAILED ({status['error_type']}: {status['error']})"
         line = (
             f"{PROG}: [{finished}/{len(self.selected)}] case {case.index} {case.hash} {what} in "
             f"{status['elapsed_s']:.1f} s: {case.label()}{head} | done {c['done']}, failed {c['failed']}, "

@@ -109,6 +109,7 @@ def test_a_stopped_sweep_starts_no_new_case_and_its_rerun_resumes(tmp_path: Path
     r = _terminate_when(["sweep", str(sweep), "--out", str(out)], 1, out, "cases/*/run.json")
     assert r.returncode == EXIT_INTERRUPTED, (r.returncode, r.stderr)
     assert "stopped on request with 2 case(s) unfinished" in r.stderr
+    assert "interrupted (checkpoint kept" in r.stdout and "FAILED" not in r.stdout
     states = {p.parent.name: json.loads(p.read_text())["state"] for p in (out / "cases").glob("*/status.json")}
     assert list(states.values()) == ["interrupted"]  # the second case never started
     assert (out / "results.csv").is_file()
