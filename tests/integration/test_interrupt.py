@@ -18,29 +18,23 @@ import pytest
 pytest.importorskip("dolfinx_solver")
 
 from microsim.errors import EXIT_INTERRUPTED
+from tests._cases import SMALL_TOML
 
 pytestmark = pytest.mark.fenics
 
 BIN = Path(sys.executable).parent
 #: A 0.05C point-contact discharge: 28 time steps, about 2 s of stepping after the mesh (no periodic checkpoint).
-CASE = """
-[geometry]
-width_um = 4.0
-cathode_thickness_um = 4.0
-membrane_thickness_um = 3.0
-mesh_size_um = 0.25
-seed = 3
-interface = "point-contact"
+CASE = (
+    SMALL_TOML.format(interface="point-contact").replace("[output]\n", "[output]\nxdmf = false\n")
+    + """
 [conditions]
 initial_stoichiometry = 0.01
 [study]
 kind = "discharge"
 c_rate = 0.05
 checkpoint_wall_interval_s = 0.0
-[output]
-png = false
-xdmf = false
 """
+)
 
 
 def _cmd(args: list[str], ranks: int) -> list[str]:

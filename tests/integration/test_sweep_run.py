@@ -53,6 +53,12 @@ def sweep_cli(args: list[str], ranks: int = 1, timeout: float = 240) -> subproce
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def start_sweep(path: Path, out: Path) -> subprocess.Popen[bytes]:
+    """``microsim sweep PATH --out OUT`` in the background (to be killed or raced by the test)."""
+    cmd = [str(BIN / "microsim"), "sweep", str(path), "--out", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def statuses(out: Path) -> list[dict[str, Any]]:
     record = json.loads((out / "sweep.json").read_text())
     result = []
@@ -200,11 +206,7 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     path = tmp_path / "kill.toml"
     path.write_text(TINY + '[[grid]]\nkey = "geometry.mesh_size_um"\nvalues = [0.3, 0.1, 0.28, 0.26]\n')
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [str(BIN / "microsim"), "sweep", str(path), "--out", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_sweep(path, out)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -287,11 +289,7 @@ def test_a_second_invocation_on_a_running_sweep_is_refused(tmp_path: Path) -> No
     path = tmp_path / "busy.toml"
     path.write_text(TINY + '[[grid]]\nkey = "geometry.mesh_size_um"\nvalues = [0.1, 0.3]\n')
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [str(BIN / "microsim"), "sweep", str(path), "--out", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_sweep(path, out)
     try:
         deadline = time.monotonic() + 120
         while not (out / "sweep.json").is_file() or not any(s.get("state") == "running" for s in statuses(out)):
