@@ -155,8 +155,49 @@ def write_fields_xdmf(
 
     # All ranks have closed their files (XDMFFile close is collective); now rank 0 renames the folder.
     comm.barrier()
-    run_on_root(comm, lambda: _replace_dir(tmp_dir, final_dir))
+
+    def _finish() -> None:
+        for group in groups:
+            single_grid(tmp_dir / f"{group}.xdmf")
+        _replace_dir(tmp_dir, final_dir)
+
+    run_on_root(comm, _finish)
     return paths
 
 
-__all__ = ["FIELDS_DIRNAME", "write_fields_xdmf"]
+def single_grid(path: Path) -> None:
+    """Rewrite a one-state DOLFINx XDMF file as one grid holding every function (serial; the HDF5 is untouched).
+
+    DOLFINx writes the mesh as one grid and each function as a temporal collection of its own, which
+    ``meshio.read`` refuses ("only supports one grid"). One uniform grid with the topology, the geometry and one
+    attribute per function (the time in its name, ``t = 33579 s``) is plain XDMF that ParaView, VTK and meshio
+    all read.
+    """
+    import xml.etree.ElementTree as ET
+
+    tree = ET.parse(path)
+    domain = tree.getroot().find("Domain")
+    if domain is None:
+        return
+    grids = domain.findall("Grid")
+    mesh = next((g for g in grids if g.get("GridType") == "Uniform"), None)
+    collections = [g for g in grids if g.get("GridType") == "Collection"]
+    if mesh is None or not collections:
+        return
+    times = set()
+    for coll in collections:
+        steps = coll.findall("Grid")
+        if len(steps) != 1:
+            return  # a time series: left as DOLFINx wrote it
+        for t in steps[0].findall("Time"):
+            times.add(t.get("Value"))
+        mesh.extend(steps[0].findall("Attribute"))
+        domain.remove(coll)
+    if len(times) == 1:  # meshio refuses a <Time> in a uniform grid: the time goes into the grid's name
+        mesh.set("Name", f"t = {times.pop()} s")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tree.write(tmp, encoding="utf-8", xml_declaration=True)
+    os.replace(tmp, path)
+
+
+__all__ = ["FIELDS_DIRNAME", "single_grid", "write_fields_xdmf"]
