@@ -24,7 +24,7 @@ from typing import Any
 
 from microsim import config as config_mod
 from microsim.config import Config
-from microsim.errors import EXIT_INTERRUPTED, Interrupted, MicrosimError
+from microsim.errors import EXIT_INTERRUPTED, Interrupted, MicrosimError, one_line
 
 PROG = "microsim"
 
@@ -587,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except Interrupted as exc:
         if _rank() == 0:
-            print(f"{PROG}: stopped: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+            print(f"{PROG}: stopped: {one_line(exc)}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except MicrosimError as exc:
         if _rank() == 0:

@@ -36,3 +36,8 @@ class Interrupted(MicrosimError):
 
 #: Exit status of a run that stopped on request with its state saved (``EX_TEMPFAIL``: try again later).
 EXIT_INTERRUPTED = 75
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (whitespace runs, newlines included, become one space)."""
+    return " ".join(str(exc).split())

@@ -36,7 +36,7 @@ from microsim import config as config_mod
 from microsim import interrupt, outputs, provenance
 from microsim.config import STUDY_REGISTRY, Config
 from microsim.constants import celsius
-from microsim.errors import ConfigError, Interrupted, MicrosimError
+from microsim.errors import ConfigError, Interrupted, MicrosimError, one_line
 from microsim.geometry import GeometryDescription
 from microsim.mesh import CellMesh
 from microsim.parameters import CellParameters, resolve
@@ -236,7 +236,7 @@ def run_with(study: Study, cfg: Config, out_dir: Path | None, comm: MPI.Comm, re
         result = study.run(ctx)
     except MicrosimError as exc:  # raised on every rank alike (the studies' rule), so the write below is safe
         state = "interrupted" if isinstance(exc, Interrupted) else "failed"
-        ctx.write_json(RUN_NAME, {**run_record, "state": state, "error": " ".join(str(exc).split())})
+        ctx.write_json(RUN_NAME, {**run_record, "state": state, "error": one_line(exc)})
         raise
     summary: Summary = {**ctx.header(study.kind), **result.summary}
     timings = summary.setdefault("timings_s", {})
@@ -252,7 +252,7 @@ def run_with(study: Study, cfg: Config, out_dir: Path | None, comm: MPI.Comm, re
         ctx.picture(name, draw)
     end = {"state": "failed" if result.error is not None else "done", "wall_time_s": summary["wall_time_s"]}
     if result.error is not None:
-        end["error"] = " ".join(str(result.error).split())
+        end["error"] = one_line(result.error)
     ctx.write_json(RUN_NAME, {**run_record, **end})
     if result.error is not None:
         raise result.error

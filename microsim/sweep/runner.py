@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from microsim import checkpoint, interrupt, outputs
 from microsim import config as config_mod
-from microsim.errors import ConfigError, Interrupted, MicrosimError
+from microsim.errors import ConfigError, Interrupted, MicrosimError, one_line
 from microsim.sweep import store
 from microsim.sweep.spec import Case, Sweep
 
@@ -277,9 +277,9 @@ def _run_case(case: Case, out_dir: Path, group: MPI.Comm, world_rank: int, attem
             summary, resumed = _run_or_resume(run_study, cfg, cdir, group, resume)
             status["resumed"] = resumed
         except MicrosimError as exc:
-            error = (type(exc).__name__, " ".join(str(exc).split()), "")
+            error = (type(exc).__name__, one_line(exc), "")
         except Exception as exc:  # recorded with its type and traceback; the sweep goes on
-            error = (type(exc).__name__, " ".join(str(exc).split()), traceback.format_exc())
+            error = (type(exc).__name__, one_line(exc), traceback.format_exc())
     # Agree on the outcome: a failure on any rank fails the case on all ranks of the group.
     errors = group.allgather(error)
     first = next((e for e in errors if e is not None), None)
