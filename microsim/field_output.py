@@ -200,4 +200,54 @@ def single_grid(path: Path) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["FIELDS_DIRNAME", "single_grid", "write_fields_xdmf"]
+def merge_time_series(path: Path) -> int:
+    """Rewrite a DOLFINx XDMF time series as one temporal collection of steps (serial; the HDF5 is untouched).
+
+    DOLFINx writes a mesh grid, then one temporal collection per function whose steps ``xi:include`` the mesh.
+    ``meshio.xdmf.TimeSeriesReader`` reads one collection (the last), so it saw one field of the series, and
+    VTK's XDMF reader crashed on the includes. Here each time becomes one uniform grid with the topology, the
+    geometry (the same HDF5 datasets, referenced again) and every function at that time, in a single temporal
+    collection: the plain XDMF time series that ParaView, VTK and meshio all read.
+
+    Returns:
+        The number of time steps (0: the file was not a DOLFINx series and is left as it was).
+    """
+    import copy
+    import xml.etree.ElementTree as ET
+
+    tree = ET.parse(path)
+    domain = tree.getroot().find("Domain")
+    if domain is None:
+        return 0
+    grids = domain.findall("Grid")
+    mesh = next((g for g in grids if g.get("GridType") == "Uniform"), None)
+    collections = [g for g in grids if g.get("CollectionType") == "Temporal"]
+    topology = None if mesh is None else mesh.find("Topology")
+    geometry = None if mesh is None else mesh.find("Geometry")
+    if mesh is None or topology is None or geometry is None or not collections:
+        return 0
+    steps: dict[str, ET.Element] = {}  # time value (as written) -> its grid, in the order first seen
+    for coll in collections:
+        for grid in coll.findall("Grid"):
+            time = grid.find("Time")
+            if time is None:
+                return 0
+            value = str(time.get("Value"))
+            step = steps.get(value)
+            if step is None:
+                step = ET.Element("Grid", {"Name": f"t = {value} s", "GridType": "Uniform"})
+                step.extend([copy.deepcopy(topology), copy.deepcopy(geometry), copy.deepcopy(time)])
+                steps[value] = step
+            step.extend(grid.findall("Attribute"))
+    for grid in grids:
+        domain.remove(grid)
+    series = ET.SubElement(domain, "Grid", {"Name": "fields", "GridType": "Collection", "CollectionType": "Temporal"})
+    series.extend(steps.values())
+    ET.indent(tree)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tree.write(tmp, encoding="utf-8", xml_declaration=True)
+    os.replace(tmp, path)
+    return len(steps)
+
+
+__all__ = ["FIELDS_DIRNAME", "merge_time_series", "single_grid", "write_fields_xdmf"]

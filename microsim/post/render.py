@@ -21,7 +21,17 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import meshio
     import pyvista
 
-__all__ = ["PANELS", "Panel", "Shown", "read_xdmf_fields", "render_fields_png", "shown_scalars"]
+__all__ = [
+    "PANELS",
+    "Cut",
+    "Panel",
+    "Shown",
+    "hotspot",
+    "plan_cut",
+    "read_xdmf_fields",
+    "render_fields_png",
+    "shown_scalars",
+]
 
 
 @dataclass(frozen=True)
@@ -170,12 +180,92 @@ def _is_planar(grid: pyvista.DataSet) -> bool:
     return bool(z.size == 0 or np.ptp(z) <= 1e-12 * max(extent, 1e-300))
 
 
-def _plan_panels(fields_dir: Path) -> list[tuple[Panel, pyvista.UnstructuredGrid, str]]:
-    """Panels to draw: the standard ones that exist, then any other arrays (label from its name)."""
-    grids: dict[str, pyvista.UnstructuredGrid] = {}
-    for xdmf in sorted(fields_dir.glob("*.xdmf")):
-        grids[xdmf.stem] = read_xdmf_fields(xdmf)
+def hotspot(grid: pyvista.DataSet, name: str) -> np.ndarray | None:
+    """The point where ``|∇ name|`` is largest (where the current crowds: a contact spot), or None if flat.
 
+    Args:
+        grid: a grid with point array ``name`` (scalar).
+        name: the array, e.g. ``phi_e_V``.
+    """
+    found = _gradient_peak(grid, name)
+    return None if found is None else found[0]
+
+
+def _gradient_peak(grid: pyvista.DataSet, name: str) -> tuple[np.ndarray, float] | None:
+    """The point of largest ``|∇ name|`` and the distance from it to where the gradient falls below a quarter."""
+    data = np.asarray(grid.point_data[name], dtype=float)
+    if data.ndim != 1 or grid.n_points < 2 or not np.all(np.isfinite(data)):
+        return None
+    derived = grid.compute_derivative(scalars=name, gradient="_gradient")
+    magnitude = np.linalg.norm(np.asarray(derived.point_data["_gradient"]), axis=1)
+    if not np.all(np.isfinite(magnitude)) or magnitude.max() <= 0.0:
+        return None
+    k = int(np.argmax(magnitude))
+    points = np.asarray(grid.points, dtype=float)
+    weak = points[magnitude < 0.25 * magnitude[k]]
+    if weak.size == 0:
+        return None  # a uniform gradient: no spot
+    return points[k], float(np.linalg.norm(weak - points[k], axis=1).min())
+
+
+@dataclass(frozen=True)
+class Cut:
+    """How 3D grids are opened up: the half ``y > origin_y`` is removed, so the camera sees inside.
+
+    Attributes:
+        origin: a point of the cutting plane (normal +y), the hotspot of the electrolyte potential by default.
+        close_up: half-width of the close-up box around ``origin`` (coordinate units), or None for no close-up.
+    """
+
+    origin: tuple[float, float, float]
+    close_up: float | None
+
+
+#: The close-up box's half-width: three times the distance from the gradient's peak to where it falls below a
+#: quarter of the peak (the spot's size), within these fractions of the fields' largest extent.
+CLOSE_UP_FRACTIONS = (0.04, 0.2)
+
+
+def plan_cut(grids: dict[str, pyvista.UnstructuredGrid]) -> Cut | None:
+    """The cut through the electrolyte potential's hotspot (the centre when it is flat); None without grids."""
+    if not grids:
+        return None
+    lows = np.min([np.asarray(g.points).min(axis=0) for g in grids.values() if g.n_points], axis=0)
+    highs = np.max([np.asarray(g.points).max(axis=0) for g in grids.values() if g.n_points], axis=0)
+    centre = 0.5 * (lows + highs)
+    electrolyte = grids.get("electrolyte")
+    names = [] if electrolyte is None else [n for n in electrolyte.point_data.keys() if re.search(r"^phi_e", n)]
+    peak = None if electrolyte is None or not names else _gradient_peak(electrolyte, names[0])
+    if peak is not None:
+        spot, radius = peak
+        extent = float((highs - lows).max())
+        half = float(np.clip(3.0 * radius, CLOSE_UP_FRACTIONS[0] * extent, CLOSE_UP_FRACTIONS[1] * extent))
+        return Cut((float(spot[0]), float(spot[1]), float(spot[2])), half)
+    return Cut((float(centre[0]), float(centre[1]), float(centre[2])), None)
+
+
+def _opened(grid: pyvista.UnstructuredGrid, cut: Cut | None) -> pyvista.DataSet:
+    """A 3D grid with the half beyond the cutting plane removed (2D grids and no cut: unchanged)."""
+    if cut is None or _is_planar(grid):
+        return grid
+    opened = grid.clip(normal="y", origin=cut.origin, invert=True)
+    return opened if opened.n_points else grid
+
+
+def _boxed(grid: pyvista.DataSet, cut: Cut) -> pyvista.DataSet:
+    """The part of a grid inside the close-up box (for 3D, of the opened grid)."""
+    assert cut.close_up is not None
+    o, h = np.asarray(cut.origin), cut.close_up
+    planar = _is_planar(grid)
+    zlo, zhi = (o[2] - 1.0, o[2] + 1.0) if planar else (o[2] - h, o[2] + h)
+    bounds = [o[0] - h, o[0] + h, o[1] - h, o[1] + (h if planar else 0.0), zlo, zhi]
+    return grid.clip_box(bounds, invert=False)
+
+
+def _plan_panels(
+    grids: dict[str, pyvista.UnstructuredGrid],
+) -> list[tuple[Panel, pyvista.UnstructuredGrid, str]]:
+    """Panels to draw: the standard ones that exist, then any other arrays (label from its name)."""
     planned: list[tuple[Panel, pyvista.UnstructuredGrid, str]] = []
     used: set[tuple[str, str]] = set()
     for panel in PANELS:
@@ -200,6 +290,82 @@ def _plan_panels(fields_dir: Path) -> list[tuple[Panel, pyvista.UnstructuredGrid
             planned.append((Panel(group, re.escape(name), title, _unit_label(name)), grid, name))
             used.add((group, name))
     return planned
+
+
+def _close_up_panel(
+    grids: dict[str, pyvista.UnstructuredGrid], cut: Cut | None
+) -> tuple[Panel, pyvista.DataSet, str, list[pyvista.DataSet]] | None:
+    """The electrolyte potential in a box around its hotspot, particles in grey beside it; None if flat."""
+    if cut is None or cut.close_up is None or "electrolyte" not in grids:
+        return None
+    electrolyte = grids["electrolyte"]
+    name = next(n for n in electrolyte.point_data.keys() if re.search(r"^phi_e", n))
+    boxed = _boxed(_opened(electrolyte, cut), cut)
+    if boxed.n_points == 0:
+        return None
+    context = []
+    for group, grid in grids.items():
+        if group != "electrolyte":
+            part = _boxed(_opened(grid, cut), cut)
+            if part.n_points:
+                context.append(part)
+                break  # one solid group is enough for the outline (particles or the whole solid)
+    panel = Panel("electrolyte", re.escape(name), "close-up at the largest gradient of phi_e", "phi_e [V]", "coolwarm")
+    return panel, boxed, name, context
+
+
+def _draw_panel(
+    plotter: pyvista.Plotter,
+    grid: pyvista.DataSet,
+    name: str,
+    panel: Panel,
+    title: str,
+    k: int,
+    three_d: bool,
+    zoom: float = 0.8,
+    face_on: bool = False,
+) -> None:
+    """One panel: the array ``name`` of ``grid`` on a readable scale, its title and scalar bar, the camera."""
+    data = np.asarray(grid.point_data[name])
+    mesh = grid.copy(deep=False)
+    if data.ndim > 1 and data.shape[1] > 1:
+        scalars = np.linalg.norm(data, axis=1)  # vectors: show the magnitude
+    else:
+        scalars = data.reshape(-1)
+    shown = shown_scalars(scalars, panel.label)
+    mesh.point_data["_shown"] = shown.values
+    plotter.add_text(title, position="upper_edge", font_size=11, color="black")
+    bar_title = f"{shown.title} " + " " * k
+    plotter.add_mesh(
+        mesh,
+        scalars="_shown",
+        clim=list(shown.clim),
+        cmap=panel.cmap,  # type: ignore[arg-type]  # any registered colour map name, not only pyvista's Literal
+        show_edges=False,
+        # Titles must differ between panels, or pyvista shares one bar (and one range) among them.
+        scalar_bar_args={
+            "title": bar_title,
+            "color": "black",
+            "vertical": False,
+            "position_x": 0.2,
+            "position_y": 0.02,
+            "height": 0.12,
+            "width": 0.6,
+            # min and max only: VTK centres the title over the labels, a middle label would collide
+            "n_labels": shown.n_labels,
+            "fmt": shown.fmt,
+            "title_font_size": 16,
+            "label_font_size": 14,
+        },
+    )
+    if three_d and face_on:
+        plotter.view_vector((0.0, 1.0, 0.0), viewup=(0.0, 0.0, 1.0))  # type: ignore[arg-type]
+    elif three_d:
+        plotter.view_isometric()  # type: ignore[call-arg]
+    else:
+        plotter.view_xy()  # type: ignore[call-arg]
+    plotter.reset_camera()  # type: ignore[call-arg]
+    plotter.camera.zoom(zoom)  # leave room for the title above and the scalar bar below
 
 
 def render_fields_png(
@@ -232,12 +398,16 @@ def render_fields_png(
     png_path = Path(png_path)
     if not any(fields_dir.glob("*.xdmf")):
         raise FileNotFoundError(f"no .xdmf files in {fields_dir}")
-    planned = _plan_panels(fields_dir)
+    grids = {xdmf.stem: read_xdmf_fields(xdmf) for xdmf in sorted(fields_dir.glob("*.xdmf"))}
+    planned = _plan_panels(grids)
     if not planned:
         raise FileNotFoundError(f"no point data to render in {fields_dir}")
+    cut = plan_cut(grids)
+    three_d = not all(_is_planar(g) for g in grids.values())
+    close_up = _close_up_panel(grids, cut)
 
     pyvista.OFF_SCREEN = True
-    n = len(planned)
+    n = len(planned) + (close_up is not None)
     ncols = min(n, 2)
     nrows = math.ceil(n / ncols)
     size = window_size or (700 * ncols, 560 * nrows + (80 if title else 0))
@@ -265,44 +435,18 @@ def render_fields_png(
         plotter.set_background("white")  # type: ignore[arg-type]
         for k, (panel, grid, name) in enumerate(planned):
             plotter.subplot(offset + k // ncols, k % ncols)
-            data = np.asarray(grid.point_data[name])
-            mesh = grid.copy(deep=False)
-            if data.ndim > 1 and data.shape[1] > 1:
-                scalars = np.linalg.norm(data, axis=1)  # vectors: show the magnitude
-            else:
-                scalars = data.reshape(-1)
-            shown = shown_scalars(scalars, panel.label)
-            mesh.point_data["_shown"] = shown.values
-            plotter.add_text(panel.title, position="upper_edge", font_size=11, color="black")
-            bar_title = f"{shown.title} " + " " * k
-            plotter.add_mesh(
-                mesh,
-                scalars="_shown",
-                clim=list(shown.clim),
-                cmap=panel.cmap,  # type: ignore[arg-type]  # any registered colour map name, not only pyvista's Literal
-                show_edges=False,
-                # Titles must differ between panels, or pyvista shares one bar (and one range) among them.
-                scalar_bar_args={
-                    "title": bar_title,
-                    "color": "black",
-                    "vertical": False,
-                    "position_x": 0.2,
-                    "position_y": 0.02,
-                    "height": 0.12,
-                    "width": 0.6,
-                    # min and max only: VTK centres the title over the labels, a middle label would collide
-                    "n_labels": shown.n_labels,
-                    "fmt": shown.fmt,
-                    "title_font_size": 16,
-                    "label_font_size": 14,
-                },
-            )
-            if _is_planar(grid):
-                plotter.view_xy()  # type: ignore[call-arg]
-            else:
-                plotter.view_isometric()  # type: ignore[call-arg]
-            plotter.reset_camera()  # type: ignore[call-arg]
-            plotter.camera.zoom(0.85)  # leave room for the title above and the scalar bar below
+            title_k = panel.title
+            if three_d and cut is not None:
+                title_k += f" (cut at y = {cut.origin[1]:.3g} µm)"
+            _draw_panel(plotter, _opened(grid, cut) if three_d else grid, name, panel, title_k, k, three_d)
+        if close_up is not None:
+            k = len(planned)
+            plotter.subplot(offset + k // ncols, k % ncols)
+            panel, boxed, name, context = close_up
+            for solid in context:
+                plotter.add_mesh(solid, color="lightgrey", show_edges=False)
+            # straight at the cut face: the section through the spot, electrolyte above the grey solid
+            _draw_panel(plotter, boxed, name, panel, panel.title, k, three_d, zoom=0.8, face_on=True)
         plotter.screenshot(str(png_path))
         plotter.close()
 

@@ -18,6 +18,8 @@ from mpi4py import MPI
 
 from microsim import checkpoint, interrupt
 from microsim.errors import Interrupted
+from microsim.field_output import merge_time_series
+from microsim.outputs import run_on_root
 from microsim.progress import ProgressLog, WallClock
 from microsim.studies.common import make_out_dir, physical_fields
 from microsim.studies.stepping import ProtocolRunner, Record, Step
@@ -33,13 +35,15 @@ class Snapshots:
         self.cell = cell
         self.n = n
         self.files: dict[str, Any] = {}
+        self.paths: list[Path] = []
         self.next_fraction = 0.0
         if n <= 0:
             return
         folder = make_out_dir(cell.comm, Path(out_dir) / "fields_series")
         groups = physical_fields(cell.model)
         for group, funcs in groups.items():
-            xf = dolfinx.io.XDMFFile(cell.comm, str(folder / f"{group}.xdmf"), "w")
+            self.paths.append(folder / f"{group}.xdmf")
+            xf = dolfinx.io.XDMFFile(cell.comm, str(self.paths[-1]), "w")
             xf.write_mesh(funcs[0].function_space.mesh)
             self.files[group] = xf
         # a restarted run starts a new series at the restart time (XDMF files cannot be appended to safely)
@@ -64,10 +68,20 @@ class Snapshots:
                 self.next_fraction += 1.0 / self.n
 
     def close(self) -> None:
-        """Close the XDMF files."""
+        """Close the XDMF files (collective), then lay each out as one time series meshio and ParaView read."""
+        if not self.files:
+            return
+        paths = self.paths
         for xf in self.files.values():
             xf.close()
         self.files = {}
+        self.cell.comm.barrier()  # every rank has closed its part before rank 0 rewrites the XML
+
+        def merge() -> None:
+            for path in paths:
+                merge_time_series(path)
+
+        run_on_root(self.cell.comm, merge)
 
 
 class Checkpointer:

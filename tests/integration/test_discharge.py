@@ -110,7 +110,16 @@ def test_rate_study_outputs(mpi_tmp_path) -> None:
         header = (run / "timeseries.csv").read_text().splitlines()[0]
         for col in ("Time [s]", "Voltage [V]", "Capacity [mAh/g]", "Solid diffusion [V]"):
             assert col in header
-        assert (run / "fields_series" / "particles.xdmf").is_file()
+        # the snapshots are one time series per group: meshio's reader sees every step with every field
+        import meshio
+
+        with meshio.xdmf.TimeSeriesReader(run / "fields_series" / "particles.xdmf") as reader:
+            reader.read_points_cells()
+            assert reader.num_steps >= 2
+            steps = [reader.read_data(k) for k in range(reader.num_steps)]
+        assert [t for t, _, _ in steps] == sorted(t for t, _, _ in steps) and steps[0][0] == 0.0
+        assert all(set(data) == {"phi_s_V", "theta"} for _, data, _ in steps)
+        assert steps[-1][1]["theta"].mean() > steps[0][1]["theta"].mean()  # discharge lithiates the particles
         assert (run / "fields" / "particles.xdmf").is_file()
         assert (mpi_tmp_path / "rate.csv").is_file()
 

@@ -15,7 +15,7 @@ import dolfinx.fem
 import dolfinx.mesh
 
 from microsim.errors import SolutionError
-from microsim.field_output import write_fields_xdmf
+from microsim.field_output import merge_time_series, write_fields_xdmf
 from microsim.outputs import write_csv, write_json, write_json_local
 
 pytestmark = [pytest.mark.mpi, pytest.mark.fenics]
@@ -82,6 +82,9 @@ def test_xdmf_fields_read_back(comm, mpi_tmp_path):
             for name, expr in funcs.items():
                 np.testing.assert_allclose(np.asarray(m.point_data[name]).ravel(), expr(m.points.T), atol=1e-12)
 
+            (step,) = _vtk_read(xdmf)  # and by VTK's XDMF reader (ParaView's family)
+            assert set(step["arrays"]) == set(funcs) and len(step["points"]) == n_points
+
             from microsim.post.render import read_xdmf_fields
 
             grid = read_xdmf_fields(xdmf)
@@ -90,6 +93,89 @@ def test_xdmf_fields_read_back(comm, mpi_tmp_path):
             for name, expr in funcs.items():
                 # exact for P1: nodal values are the function at the nodes
                 np.testing.assert_allclose(np.asarray(grid.point_data[name]).ravel(), expr(x), atol=1e-12)
+    comm.barrier()
+
+
+#: Reads an XDMF time series with VTK's own XDMF reader (the ParaView family) and prints what it found as JSON;
+#: run in a child process, because that reader crashed (SIGSEGV) on DOLFINx's xi:include layout.
+_VTK_READ = """
+import json, sys
+import numpy as np
+import vtk
+from vtk.util.numpy_support import vtk_to_numpy
+reader = vtk.vtkXdmfReader()
+reader.SetFileName(sys.argv[1])
+reader.UpdateInformation()
+info = reader.GetOutputInformation(0)
+key = vtk.vtkStreamingDemandDrivenPipeline.TIME_STEPS()
+times = [info.Get(key, i) for i in range(info.Length(key))] if info.Has(key) else [None]
+steps = []
+for t in times:
+    if t is not None:
+        reader.UpdateTimeStep(t)
+    else:
+        reader.Update()
+    out = reader.GetOutputDataObject(0)
+    data = out.GetPointData()
+    arrays = {}
+    for i in range(data.GetNumberOfArrays()):
+        arrays[data.GetArrayName(i)] = vtk_to_numpy(data.GetArray(i)).ravel().tolist()
+    points = vtk_to_numpy(out.GetPoints().GetData()).tolist()
+    steps.append({"time": t, "class": out.GetClassName(), "points": points, "arrays": arrays})
+print(json.dumps(steps))
+"""
+
+
+def _vtk_read(path):
+    """What VTK's XDMF reader sees in ``path``: one record per time step."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("vtk")
+    done = subprocess.run([sys.executable, "-c", _VTK_READ, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"VTK's XDMF reader failed on {path} (rc {done.returncode}): {done.stderr[-2000:]}"
+    return json.loads(done.stdout)
+
+
+def test_xdmf_time_series_read_by_meshio_and_vtk(comm, mpi_tmp_path):
+    """A series written as the snapshots are, then merged: every time with every field, in both readers."""
+    meshio = pytest.importorskip("meshio")
+    pytest.importorskip("h5py")
+    mesh = dolfinx.mesh.create_unit_square(comm, 6, 4)
+    a = _p1(mesh, "phi_e_V", _f1)
+    b = _p1(mesh, "c_mol_m3", _f2)
+    path = mpi_tmp_path / "electrolyte.xdmf"
+    times = [0.0, 12.5, 40.0]
+    with dolfinx.io.XDMFFile(comm, str(path), "w") as xdmf:
+        xdmf.write_mesh(mesh)
+        for t in times:
+            a.interpolate(lambda x, t=t: _f1(x) + t)
+            b.interpolate(lambda x, t=t: _f2(x) * (1.0 + t))
+            xdmf.write_function(a, t)
+            xdmf.write_function(b, t)
+    comm.barrier()
+    if comm.rank == 0:
+        assert merge_time_series(path) == 3
+        assert merge_time_series(path) == 0  # already one series: left as it is
+        expected = {"phi_e_V": lambda x, t: _f1(x) + t, "c_mol_m3": lambda x, t: _f2(x) * (1.0 + t)}
+        with meshio.xdmf.TimeSeriesReader(path) as reader:
+            points, cells = reader.read_points_cells()
+            assert points.shape == (35, 2) and cells[0].type == "triangle"
+            assert reader.num_steps == 3
+            for k, t in enumerate(times):
+                t_read, point_data, _ = reader.read_data(k)
+                assert t_read == t
+                assert set(point_data) == set(expected)
+                for name, expr in expected.items():
+                    np.testing.assert_allclose(point_data[name].ravel(), expr(points.T, t), atol=1e-12)
+        steps = _vtk_read(path)
+        assert [s["time"] for s in steps] == times
+        for s, t in zip(steps, times, strict=True):
+            assert s["class"] == "vtkUnstructuredGrid"
+            x = np.asarray(s["points"]).T
+            for name, expr in expected.items():
+                # VTK's XDMF reader hands float32 arrays
+                np.testing.assert_allclose(s["arrays"][name], expr(x, t), rtol=1e-6, atol=1e-6)
     comm.barrier()
 
 

@@ -168,3 +168,65 @@ def test_the_carbon_binder_row_appears_only_with_a_carbon_binder_domain(summarie
     df = breakdown_table(mixed)
     assert df.loc[PART_LABELS["cbd"], "filled"] == pytest.approx(PARTS.index("cbd") + 1)
     assert math.isnan(df.loc[PART_LABELS["cbd"], "point-contact"])
+
+
+def _box_tets(lo, hi, n):
+    """A structured tetrahedral mesh of a box (pyvista's grid split into tets): points, tets."""
+    pv = pytest.importorskip("pyvista")
+    axes = [np.linspace(a, b, n) for a, b in zip(lo, hi, strict=True)]
+    grid = pv.RectilinearGrid(*axes).cast_to_unstructured_grid().triangulate()
+    return np.asarray(grid.points), grid.cells_dict[10]
+
+
+def _write_tets(path, points, tets, point_data):
+    meshio = pytest.importorskip("meshio")
+    pytest.importorskip("h5py")
+    meshio.write(path, meshio.Mesh(points, [("tetra", tets)], point_data=point_data))
+
+
+def test_3d_fields_are_cut_through_the_hotspot_with_a_close_up(tmp_path):
+    """A membrane over a solid with a constriction at one spot: the cut goes through it, the close-up frames it."""
+    pytest.importorskip("pyvista")
+    from microsim.post.render import _opened, hotspot, plan_cut, read_xdmf_fields, render_fields_png
+
+    spot = np.array([1.2, 0.8, 2.0])  # on the membrane's bottom face
+    fields = tmp_path / "fields"
+    fields.mkdir()
+    pts, tets = _box_tets((0.0, 0.0, 2.0), (3.0, 3.0, 4.0), 13)
+    distance = np.linalg.norm(pts - spot, axis=1)
+    # a point-contact potential: phi ~ -1/(r + a) near the spot, tending to a uniform field far from it
+    phi = 1e-3 * (pts[:, 2] - 1.0 / (distance + 0.15))
+    _write_tets(fields / "electrolyte.xdmf", pts, tets, {"phi_e_V": phi, "c_mol_m3": 1000.0 + 0.0 * phi})
+    spts, stets = _box_tets((0.0, 0.0, 0.0), (3.0, 3.0, 2.0), 7)
+    _write_tets(fields / "particles.xdmf", spts, stets, {"theta": 0.5 + 0.1 * spts[:, 2]})
+
+    grids = {name: read_xdmf_fields(fields / f"{name}.xdmf") for name in ("electrolyte", "particles")}
+    found = hotspot(grids["electrolyte"], "phi_e_V")
+    assert found is not None
+    assert np.linalg.norm(found - spot) < 0.3  # the mesh spacing is 0.25
+    cut = plan_cut(grids)
+    assert cut is not None and cut.close_up is not None
+    assert cut.origin[1] == pytest.approx(found[1])
+    # the close-up is a few spot sizes, not the whole box
+    assert 0.04 * 4.0 <= cut.close_up < 0.2 * 4.0 + 1e-12
+    opened = _opened(grids["electrolyte"], cut)
+    assert np.asarray(opened.points)[:, 1].max() <= cut.origin[1] + 1e-9  # the +y half is gone
+    assert opened.n_points < grids["electrolyte"].n_points
+
+    # a flat potential has no hotspot (no close-up), and the cut goes through the middle
+    flat = grids["electrolyte"].copy()
+    flat.point_data["phi_e_V"] = np.full(flat.n_points, 0.25)
+    assert hotspot(flat, "phi_e_V") is None
+    flat_cut = plan_cut({"electrolyte": flat, "particles": grids["particles"]})
+    assert flat_cut is not None and flat_cut.close_up is None
+    assert flat_cut.origin == pytest.approx((1.5, 1.5, 2.0))
+
+    png = render_fields_png(fields, tmp_path / "fields.png", title="3D test")
+    from PIL import Image
+
+    img = np.asarray(Image.open(png).convert("RGB"))
+    # three field panels and the close-up: two rows of 560 pixels under the title row
+    assert img.shape[0] == 2 * 560 + 80 and img.shape[1] == 1400
+    # the close-up panel (bottom right) is drawn: more than background and bar
+    panel = img[80 + 560 :, 700:].reshape(-1, 3)
+    assert len(np.unique(panel, axis=0)) > 50
