@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from mpi4py import MPI
 
 FIELDS_DIRNAME = "fields"
-_FIELDS_TMP_DIRNAME = ".fields.tmp"
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
@@ -49,7 +48,7 @@ def _replace_dir(src: Path, dst: Path) -> None:
 _SPACE_SLACK_BYTES, _SPACE_MARGIN = 256 * 1024, 1.25
 
 
-def _check_space(comm: MPI.Comm, where: Path, groups: Mapping[str, Sequence[Function]]) -> None:
+def _check_space(comm: MPI.Comm, where: Path, groups: Mapping[str, Sequence[Function]], final_dir: Path) -> None:
     """Refuse, on every rank, to start HDF5 writes that cannot fit: HDF5 can abort the process when a disk fills.
 
     Raises:
@@ -69,7 +68,7 @@ def _check_space(comm: MPI.Comm, where: Path, groups: Mapping[str, Sequence[Func
             errno.ENOSPC,
             f"No space left: the fields need about {needed / 1e6:.3g} MB, {free / 1e6:.3g} MB are free "
             "(output.xdmf = false writes none)",
-            str(where.parent / FIELDS_DIRNAME),
+            str(final_dir),
         )
 
 
@@ -78,13 +77,15 @@ def write_fields_xdmf(
     out_dir: str | os.PathLike[str],
     groups: Mapping[str, Sequence[Function]],
     time: float = 0.0,
+    dirname: str = FIELDS_DIRNAME,
+    grid_names: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write groups of P1 functions to ``out_dir/fields/<group>.xdmf`` (+ ``.h5``); collective.
+    """Write groups of P1 functions to ``out_dir/<dirname>/<group>.xdmf`` (+ ``.h5``); collective.
 
     Each group holds functions on one (sub)mesh, e.g. ``{"particles": [theta, phi_s_V], "electrolyte":
     [c_mol_m3, phi_e_V]}``; the mesh of the first function is written once, then every function under its
-    ``name``. Files go to ``out_dir/.fields.tmp`` first; after all ranks have closed them, rank 0 renames
-    that folder to ``out_dir/fields`` (replacing an older one). The ``.xdmf`` refers to its ``.h5`` by
+    ``name``. Files go to ``out_dir/.<dirname>.tmp`` first; after all ranks have closed them, rank 0 renames
+    that folder to ``out_dir/<dirname>`` (replacing an older one). The ``.xdmf`` refers to its ``.h5`` by
     relative name, so the rename keeps them valid. ParaView opens the ``.xdmf`` (reader ``Xdmf3ReaderS``).
 
     Args:
@@ -92,6 +93,8 @@ def write_fields_xdmf(
         out_dir: run output folder.
         groups: group name -> list of ``dolfinx.fem.Function`` on the same mesh (P1, scalar or vector).
         time: time value stored with the functions [s].
+        dirname: the folder under ``out_dir`` (``fields`` by default), replaced as a whole.
+        grid_names: group -> the name of its file's grid (default ``t = <time> s``), e.g. a frequency.
 
     Returns:
         Group name -> path of the final ``.xdmf`` file.
@@ -126,10 +129,10 @@ def write_fields_xdmf(
         for f in functions
         if not np.all(np.isfinite(f.x.array))
     ]
-    collective_check(comm, {key: float("nan") for key in bad}, str(out_dir / FIELDS_DIRNAME))
+    collective_check(comm, {key: float("nan") for key in bad}, str(out_dir / dirname))
 
-    tmp_dir = out_dir / _FIELDS_TMP_DIRNAME
-    final_dir = out_dir / FIELDS_DIRNAME
+    tmp_dir = out_dir / f".{dirname}.tmp"
+    final_dir = out_dir / dirname
 
     def _prepare() -> None:
         if tmp_dir.exists():
@@ -137,7 +140,7 @@ def write_fields_xdmf(
         tmp_dir.mkdir(parents=True)
 
     run_on_root(comm, _prepare)
-    _check_space(comm, tmp_dir, groups)
+    _check_space(comm, tmp_dir, groups, final_dir)
 
     paths: dict[str, Path] = {}
     for group, functions in groups.items():
@@ -158,14 +161,14 @@ def write_fields_xdmf(
 
     def _finish() -> None:
         for group in groups:
-            single_grid(tmp_dir / f"{group}.xdmf")
+            single_grid(tmp_dir / f"{group}.xdmf", None if grid_names is None else grid_names.get(group))
         _replace_dir(tmp_dir, final_dir)
 
     run_on_root(comm, _finish)
     return paths
 
 
-def single_grid(path: Path) -> None:
+def single_grid(path: Path, name: str | None = None) -> None:
     """Rewrite a one-state DOLFINx XDMF file as one grid holding every function (serial; the HDF5 is untouched).
 
     DOLFINx writes the mesh as one grid and each function as a temporal collection of its own, which
@@ -193,7 +196,9 @@ def single_grid(path: Path) -> None:
             times.add(t.get("Value"))
         mesh.extend(steps[0].findall("Attribute"))
         domain.remove(coll)
-    if len(times) == 1:  # meshio refuses a <Time> in a uniform grid: the time goes into the grid's name
+    if name is not None:
+        mesh.set("Name", name)
+    elif len(times) == 1:  # meshio refuses a <Time> in a uniform grid: the time goes into the grid's name
         mesh.set("Name", f"t = {times.pop()} s")
     tmp = path.with_name(f".{path.name}.tmp")
     tree.write(tmp, encoding="utf-8", xml_declaration=True)

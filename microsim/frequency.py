@@ -122,13 +122,19 @@ class FrequencyResponse:
         return complex(i_r + 1j * i_i - 1j * w * (q_r + 1j * q_i))
 
     def solve(
-        self, frequencies_Hz: np.ndarray, progress: Callable[[int, float, complex], None] | None = None
+        self,
+        frequencies_Hz: np.ndarray,
+        progress: Callable[[int, float, complex], None] | None = None,
+        on_solution: Callable[[int, complex], None] | None = None,
     ) -> ImpedanceResult:
         """Impedance at each frequency (ω = 0 allowed: the DC limit).
 
         Args:
             frequencies_Hz: the frequencies.
             progress: called after each frequency with its index, the frequency and Z [Ω·cm²].
+            on_solution: called (collectively) after each frequency with its index and the applied current per
+                unit cell voltage δI/δV [A/m² per V], while :attr:`re` and :attr:`im` hold that frequency's
+                small-signal solution (for δV = 1 V; the unknowns' own variables, φ_s without V).
         """
         comm = self.comm
         K, M = self.K, self.M
@@ -178,6 +184,8 @@ class FrequencyResponse:
             # an interface's own contribution ∫ δΔφ conj(δi + jω δq) / |δI|² (physics.small_signal)
             zc[k] = self._contribution(self._cath, w) / mag2 * 1e4
             za[k] = self._contribution(self._anode, w) / mag2 * 1e4
+            if on_solution is not None:
+                on_solution(k, d_current)
             t_total += time.perf_counter() - t0
             if progress is not None:
                 progress(k, float(fr), complex(z[k]))

@@ -131,6 +131,86 @@ def analyse(res: ImpedanceResult) -> Summary:
     }
 
 
+#: Where the small-signal fields go (one file per group and frequency).
+SMALL_SIGNAL_DIRNAME = "fields_small_signal"
+
+
+def apex_frequencies(analysis: Summary) -> dict[str, float]:
+    """The arcs' apex frequencies of an analysed spectrum (``cathode_arc``, ``anode_arc``), one entry per distinct f."""
+    arcs = analysis.get("arcs") or {}
+    chosen: dict[str, float] = {}
+    for label, key in (("cathode_arc", "cathode_apex_frequency_Hz"), ("anode_arc", "anode_apex_frequency_Hz")):
+        f = arcs.get(key)
+        if isinstance(f, float) and f > 0.0 and f not in chosen.values():
+            chosen[label] = f
+    return chosen
+
+
+def small_signal_fields(model: CellModel, re: list, im: list, d_current: complex) -> dict[str, list]:
+    """Real and imaginary parts of each field's response to an applied current of amplitude 1 A/m², by group.
+
+    The solve gives the response ``x`` to δV = 1 V, with δI = ``d_current`` A/m² (discharge positive); per unit
+    current that is ``x / d_current``. φ_s is the unknown φ̃_s plus δV; the salt concentration is in mol/m³.
+    The names carry the part and the unit per 1 A/m²: ``dphi_e_re_V``, ``dc_im_mol_m3``, ``dtheta_re``.
+    """
+    import dolfinx
+
+    per_amp = 1.0 / d_current
+    names = model.names
+    out: dict[str, list] = {}
+
+    def part(name: str, label: str, unit: str, scale: float, shift: float = 0.0) -> list:
+        k = names.index(name)
+        xr, xi = re[k].x.array + shift, im[k].x.array
+        funcs = []
+        for tag, values in (
+            ("re", xr * per_amp.real - xi * per_amp.imag),
+            ("im", xr * per_amp.imag + xi * per_amp.real),
+        ):
+            f = dolfinx.fem.Function(re[k].function_space, name=f"d{label}_{tag}{unit}")
+            f.x.array[:] = scale * values
+            funcs.append(f)
+        return funcs
+
+    electrolyte = part("phi_e", "phi_e", "_V", 1.0)
+    if "c" in names:
+        electrolyte += part("c", "c", "_mol_m3", model.params.electrolyte.concentration_mol_m3)
+    out["electrolyte"] = electrolyte
+    solid = part("phi_s", "phi_s", "_V", 1.0, shift=1.0)  # φ_s = V + φ̃_s and δV = 1 in this solution
+    theta = part("theta", "theta", "", 1.0) if "theta" in names else []
+    if model.has_cbd:
+        out["solid"] = solid
+        if theta:
+            out["particles"] = theta
+    else:
+        out["particles"] = solid + theta
+    return out
+
+
+def write_small_signal_fields(response: FrequencyResponse, at: dict[str, float], out_dir: Path) -> dict[str, float]:
+    """Solve at the frequencies ``at`` again and write their small-signal fields (collective).
+
+    Files: ``fields_small_signal/<group>_<label>.xdmf`` (+ ``.h5``), one grid named by its frequency. Returns
+    ``at`` (what was written), empty when there is nothing to write.
+    """
+    from microsim.field_output import write_fields_xdmf
+
+    if not at:
+        return {}
+    labels = list(at)
+    groups: dict[str, list] = {}
+    grid_names: dict[str, str] = {}
+
+    def keep(k: int, d_current: complex) -> None:
+        for group, funcs in small_signal_fields(response.model, response.re, response.im, d_current).items():
+            groups[f"{group}_{labels[k]}"] = funcs
+            grid_names[f"{group}_{labels[k]}"] = f"f = {at[labels[k]]:.6g} Hz ({labels[k]}), per 1 A/m2 applied"
+
+    response.solve(np.array([at[label] for label in labels]), on_solution=keep)
+    write_fields_xdmf(response.comm, out_dir, groups, dirname=SMALL_SIGNAL_DIRNAME, grid_names=grid_names)
+    return dict(at)
+
+
 class ImpedanceStudy(Study):
     """``study.kind = "impedance"``: the small-signal spectrum about a rest state.
 
@@ -170,7 +250,6 @@ class ImpedanceStudy(Study):
         res = response.solve(fr_list, progress)
         log.close()
         timer.add("solve_s", time.perf_counter() - t)
-        response.destroy()
 
         analysis: Summary | None = None
         err = None
@@ -180,6 +259,12 @@ class ImpedanceStudy(Study):
             except Exception as exc:  # the spectrum itself must survive a failed fit
                 err = f"{type(exc).__name__}: {exc}"
         analysis = comm.bcast(analysis if analysis is not None else {"analysis_error": err}, root=0)
+        written: dict[str, float] = {}
+        if ctx.out_dir is not None and cfg.output.xdmf:
+            t = time.perf_counter()
+            written = write_small_signal_fields(response, apex_frequencies(analysis), ctx.out_dir)
+            timer.add("small_signal_fields_s", time.perf_counter() - t)
+        response.destroy()
         summary: Summary = {
             "state_of_charge": 1.0 - theta0,
             "equilibrium_voltage_V": float(params.lfp.ocp.numpy(np.array(theta0))),
@@ -187,7 +272,11 @@ class ImpedanceStudy(Study):
             "linear_solver": response.linear_solver,
             "active_fraction": ctx.geometry.get("active_fraction"),
             "interface_area_um2": ctx.geometry.get("interface_area_um2"),
-            "impedance": {**analysis, "time_per_frequency_s": res.time_per_frequency_s},
+            "impedance": {
+                **analysis,
+                "time_per_frequency_s": res.time_per_frequency_s,
+                "small_signal_fields_Hz": written,
+            },
             "parameters": params.as_dict(),
         }
         self.table = spectrum_table(res)
