@@ -119,6 +119,10 @@ COLUMNS = {
 }
 
 
+#: The columns that describe the state, not a voltage (dimensionless lithiation, salt in mol/m³).
+STATE_COLUMNS = ("theta_mean", "theta_surface", "c_min_mol_m3")
+
+
 def limiting_mechanism(records: list[Record]) -> tuple[str, dict[str, float], str]:
     """The mechanism that ended a constant-current step, from its breakdown history (docs/model.md §4.4).
 
@@ -457,7 +461,9 @@ class DischargeCell:
             "final_voltage_V": float(self.model.V.value),
             "final_time_s": runner.time_s,
             "net_charge_C_m2": runner.charge_C_m2,
-            "overpotential_at_end_V": {k: end.extra[k] for k in COLUMNS if k not in ("theta_mean",)},
+            "overpotential_at_end_V": {k: end.extra[k] for k in COLUMNS if k not in STATE_COLUMNS},
+            # not voltages: kept out of the block whose name says V
+            "state_at_end": {k: end.extra[k] for k in STATE_COLUMNS if k != "theta_mean"},
             "limiting_mechanism": limiting,
             "overpotential_growth_V": growth,
             "salt_minimum": self.salt_minimum(),

@@ -183,6 +183,7 @@ def _summary(
         "end_reason": col("end_reason"),
         "final_voltage_V": col("final_voltage_V"),
         "overpotential_at_cutoff_V": col("overpotential_at_end_V"),
+        "state_at_cutoff": [runs[run_label(r)].get("state_at_end") for r in done],
         "time_steps": col("time_steps"),
         "newton_iterations": col("newton_iterations"),
         "krylov_iterations": col("krylov_iterations"),
@@ -219,7 +220,7 @@ def _write_tables(
         label = run_label(r)
         if label in runs:
             res = runs[label]
-            over = res["overpotential_at_end_V"]
+            over = {**res["overpotential_at_end_V"], **(res.get("state_at_end") or {})}
             rows.append(
                 {
                     "C-rate [1/h]": r,
