@@ -9,7 +9,7 @@ receive the two entity maps (DOLFINx 0.11 mixed-domain assembly).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import dolfinx_solver  # noqa: F401  (must precede dolfinx: loads the MPI library the wheel was built with)
@@ -21,6 +21,7 @@ from mpi4py import MPI
 
 from microsim import tags
 from microsim.errors import GeometryError
+from microsim.geometry.gmsh_child import Build, build_in_child
 
 #: Quadrature degree of every interface and boundary integral. Residual, constraint and dissipation functionals
 #: must use the same rule, so that the discrete power balance (docs/model.md §4.2) holds to solver precision.
@@ -195,14 +196,16 @@ def from_tagged_mesh(
 
 def from_gmsh(
     comm: MPI.Comm,
-    build: Callable[[], Mapping[str, object]],
+    build: Build,
     dim: int,
     geometric_area_um: float,
     top_um: float,
 ) -> CellMesh:
     """Run ``build`` (which creates and meshes the Gmsh model) on rank 0 and distribute the mesh.
 
-    A failure on rank 0 is broadcast, so every rank raises the same :class:`GeometryError` instead of hanging.
+    ``build`` runs in a child process of rank 0 (:mod:`microsim.geometry.gmsh_child`), so a native crash in Gmsh
+    is a :class:`GeometryError` naming the attempt. A failure on rank 0 is broadcast, so every rank raises the
+    same :class:`GeometryError` instead of hanging.
     """
     import gmsh
 
@@ -210,18 +213,15 @@ def from_gmsh(
     error: str | None = None
     t0 = time.perf_counter()
     if comm.rank == 0:
-        gmsh.initialize(interruptible=False)
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.NumThreads", 1)  # more threads: cell counts not deterministic
         try:
-            info = build()
+            info = build_in_child(build)
         except GeometryError as exc:
             error = str(exc)
         except Exception as exc:  # a Gmsh failure must not leave the other ranks waiting
             error = f"gmsh failed to build the geometry: {exc}"
     error = comm.bcast(error, root=0)
     if error is not None:
-        if comm.rank == 0:
+        if comm.rank == 0 and gmsh.isInitialized():
             gmsh.finalize()
         raise GeometryError(error)
     info = comm.bcast(info, root=0)

@@ -31,6 +31,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -623,7 +624,7 @@ def _isolated_pores(gmsh: Any, dim: int, pore: list[int], membrane: list[int]) -
     return len(isolated), float(sum(gmsh.model.occ.getMass(dim, c) for c in isolated))
 
 
-def build_model(desc: GeometryDescription) -> dict[str, Any]:
+def build_model(desc: GeometryDescription, report: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build, tag and mesh the geometry in a new Gmsh model (``gmsh.initialize()`` done by the caller).
 
     Physical groups: cells ``tags.PARTICLE``, ``tags.ELECTROLYTE_PORE`` (filled only),
@@ -633,6 +634,7 @@ def build_model(desc: GeometryDescription) -> dict[str, Any]:
     Args:
         desc: The geometry (a new Gmsh model named ``microsim`` is added to the module-level ``gmsh.model``
             and left current).
+        report: called with the name of each meshing attempt before it starts (a crash names its attempt).
 
     Returns:
         Info: ``n_nodes``, ``n_elements`` (cells), ``n_cells`` and ``n_facets`` per tag name, measured
@@ -656,6 +658,8 @@ def build_model(desc: GeometryDescription) -> dict[str, Any]:
     t_failed = 0.0
     for algorithm, switch in attempts:
         t0 = time.perf_counter()
+        if report is not None:
+            report(_attempt_name(algorithm, switch, len(errors) + 1, len(attempts)))
         try:
             info = _build(gmsh, desc, algorithm, switch)
             info["surface_algorithm"] = algorithm
@@ -664,7 +668,7 @@ def build_model(desc: GeometryDescription) -> dict[str, Any]:
             return info
         except _MeshingFailed as exc:
             t_failed += time.perf_counter() - t0
-            errors.append(f"surface algorithm {algorithm}{' with MeshAdapt fallback' if switch else ''}: {exc}")
+            errors.append(f"{_attempt_name(algorithm, switch)}: {exc}")
             # a failed mesh leaves state behind that gmsh.clear() does not remove (the next attempt then meshes
             # nothing): restart Gmsh, keeping the caller's verbosity
             terminal = gmsh.option.getNumber("General.Terminal")
@@ -675,6 +679,12 @@ def build_model(desc: GeometryDescription) -> dict[str, Any]:
         "gmsh could not mesh the geometry (" + "; ".join(errors) + "); another geometry.seed or a slightly "
         "different geometry.width_um or geometry.interface_mesh_size_um usually meshes"
     )
+
+
+def _attempt_name(algorithm: int, switch: int, k: int | None = None, n: int | None = None) -> str:
+    """``surface algorithm 5 with MeshAdapt fallback (attempt 1 of 3)``."""
+    name = f"surface algorithm {algorithm}{' with MeshAdapt fallback' if switch else ''}"
+    return name if k is None else f"{name} (attempt {k} of {n})"
 
 
 def _build(gmsh: Any, desc: GeometryDescription, algorithm: int, switch: int) -> dict[str, Any]:

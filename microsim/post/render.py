@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from microsim.post import units
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import meshio
     import pyvista
@@ -107,15 +109,6 @@ def shown_scalars(values: np.ndarray, label: str) -> Shown:
         delta = f"{name} - {text}" + (f" [{unit}" if unit else "")
         return Shown(v - ref, (lo - ref, hi - ref), delta, "%.3g")
     return Shown(v, (lo, hi), label, "%.4g")
-
-
-def _unit_label(name: str) -> str:
-    """A scalar-bar label from a unit-tagged array name (``phi_e_V`` -> ``phi_e [V]``)."""
-    suffixes = {"_mol_m3": "mol/m^3", "_V": "V", "_A_m2": "A/m^2", "_K": "K", "_S_m": "S/m"}
-    for suffix, unit in suffixes.items():
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return f"{name[: -len(suffix)]} [{unit}]"
-    return name
 
 
 def _meshio_to_pyvista(
@@ -287,7 +280,7 @@ def _plan_panels(
                 title = f"{group}: |{name}|"
             else:
                 title = f"{group}: {name}"
-            planned.append((Panel(group, re.escape(name), title, _unit_label(name)), grid, name))
+            planned.append((Panel(group, re.escape(name), title, units.label(name)), grid, name))
             used.add((group, name))
     return planned
 

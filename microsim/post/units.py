@@ -35,6 +35,7 @@ UNIT_SUFFIXES: dict[str, str] = {
     "_Hz": "Hz",
     "_V": "V",
     "_s": "s",
+    "_h": "h",
     "_C": "°C",
     "_K": "K",
 }

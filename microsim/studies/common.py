@@ -42,7 +42,7 @@ def build_cell_mesh(desc: GeometryDescription, comm: MPI.Comm, cache_dir: str | 
     area = desc.width_um ** (desc.dim - 1)
 
     def mesh(on: MPI.Comm) -> CellMesh:
-        return from_gmsh(on, lambda: build_model(desc), desc.dim, area, desc.total_thickness_um)
+        return from_gmsh(on, lambda report: build_model(desc, report), desc.dim, area, desc.total_thickness_um)
 
     return cached_cell_mesh(desc, comm, cache_dir, mesh) if cache_dir else mesh(comm)
 

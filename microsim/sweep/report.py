@@ -25,6 +25,7 @@ import pandas as pd
 from microsim import config as config_mod
 from microsim.errors import MicrosimError
 from microsim.outputs import write_csv
+from microsim.post import units
 from microsim.sweep.store import collect_rows, read_sweep_record, write_results
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -159,14 +160,9 @@ def _spans_decades(values: np.ndarray) -> bool:
 
 #: The fewest seeds at a point for which a confidence band is drawn.
 MIN_BAND_N = 3
+
+
 #: Units of the unit-tagged names of summary scalars (longest suffix first).
-_UNIT_SUFFIXES = (
-    ("_ohm_cm2", "Ω·cm²"), ("_mAh_g", "mAh/g"), ("_Wh_kg", "Wh/kg"), ("_mol_m3", "mol/m³"), ("_m2_m3", "1/m"),
-    ("_A_m2", "A/m²"), ("_F_m2", "F/m²"), ("_S_m", "S/m"), ("_m2_s", "m²/s"), ("_Pa_s", "Pa·s"), ("_um2", "µm²"),
-    ("_um", "µm"), ("_MPa", "MPa"), ("_Hz", "Hz"), ("_V", "V"), ("_s", "s"), ("_C", "°C"), ("_h", "h"),
-)  # fmt: skip
-
-
 def axis_label(key: str) -> str:
     """``key [unit]``: from the configuration's metadata for a case key, from the name's tag for a result.
 
@@ -180,11 +176,8 @@ def axis_label(key: str) -> str:
             if f.name == name:
                 unit = f.metadata.get("unit", "")
                 return f"{key} [{unit}]" if unit else key
-    for part in reversed(key.split(".")):
-        for suffix, unit in _UNIT_SUFFIXES:
-            if part.endswith(suffix) and len(part) > len(suffix):
-                return f"{key} [{unit}]"
-    return key
+    unit = units.unit_of_path(key)
+    return f"{key} [{unit}]" if unit else key
 
 
 def _safe(name: str) -> str:
