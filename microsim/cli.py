@@ -24,7 +24,7 @@ from typing import Any
 
 from microsim import config as config_mod
 from microsim.config import Config
-from microsim.errors import EXIT_INTERRUPTED, Interrupted, MicrosimError, one_line
+from microsim.errors import EXIT_INTERRUPTED, ConfigError, Interrupted, MicrosimError, ResourceError, one_line
 
 PROG = "microsim"
 
@@ -136,7 +136,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     # here too, so everything a run would refuse before meshing is refused by `check`.
     from microsim.geometry import describe
 
-    stats = describe(cfg.geometry, config_mod.contact_settings(cfg)).stats()
+    desc = describe(cfg.geometry, config_mod.contact_settings(cfg))
+    stats = desc.stats()
     print(f"{args.config}: ok")
     print(summary(cfg))
     fraction = stats.get("active_fraction")
@@ -165,7 +166,26 @@ def _cmd_check(args: argparse.Namespace) -> int:
     contact = stats.get("contact")
     if isinstance(contact, dict) and contact.get("model") != "fixed":
         print(_contact_line(contact))
-    return 0
+    return _check_resources(desc, cfg.study.kind, args.ranks, args.force)
+
+
+def _check_resources(desc: Any, study: str, ranks: int, force: bool) -> int:
+    """``microsim check``'s size estimate; exit 2 where the run would be refused for its memory."""
+    from microsim import resources
+
+    if ranks < 1:
+        raise ConfigError(f"--ranks {ranks}: must be >= 1")
+    est = resources.estimate(desc, study, ranks)
+    available = resources.available_memory_mb()
+    have = f"{available / 1024:.3g} GB available here" if available is not None else "available memory unknown"
+    print(f"{est.line()} ({study} study; {have}).")
+    refused = resources.refusal(est, ranks, available)
+    if refused is None:
+        return 0
+    if force:
+        print(f"Would be refused without --force: {refused}")
+        return 0
+    raise ResourceError(refused)
 
 
 def _contact_line(c: dict[str, Any]) -> str:
@@ -430,6 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a configuration and summarise it (no solver needed)")
     add_config(p)
+    p.add_argument(
+        "--ranks", type=int, default=1, metavar="N", help="estimate the memory per rank for N ranks on this node"
+    )
+    _add_force(p)
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("defaults", help="print the full default configuration as TOML")
@@ -552,6 +576,16 @@ def _add_stop_options(p: argparse.ArgumentParser) -> None:
         help="stop cleanly after T (seconds, HH:MM:SS or D-HH:MM:SS): transient runs save a checkpoint and the command "
         f"exits {EXIT_INTERRUPTED}; SIGTERM and SIGUSR1 do the same (sbatch --signal=B:USR1@300)",
     )
+    _add_force(p)
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even where the estimated memory exceeds what this node has (the estimate is rough; "
+        "MICROSIM_FORCE=1 does the same)",
+    )
 
 
 def _show_warning(
@@ -579,6 +613,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     warnings.showwarning = _show_warning
     stoppable = hasattr(args, "max_wall_time")  # the long-running commands stop cleanly on a batch system's signal
+    if getattr(args, "force", False):
+        from microsim.resources import FORCE_ENV
+
+        os.environ[FORCE_ENV] = "1"  # read where the guard is, in every case of a sweep, calibration or paper run
     try:
         if stoppable:
             from microsim import interrupt

@@ -27,6 +27,10 @@ class TableRangeError(MicrosimError):
     """The salt concentration left the range of the electrolyte's property table (no extrapolation)."""
 
 
+class ResourceError(MicrosimError):
+    """A run that would not fit the machine (its estimated memory); ``--force`` runs it anyway."""
+
+
 class Interrupted(MicrosimError):
     """A run stopped on request (SIGTERM/SIGUSR1 from a batch system, or ``--max-wall-time``) after saving its state.
 

@@ -43,6 +43,10 @@ UNIT_SUFFIXES: dict[str, str] = {
 #: Whole names whose unit no suffix can say.
 NAMED_UNITS: dict[str, str] = {
     "particle_measure": "µm^d",  # the particles' area in 2D, volume in 3D
+    "measure": "µm^d",  # the carbon-binder domain's area in 2D, volume in 3D
+    "pore_measure": "µm^d",
+    "void_measure": "µm^d",
+    "chord_lengths_um": "µm^(d-1)",  # 2D chord lengths, 3D spot areas
     "surface_algorithm": "-",  # Gmsh's number of the 2D meshing algorithm that worked
 }
 

@@ -43,6 +43,7 @@ from microsim.parameters import CellParameters, resolve
 from microsim.studies.common import (
     Timer,
     build_cell_mesh,
+    check_memory,
     describe_geometry,
     draw_picture,
     geometry_record,
@@ -91,6 +92,7 @@ class StudyContext:
         timer = Timer()
         params = resolve(cfg)
         desc = describe_geometry(cfg)
+        check_memory(desc, cfg.study.kind, comm)
         t = time.perf_counter()
         cm = build_cell_mesh(desc, comm, cfg.output.mesh_cache or None)
         timer.add("mesh_s", time.perf_counter() - t)

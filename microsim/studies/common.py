@@ -13,7 +13,9 @@ import dolfinx
 import numpy as np
 from mpi4py import MPI
 
+from microsim import resources
 from microsim.config import contact_settings
+from microsim.errors import ResourceError
 from microsim.field_output import write_fields_xdmf
 from microsim.geometry import GeometryDescription, build_model, describe
 from microsim.mesh import CellMesh, from_gmsh
@@ -31,6 +33,28 @@ def describe_geometry(cfg: Config) -> GeometryDescription:
     (:mod:`microsim.geometry.packing_store`).
     """
     return describe(cfg.geometry, contact_settings(cfg), cfg.output.mesh_cache or None)
+
+
+def check_memory(desc: GeometryDescription, study: str, comm: MPI.Comm) -> None:
+    """Refuse, on every rank, a run whose estimated peak memory exceeds what its nodes have (collective).
+
+    Each node's ranks share its available memory (:mod:`microsim.resources`); nothing is refused when the
+    guard is overridden (``--force``) or the memory cannot be read.
+
+    Raises:
+        ResourceError: the estimate does not fit, with the figures and what to change.
+    """
+    est = resources.estimate(desc, study, comm.size)
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        ranks_on_node = node.size
+        available = resources.available_memory_mb() if node.rank == 0 else None
+        message = resources.refusal(est, ranks_on_node, available) if node.rank == 0 else None
+    finally:
+        node.Free()
+    found = [m for m in comm.allgather(message) if m]
+    if found and not resources.forced():
+        raise ResourceError(found[0])
 
 
 def build_cell_mesh(desc: GeometryDescription, comm: MPI.Comm, cache_dir: str | Path | None = None) -> CellMesh:
