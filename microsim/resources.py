@@ -175,7 +175,8 @@ def refusal(est: Estimate, ranks_on_node: int, available_mb: float | None) -> st
         return None
     return (
         f"{est.line()}: {ranks_on_node} rank{'s need' if ranks_on_node > 1 else ' needs'} about "
-        f"{need / 1024:.3g} GB on this node, {available_mb / 1024:.3g} GB are available. Use more nodes (the "
+        f"{need / 1024:.3g} GB on this node, {available_mb / 1024:.3g} GB are available: it does not fit. Use more "
+        "nodes (the "
         "per-rank share shrinks with the rank count), a larger geometry.mesh_size_um or "
         "geometry.interface_mesh_size_um, or a smaller geometry.width_um; --force runs it anyway"
     )

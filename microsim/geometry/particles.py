@@ -150,6 +150,16 @@ def read_particles_csv(path: str | Path, dim: int, box: tuple[float, float] | No
         raise GeometryError(f"particles file {path}: dim must be 2 or 3, got {dim}")
     if not path.is_file():
         raise GeometryError(f"particles file {path}: no such file")
+    try:
+        return _read_rows(path, dim, box)
+    except UnicodeDecodeError as exc:
+        raise GeometryError(f"particles file {path}: not UTF-8 text (byte {exc.start}); save it as plain CSV") from None
+    except csv.Error as exc:  # a NUL byte, an unterminated quote
+        raise GeometryError(f"particles file {path}: not a CSV file ({exc})") from None
+
+
+def _read_rows(path: Path, dim: int, box: tuple[float, float] | None) -> Particles:
+    """The body of :func:`read_particles_csv` (its decoding errors become GeometryError there)."""
     cols = _columns(dim)
     rows: list[list[float]] = []
     with path.open(newline="", encoding="utf-8") as fh:
