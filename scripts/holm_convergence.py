@@ -275,7 +275,7 @@ def solve_spot(cfg: config.Config, comm: MPI.Comm, level: float | None = None) -
         params = resolve(cfg)
         desc = describe_geometry(cfg)
         sizes = graded_sizes(a_um, level)
-        cm = from_gmsh(comm, lambda: _build_graded(desc, sizes), 3, width_um**2, desc.total_thickness_um)
+        cm = from_gmsh(comm, lambda _report: _build_graded(desc, sizes), 3, width_um**2, desc.total_thickness_um)
         t1 = time.perf_counter()
         model = CellModel(cm, params, ModelOptions(binary=False, transient=False))
         solver = newton_from_config(model, cfg.solver)
