@@ -94,10 +94,10 @@ def test_load_summary(tmp_path, summaries):
         load_summary(tmp_path / "nope.json")
 
 
-def _write_xdmf(path, points, triangles, point_data):
+def _write_xdmf(path, points, cells, point_data, cell_type="triangle"):
     meshio = pytest.importorskip("meshio")
     pytest.importorskip("h5py")
-    meshio.write(path, meshio.Mesh(points, [("triangle", triangles)], point_data=point_data))
+    meshio.write(path, meshio.Mesh(points, [(cell_type, cells)], point_data=point_data))
 
 
 def test_render_fields_png(tmp_path):
@@ -178,12 +178,6 @@ def _box_tets(lo, hi, n):
     return np.asarray(grid.points), grid.cells_dict[10]
 
 
-def _write_tets(path, points, tets, point_data):
-    meshio = pytest.importorskip("meshio")
-    pytest.importorskip("h5py")
-    meshio.write(path, meshio.Mesh(points, [("tetra", tets)], point_data=point_data))
-
-
 def test_3d_fields_are_cut_through_the_hotspot_with_a_close_up(tmp_path):
     """A membrane over a solid with a constriction at one spot: the cut goes through it, the close-up frames it."""
     pytest.importorskip("pyvista")
@@ -196,9 +190,9 @@ def test_3d_fields_are_cut_through_the_hotspot_with_a_close_up(tmp_path):
     distance = np.linalg.norm(pts - spot, axis=1)
     # a point-contact potential: phi ~ -1/(r + a) near the spot, tending to a uniform field far from it
     phi = 1e-3 * (pts[:, 2] - 1.0 / (distance + 0.15))
-    _write_tets(fields / "electrolyte.xdmf", pts, tets, {"phi_e_V": phi, "c_mol_m3": 1000.0 + 0.0 * phi})
+    _write_xdmf(fields / "electrolyte.xdmf", pts, tets, {"phi_e_V": phi, "c_mol_m3": 1000.0 + 0.0 * phi}, "tetra")
     spts, stets = _box_tets((0.0, 0.0, 0.0), (3.0, 3.0, 2.0), 7)
-    _write_tets(fields / "particles.xdmf", spts, stets, {"theta": 0.5 + 0.1 * spts[:, 2]})
+    _write_xdmf(fields / "particles.xdmf", spts, stets, {"theta": 0.5 + 0.1 * spts[:, 2]}, "tetra")
 
     grids = {name: read_xdmf_fields(fields / f"{name}.xdmf") for name in ("electrolyte", "particles")}
     found = hotspot(grids["electrolyte"], "phi_e_V")
