@@ -55,7 +55,7 @@ DIMENSIONLESS = re.compile(
     r"^(n|share)_|_(n|share)_|"  # counts and shares
     r"fraction|ratio|relative|residual|error|share|_per_|_over_|"  # ratios of like quantities
     r"iterations$|steps$|attempts$|^cutbacks$|^index$|^seed$|^dim$|^order|exponent|quality|"
-    r"theta|stoichiometry|state_of_charge|porosity|tortuosity|p_stick|conservation|deficit|^elements_|^step$|"
+    r"theta|stoichiometry|state_of_charge|porosity|tortuosity|p_stick|conservation|deficit|^elements_|^step$|_number$|"
     r"^c_rates?$|^c80$|^c50$|c_rates?_|_c_rate$",  # C-rates: multiples of 1C (1/h by definition)
     re.IGNORECASE,
 )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from microsim.errors import ConfigError, Interrupted, MicrosimError, one_line
 from microsim.geometry import GeometryDescription
 from microsim.mesh import CellMesh
 from microsim.parameters import CellParameters, resolve
+from microsim.studies import resolution
 from microsim.studies.common import (
     Timer,
     build_cell_mesh,
@@ -49,6 +51,7 @@ from microsim.studies.common import (
     geometry_record,
     make_out_dir,
 )
+from microsim.studies.resolution import all_resolved
 
 #: A JSON-ready summary (nested dicts, lists, numbers, strings).
 Summary = dict[str, Any]
@@ -70,6 +73,8 @@ class StudyContext:
         cm: the distributed mesh.
         timer: wall-clock sections (``mesh_s`` already in it).
         restart: continue from the checkpoints in ``out_dir`` (transient studies).
+        resolution: the mesh checks every study shares (:mod:`microsim.studies.resolution`; ``contact_spots``
+            where the cell has spots); a study adds its own and the block goes into ``summary.json``.
     """
 
     cfg: Config
@@ -80,6 +85,7 @@ class StudyContext:
     cm: CellMesh
     timer: Timer = field(default_factory=Timer)
     restart: bool = False
+    resolution: Summary = field(default_factory=dict)
     _geometry: Summary | None = None
 
     @classmethod
@@ -98,7 +104,20 @@ class StudyContext:
         timer.add("mesh_s", time.perf_counter() - t)
         if out_dir is not None:
             out_dir = make_out_dir(comm, Path(out_dir))
-        return cls(cfg, comm, out_dir, params, desc, cm, timer, restart)
+        ctx = cls(cfg, comm, out_dir, params, desc, cm, timer, restart)
+        spots = resolution.contact_spots(
+            cm.info,
+            desc.dim,
+            desc.spot_mesh_level,
+            params.electrolyte.conductivity_S_m,
+            params.lfp.exchange_current_A_m2,
+            params.temperature_K,
+        )
+        if spots is not None:
+            ctx.resolution["contact_spots"] = spots
+            if "note" in spots:
+                warnings.warn(str(spots["note"]), stacklevel=2)  # printed once, by rank 0 (microsim.cli)
+        return ctx
 
     @property
     def geometry(self) -> Summary:
@@ -127,6 +146,8 @@ class StudyContext:
         contact = self.geometry.get("contact")
         if contact is not None:
             head["contact"] = contact
+        if self.resolution:
+            head["resolution"] = {**self.resolution, "resolved": all_resolved(self.resolution)}
         return head
 
     def title(self) -> str:

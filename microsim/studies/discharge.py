@@ -52,7 +52,6 @@ cut-backs), the last accepted state is saved before the error propagates: ``time
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -72,6 +71,7 @@ from microsim.field_output import write_fields_xdmf
 from microsim.physics.functionals import Quantities, cell_volumes, current_weighted_forms
 from microsim.physics.model import CellModel, options_for
 from microsim.solver import newton_from_config
+from microsim.studies import resolution
 from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
 from microsim.studies.common import n_dofs, physical_fields, write_fields
 from microsim.studies.observers import Checkpointer, ProtocolProgress, Snapshots
@@ -94,8 +94,6 @@ if TYPE_CHECKING:
 MECHANISMS = ("electrolyte_ohmic", "salt_depletion", "solid_diffusion", "charge_transfer")
 #: A particle whose mean lithiation changed by less than this is unused (docs/model.md §4.5).
 UNUSED_CHANGE = 0.05
-#: Interface elements across the solid-diffusion layer below which a discharge warns (``resolution``).
-LAYER_ELEMENTS = 3.0
 #: A discharge from a lithiation above this is not from the charged state (a note in the log and the summary).
 CHARGED_START_MAX = 0.05
 #: Salt below this fraction of c0 counts as depleted (``salt_minimum``; measured with a degree-4 rule).
@@ -188,8 +186,9 @@ class DischargeCell:
         if self.start_note is not None:
             warnings.warn(self.start_note, stacklevel=2)  # printed once, by rank 0 (microsim.cli)
         self.resolution = self._resolution()
-        if self.resolution.get("note"):
-            warnings.warn(str(self.resolution["note"]), stacklevel=2)
+        for key in ("solid_diffusion", "salt_diffusion"):  # the spots' note came with the mesh
+            if "note" in self.resolution.get(key, {}):
+                warnings.warn(str(self.resolution[key]["note"]), stacklevel=2)
 
     # --- set-up -------------------------------------------------------------------------------------------
     def _compile_breakdown(self) -> None:
@@ -467,6 +466,7 @@ class DischargeCell:
             "limiting_mechanism": limiting,
             "overpotential_growth_V": growth,
             "salt_minimum": self.salt_minimum(),
+            "resolution_at_end": self.mesh_check(),
             "largest_overpotential_at_end": largest_at_end,
             "theta_mean_end": end.extra["theta_mean"],
             "particle_unused_fraction": unused,
@@ -554,7 +554,7 @@ class DischargeCell:
             "lfp_loading_mg_cm2": self.mass_kg_m2 * 100.0,
             "theoretical_window_capacity_mAh_g": self.window_capacity_mAh_g(),
             "initial_state_note": self.start_note,
-            "resolution": self.resolution,
+            "resolution": {**self.resolution, "resolved": resolution.all_resolved(self.resolution)},
             "cutoff_discharge_V": self.cfg.study.cutoff_discharge_V,
             "cutoff_charge_V": self.cfg.study.cutoff_charge_V,
             "parameters": self.params.as_dict(),
@@ -586,36 +586,55 @@ class DischargeCell:
         return max(rates, default=0.0)
 
     def _resolution(self) -> dict[str, Any]:
-        """Whether the surface mesh resolves the solid-diffusion layer of the fastest discharge (``note`` if not).
+        """The diffusion layers of the fastest discharge against the interface mesh (:mod:`.resolution`).
 
-        Over a discharge of ``t = 1 h / C`` lithium enters a layer ``√(D_s t)`` deep. Where that is shorter than
-        the particles' radius and spans fewer than :data:`LAYER_ELEMENTS` interface elements, the P1 θ field
-        smears it. With 2.6 elements a 2 µm sphere at 1C gave 20.2 instead of 21.1 mAh/g (4 % low); with a
-        third of an element (D_s = 9.3e-19 m²/s, 0.5 µm particles, h_Γ = 0.25 µm) the 2D default packing gave
-        73.8 / 54.5 / 48.8 mAh/g at 0.1C as h_Γ halved twice (docs/solver.md, "Resolving solid diffusion").
+        Over a discharge of ``t = 1 h / C`` lithium enters a layer ``√(D_s t)`` deep, and the salt a layer
+        ``√(D t)``. Where the solid layer is shorter than the particles' radius and spans fewer than
+        :data:`~microsim.studies.resolution.LAYER_ELEMENTS` interface elements, the P1 θ field smears it. With 2.6
+        elements a 2 µm sphere at 1C gave 20.2 instead of 21.1 mAh/g (4 % low); with a third of an element
+        (D_s = 9.3e-19 m²/s, 0.5 µm particles, h_Γ = 0.25 µm) the 2D default packing gave 73.8 / 54.5 / 48.8 mAh/g
+        at 0.1C as h_Γ halved twice (docs/solver.md, "Resolving thin layers").
         """
         rate = self._fastest_c_rate()
-        out: dict[str, Any] = {"fastest_c_rate": rate, "resolved": True}
-        if rate <= 0 or self.n_particles == 0:
+        out: dict[str, Any] = {**self.ctx.resolution, "fastest_c_rate": rate}
+        if rate <= 0:
             return out
-        layer_um = math.sqrt(self.params.lfp.diffusivity_m2_s * 3600.0 / rate) * 1e6
+        t = 3600.0 / rate
         h_um = float(self.cfg.geometry.interface_mesh_size_um or 0.5 * self.cfg.geometry.mesh_size_um)
-        radius_um = float(np.mean(np.asarray(self.desc.particles.radii)))
-        across = layer_um / h_um
-        out.update(
-            solid_diffusion_layer_um=layer_um,
-            interface_mesh_um=h_um,
-            elements_across_layer=across,
-            mean_radius_um=radius_um,
-        )
-        if layer_um < radius_um and across < LAYER_ELEMENTS:
-            out["resolved"] = False
-            out["note"] = (
-                f"at {rate:g}C the solid-diffusion layer sqrt(D_s t) = {layer_um:.3g} µm spans {across:.2g} "
-                f"interface elements (geometry.interface_mesh_size_um = {h_um:g}): the capacity is not converged "
-                f"in the mesh (too high by tens of % below one element, docs/solver.md); set "
-                f"geometry.interface_mesh_size_um <= {layer_um / LAYER_ELEMENTS:.2g} to resolve it"
+        knob = "geometry.interface_mesh_size_um"
+        if self.n_particles:
+            radius_um = float(np.mean(np.asarray(self.desc.particles.radii)))
+            d_s = self.params.lfp.diffusivity_m2_s
+            solid = resolution.diffusion_layer("solid-diffusion", d_s, t, h_um, knob, radius_um)
+            out["solid_diffusion"] = {**solid, "mean_radius_um": radius_um}
+        if "c" in self.model.fields:
+            out["salt_diffusion"] = resolution.diffusion_layer(
+                "salt-diffusion", self.params.electrolyte.diffusivity_m2_s, t, h_um, knob
             )
+        for block in (out.get("solid_diffusion", {}), out.get("salt_diffusion", {})):
+            if "note" in block:
+                block["note"] = f"at {rate:g}C {block['note']}"
+        return out
+
+    def mesh_check(self) -> dict[str, Any]:
+        """The largest change of ``c/c0`` and θ across one element now (collective; :func:`.element_change`).
+
+        Warns for a layer the estimates before the run (:meth:`_resolution`) passed.
+        """
+        out: dict[str, Any] = {}
+        c = self.model.fields.get("c")
+        if c is not None:
+            out["salt"] = resolution.element_change(
+                c, 1.0, "the salt concentration c/c0", "geometry.interface_mesh_size_um and geometry.mesh_size_um"
+            )
+        out["lithiation"] = resolution.element_change(
+            self.model.theta, 1.0, "the lithiation theta", "geometry.interface_mesh_size_um"
+        )
+        for key, before in (("salt", "salt_diffusion"), ("lithiation", "solid_diffusion")):
+            flagged = not self.resolution.get(before, {}).get("resolved", True)
+            if key in out and "note" in out[key] and not flagged:
+                warnings.warn(str(out[key]["note"]), stacklevel=2)
+        out["resolved"] = resolution.all_resolved(out)
         return out
 
     def window_capacity_mAh_g(self, theta_start: float | None = None) -> float:

@@ -22,6 +22,7 @@ from microsim import outputs
 from microsim.frequency import FrequencyResponse, ImpedanceResult
 from microsim.physics.model import CellModel, ModelOptions, options_for
 from microsim.progress import ProgressLog
+from microsim.studies import resolution
 from microsim.studies.base import Study, StudyContext, StudyResult, Summary, run_with
 from microsim.studies.common import n_dofs
 
@@ -277,6 +278,7 @@ class ImpedanceStudy(Study):
                 "time_per_frequency_s": res.time_per_frequency_s,
                 "small_signal_fields_Hz": written,
             },
+            "resolution": self._resolution(ctx, model, float(np.max(fr_list))),
             "parameters": params.as_dict(),
         }
         self.table = spectrum_table(res)
@@ -289,6 +291,22 @@ class ImpedanceStudy(Study):
             "z_imag_ohm_cm2": res.z_ohm_cm2.imag.tolist(),
         }
         return StudyResult(summary, returned_only={"spectrum": spectrum})
+
+    def _resolution(self, ctx: StudyContext, model: CellModel, f_max_Hz: float) -> Summary:
+        """The spots, and the highest frequency whose diffusion layers the interface mesh resolves (a note only)."""
+        geo = ctx.cfg.geometry
+        h_um = float(geo.interface_mesh_size_um or 0.5 * geo.mesh_size_um)
+        out: Summary = dict(ctx.resolution)
+        if self.solid_diffusion:
+            out["solid_diffusion"] = resolution.frequency_layer(
+                "solid diffusion", ctx.params.lfp.diffusivity_m2_s, h_um, f_max_Hz
+            )
+        if "c" in model.fields:
+            out["salt_diffusion"] = resolution.frequency_layer(
+                "salt diffusion", ctx.params.electrolyte.diffusivity_m2_s, h_um, f_max_Hz
+            )
+        out["resolved"] = resolution.all_resolved(out)
+        return out
 
     def pictures(self, ctx: StudyContext, summary: Summary) -> dict[str, Callable[[Path], object]]:
         """Nyquist and Bode plots (one drawing writes both)."""

@@ -184,6 +184,7 @@ def _summary(
         "final_voltage_V": col("final_voltage_V"),
         "overpotential_at_cutoff_V": col("overpotential_at_end_V"),
         "state_at_cutoff": [runs[run_label(r)].get("state_at_end") for r in done],
+        "resolution_at_cutoff": [runs[run_label(r)].get("resolution_at_end") for r in done],
         "time_steps": col("time_steps"),
         "newton_iterations": col("newton_iterations"),
         "krylov_iterations": col("krylov_iterations"),
