@@ -14,7 +14,7 @@ import pandas as pd
 
 from microsim.post.tables import breakdown_table, format_breakdown
 
-__all__ = ["FORMATTERS", "format_result", "formatter"]
+__all__ = ["FORMATTERS", "format_result", "formatter", "mesh_notes"]
 
 Formatter = Callable[[Mapping[str, Any]], str]
 
@@ -211,4 +211,21 @@ def format_result(summary: Mapping[str, Any]) -> str:
         Plain text ending in a newline.
     """
     body = FORMATTERS.get(str(summary.get("study")), _scalars)(summary)
-    return _header(summary) + "\n\n" + body
+    notes = "".join(f"mesh: {n}\n" for n in mesh_notes(summary))
+    return _header(summary) + "\n\n" + body + notes
+
+
+def mesh_notes(summary: Mapping[str, Any]) -> list[str]:
+    """The notes of the summary's mesh-resolution checks (docs/outputs.md §2.7), each once, in order."""
+    blocks: list[Any] = [summary.get("resolution")]
+    for study in ("discharge", "rate"):
+        part = summary.get(study)
+        if isinstance(part, Mapping):
+            blocks += [part.get("resolution_at_end"), *(part.get("resolution_at_cutoff") or [])]
+    notes: list[str] = []
+    for block in blocks:
+        for check in (block or {}).values():
+            note = check.get("note") if isinstance(check, Mapping) else None
+            if note and note not in notes:
+                notes.append(str(note))
+    return notes

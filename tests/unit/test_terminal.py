@@ -103,3 +103,34 @@ def test_resistance_and_effective_and_unknown() -> None:
     ]  # fmt: skip
     other = format_result({**HEAD, "study": "new-kind", "answer_V": 3.2, "nested": {"x": 1}})
     assert _row(other, "answer_V") == ["3.2"] and "nested" not in other
+
+
+def test_mesh_notes_follow_the_answer_once_each() -> None:
+    """Every failed resolution check's note is printed after the tables, once, with the knob (docs/outputs.md §2.7)."""
+    solid = {"resolved": False, "note": "at 1C the solid-diffusion layer ... set geometry.interface_mesh_size_um"}
+    salt = {"resolved": False, "note": "the salt concentration c/c0 changes by 0.5 ..."}
+    s: dict[str, Any] = {
+        **HEAD,
+        "study": "rate",
+        "resolution": {"fastest_c_rate": 1.0, "solid_diffusion": solid, "salt_diffusion": {"resolved": True}},
+        "wall_time_s": 12.0,
+        "rate": {
+            "c_rates": [0.1, 1.0],
+            "capacity_mAh_g": [150.0, 20.0],
+            "energy_Wh_kg": [500.0, 60.0],
+            "mean_voltage_V": [3.3, 3.0],
+            "limiting_mechanism": ["solid_diffusion", "salt_depletion"],
+            "end_reason": ["cutoff", "cutoff"],
+            "c80": 0.2,
+            "c50": 0.5,
+            "failed": {},
+            "pending": [],
+            "resolution_at_cutoff": [{"salt": {"resolved": True}}, {"salt": salt, "resolved": False}],
+        },
+    }
+    text = format_result(s)
+    lines = [ln for ln in text.splitlines() if ln.startswith("mesh: ")]
+    assert lines == [f"mesh: {solid['note']}", f"mesh: {salt['note']}"]
+    s["rate"]["resolution_at_cutoff"].append({"salt": salt})  # a second rate with the same note: still once
+    assert format_result(s).count(salt["note"]) == 1
+    assert "mesh: " not in format_result({**HEAD, "study": "resistance", "resistance_ohm_cm2": {}})
