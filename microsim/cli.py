@@ -240,22 +240,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = config_mod.load(args.config, args.set)
     out_dir = Path(args.out)
     # every rank reads the same files before any MPI call, so a refusal is the same everywhere
-    must_clear = run_folder.check(out_dir, cfg.study.kind, restart=args.restart, overwrite=args.overwrite)
+    run_folder.check(out_dir, cfg.study.kind, restart=args.restart, overwrite=args.overwrite)
     comm = _comm()
-    from microsim import outputs
-    from microsim.studies import run_study
+    from microsim.api import run_case
 
-    if must_clear:
-        outputs.run_on_root(comm, lambda: run_folder.clear(out_dir))
-    out_dir.mkdir(parents=True, exist_ok=True)
     # --json: standard output carries the summary alone (progress goes to standard error); --quiet: nothing
     with contextlib.ExitStack() as stack:
         if args.json:
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         elif args.quiet:
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
-        # restart only when asked: a plain run keeps the (cfg, out_dir, comm) call that studies and fakes expect
-        result = run_study(cfg, out_dir, comm, restart=True) if args.restart else run_study(cfg, out_dir, comm)
+        result = run_case(cfg, out_dir, comm, restart=args.restart, overwrite=args.overwrite)
     if _rank() == 0:
         if args.json:
             summary_path = out_dir / "summary.json"
