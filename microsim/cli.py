@@ -403,6 +403,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_bpx(args: argparse.Namespace) -> int:
+    """``microsim export-bpx``: the BPX parameter set of an effective-properties run (no DOLFINx, no MPI)."""
+    if _rank() != 0:
+        return 0
+    from microsim.export.bpx import export_bpx
+
+    notes = export_bpx(args.dir, args.out)
+    print(f"{PROG} export-bpx: {args.out} (BPX, validated with the bpx package)")
+    for note in notes:
+        print(f"  note: {note}")
+    return 0
+
+
 def version_text() -> str:
     """``microsim --version``: microsim's version, the git commit it runs from, DOLFINx and Gmsh (no imports)."""
     from microsim import provenance
@@ -528,6 +541,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     _add_stop_options(p)
     p.set_defaults(func=_cmd_paper)
+
+    p = sub.add_parser(
+        "export-bpx", help="write the BPX parameter set of an effective-properties run folder (no solver needed)"
+    )
+    p.add_argument("dir", type=Path, metavar="RUN_DIR", help="folder of a study.kind = effective run")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the BPX JSON file to write")
+    p.set_defaults(func=_cmd_export_bpx)
 
     p = sub.add_parser("report", help="plot a sweep's results into DIR/plots (no solver needed)")
     p.add_argument("dir", type=Path, metavar="DIR", help="sweep output directory")

@@ -77,3 +77,17 @@ def test_the_fast_readme_commands_run_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "results" / "run1" / "summary.json").is_file()
     assert list((tmp_path / "results" / "sweep-contact" / "plots").glob("*.png"))
     assert len(ran) == 4  # the quick sweep, run1 serially and on 4 ranks, the report
+
+
+def test_the_readme_python_blocks_run(tmp_path: Path) -> None:
+    """Each ```python block of the README's API section runs as written (``results/...`` in a temporary folder).
+
+    The other Python block reads the demo's folders (``make demo``), which the demo test covers.
+    """
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "microsim.Case" in b]
+    assert blocks
+    for code in blocks:
+        code = code.replace('"results/', f'"{tmp_path}/')
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
