@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	  $$py -m venv $(VENV) || exit 1; \
 	fi
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[fenics,fit,bpx,test]'
+	$(PY) -m pip install -q -e '.[fenics,fit,homogenised,test]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

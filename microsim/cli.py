@@ -416,6 +416,19 @@ def _cmd_export_bpx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare_homogenised(args: argparse.Namespace) -> int:
+    """``microsim compare-homogenised``: PyBaMM's half-cell DFN from a BPX file against a resolved rate study."""
+    if _rank() != 0:
+        return 0
+    from microsim.export.homogenised import compare
+
+    out = args.out or args.dir / "homogenised"
+    table = compare(args.dir, args.bpx, out)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"\n{PROG} compare-homogenised: {out} (comparison.csv, comparison.png, dfn_<rate>C.csv)")
+    return 0
+
+
 def version_text() -> str:
     """``microsim --version``: microsim's version, the git commit it runs from, DOLFINx and Gmsh (no imports)."""
     from microsim import provenance
@@ -548,6 +561,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, metavar="RUN_DIR", help="folder of a study.kind = effective run")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the BPX JSON file to write")
     p.set_defaults(func=_cmd_export_bpx)
+
+    p = sub.add_parser(
+        "compare-homogenised",
+        help="run PyBaMM's half-cell DFN from a BPX file with a rate study's protocol and compare (needs pybamm)",
+    )
+    p.add_argument("dir", type=Path, metavar="RATE_DIR", help="folder of a finished study.kind = rate run")
+    p.add_argument("--bpx", type=Path, required=True, metavar="FILE", help="BPX file from microsim export-bpx")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="where to write the comparison (default RATE_DIR/homogenised)"
+    )
+    p.set_defaults(func=_cmd_compare_homogenised)
 
     p = sub.add_parser("report", help="plot a sweep's results into DIR/plots (no solver needed)")
     p.add_argument("dir", type=Path, metavar="DIR", help="sweep output directory")
