@@ -112,13 +112,18 @@ def run_case(
 ) -> dict[str, Any]:
     """Check the run folder, clear it if asked, run the study; return the summary (collective).
 
-    Every rank checks the folder before any MPI call, so a refusal is the same everywhere.
+    Every rank checks the folder before any MPI call, so a refusal is the same everywhere; the ranks then agree
+    on whether to clear it before rank 0 does.
     """
     must_clear = run_folder.check(out_dir, cfg.study.kind, restart=restart, overwrite=overwrite)
+    from mpi4py import MPI
+
     from microsim import outputs
     from microsim.studies import run_study
 
-    if must_clear:
+    # every rank has looked at the folder before rank 0 may clear it (a rank that looked later would see it empty,
+    # skip the clearing's collective and meet rank 0 in the wrong one)
+    if comm.allreduce(must_clear, op=MPI.LOR):
         outputs.run_on_root(comm, lambda: run_folder.clear(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     # restart only when asked: a plain run keeps the (cfg, out_dir, comm) call that studies and fakes expect
