@@ -123,7 +123,9 @@ def run_case(
 
     # every rank has looked at the folder before rank 0 may clear it (a rank that looked later would see it empty,
     # skip the clearing's collective and meet rank 0 in the wrong one)
-    if comm.allreduce(must_clear, op=MPI.LOR):
+    if comm is not None and comm.size > 1:
+        must_clear = comm.allreduce(must_clear, op=MPI.LOR)
+    if must_clear:
         outputs.run_on_root(comm, lambda: run_folder.clear(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     # restart only when asked: a plain run keeps the (cfg, out_dir, comm) call that studies and fakes expect

@@ -103,7 +103,8 @@ def test_mesh_run_demo_call_studies(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     fake.run_study = lambda cfg, out, comm: calls.append(("run", cfg, out, comm)) or {"R_total": 1.0}
     fake.run_demo = lambda out, comm, configs: calls.append(("demo", configs, out, comm))
     monkeypatch.setitem(sys.modules, "microsim.studies", fake)
-    monkeypatch.setattr(cli, "_comm", lambda: "COMM")
+    comm = types.SimpleNamespace(size=1, rank=0)  # a serial communicator stand-in, passed through as is
+    monkeypatch.setattr(cli, "_comm", lambda: comm)
 
     assert cli.main(["mesh", str(DEFAULT_CASE), "--out", str(tmp_path / "m")]) == 0
     assert cli.main(["run", str(DEFAULT_CASE), "--out", str(tmp_path / "r"), "--set", "seed=1"]) == 2
@@ -111,7 +112,7 @@ def test_mesh_run_demo_call_studies(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert cli.main(["demo", "--out", str(tmp_path / "d")]) == 0
     kinds = [c[0] for c in calls]
     assert kinds == ["mesh", "run", "demo"]
-    assert calls[1][1].geometry.seed == 2 and calls[1][2] == tmp_path / "r" and calls[1][3] == "COMM"
+    assert calls[1][1].geometry.seed == 2 and calls[1][2] == tmp_path / "r" and calls[1][3] is comm
     assert len(calls[2][1]) == 2
 
 
