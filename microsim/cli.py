@@ -425,6 +425,8 @@ def _cmd_compare_homogenised(args: argparse.Namespace) -> int:
     out = args.out or args.dir / "homogenised"
     table = compare(args.dir, args.bpx, out)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    for note in table.attrs.get("notes", []):
+        print(f"note: {note}")
     print(f"\n{PROG} compare-homogenised: {out} (comparison.csv, comparison.png, dfn_<rate>C.csv)")
     return 0
 

@@ -229,7 +229,23 @@ def compare(rate_dir: str | Path, bpx_path: str | Path, out_dir: str | Path | No
         rows.append(row)
     outputs.write_csv(None, out / "comparison.csv", rows)
     _plot(out / "comparison.png", pd.DataFrame(rows), curves)
-    return pd.DataFrame(rows)
+    result = pd.DataFrame(rows)
+    result.attrs["notes"] = _notes(summary, doc)
+    return result
+
+
+def _notes(summary: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
+    """What the reader must know to read the comparison: a resolved cell that is not the one the BPX file holds."""
+    title = str(doc.get("Header", {}).get("Title", ""))
+    exported = title.split()[1] if title.startswith("microsim ") else None  # bpx.bpx_document's own title
+    resolved = summary.get("interface")
+    if exported is not None and resolved != exported:
+        return [
+            f"the resolved cell is {resolved}, the BPX electrode {exported}: the DFN assumes electrolyte in every "
+            "pore of the cathode, which the resolved cell does not have; the difference is what a homogenised "
+            "model of that cathode misses"
+        ]
+    return []
 
 
 def _plot(path: Path, rows: pd.DataFrame, curves: Mapping[str, tuple[pd.DataFrame, pd.DataFrame | None]]) -> None:

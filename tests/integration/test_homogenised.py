@@ -81,6 +81,7 @@ def test_the_cli_reports_a_slow_diffusion_cell_and_refuses_a_wrong_folder(tmp_pa
     """Default D_s: a finite table from the command line (no threshold: the two models differ there)."""
     rate_dir, bpx = _cell(tmp_path)
     assert main(["compare-homogenised", str(rate_dir), "--bpx", str(bpx), "--out", str(tmp_path / "cmp")]) == 0
+    assert "note:" not in capsys.readouterr().out  # the same cell on both sides: nothing to warn about
     text = (tmp_path / "cmp" / "comparison.csv").read_text().splitlines()
     assert text[0].startswith("C-rate [1/h],Resolved capacity [mAh/g],DFN capacity [mAh/g]") and len(text) == 3
     assert all(math.isfinite(float(x)) for line in text[1:] for x in line.split(",") if x)
@@ -88,3 +89,17 @@ def test_the_cli_reports_a_slow_diffusion_cell_and_refuses_a_wrong_folder(tmp_pa
     assert "needs a rate study run" in capsys.readouterr().err
     with pytest.raises(MicrosimError, match="no summary"):
         compare(tmp_path / "nothing", bpx)
+    # a point-contact cell against the filled cell's BPX: a table, and the note that the DFN wets every pore
+    point = small(
+        **{
+            "study.kind": "rate",
+            "study.c_rates": [0.1],
+            "output.xdmf": False,
+            "geometry.interface": "point-contact",
+            **START,
+        }
+    )
+    run_study(point, tmp_path / "point", MPI.COMM_SELF)
+    table = compare(tmp_path / "point", bpx)
+    assert table["DFN capacity [mAh/g]"].iloc[0] > table["Resolved capacity [mAh/g]"].iloc[0]
+    assert "the resolved cell is point-contact, the BPX electrode filled" in table.attrs["notes"][0]
