@@ -101,7 +101,7 @@ class Case:
             overwrite: clear a previous run in ``out_dir`` first.
 
         Raises:
-            ConfigError, GeometryError, ConvergenceError, ResourceError: as ``microsim run`` (docs/cli.md).
+            ConfigError, GeometryError, ConvergenceError, ResourceError: as ``microsim run`` raises them (exit 2).
         """
         summary = run_case(self.config, Path(out_dir), comm, restart=restart, overwrite=overwrite)
         return Result(Path(out_dir), summary)
